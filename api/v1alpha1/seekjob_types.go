@@ -1,0 +1,283 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SeekJobSpec is what a client asks for: run this input on that worker.
+// Everything but cancelRequest is immutable once the job exists.
+//
+// +kubebuilder:validation:XValidation:rule="self.workerName == oldSelf.workerName",message="workerName is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.input) == has(oldSelf.input)",message="input is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.callback) == has(oldSelf.callback) && (!has(self.callback) || self.callback == oldSelf.callback)",message="callback is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || self.timeout == oldSelf.timeout)",message="timeout is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.ttlAfterFinished) == has(oldSelf.ttlAfterFinished) && (!has(self.ttlAfterFinished) || self.ttlAfterFinished == oldSelf.ttlAfterFinished)",message="ttlAfterFinished is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancelRequest) || (has(self.cancelRequest) && self.cancelRequest == oldSelf.cancelRequest)",message="cancelRequest cannot be changed or removed once set"
+type SeekJobSpec struct {
+	// workerName is the name of the SeekWorker that runs this job. The worker may be created after the
+	// job: until it exists the job stays Queued.
+	// +required
+	WorkerName WorkerName `json:"workerName"`
+
+	// input is the JSON value handed to the worker (any JSON type). Its serialized size is capped by the
+	// worker's limits.maxInputBytes (default 64 KiB) and it must match the worker's inputSchema; a job
+	// breaking either fails with reason InputTooLarge or InvalidInput before anything runs.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="input is immutable"
+	Input *JSON `json:"input,omitempty"`
+
+	// callback asks for the job's result to be pushed to a URL when it finishes.
+	// +optional
+	Callback *Callback `json:"callback,omitempty"`
+
+	// timeout bounds the job's execution time (from the start of its first attempt). It must not exceed
+	// the worker's timeouts.maximumTimeout. Defaults to the worker's timeouts.defaultTimeout.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="timeout must be at least 1s"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// ttlAfterFinished is how long the job is kept after it finishes. Defaults to the worker's
+	// ttlAfterFinished.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('720h')",message="ttlAfterFinished must be at most 720h (30 days)"
+	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`
+
+	// cancelRequest, once set, stops the job: a queued job never starts and a running job's pods are
+	// deleted. It cannot be removed. Has no effect on a finished job.
+	// +optional
+	CancelRequest *CancelRequest `json:"cancelRequest,omitempty"`
+}
+
+// CallbackEvent is a job event that can be delivered to a callback URL.
+//
+// +kubebuilder:validation:Enum=Started;Finished
+type CallbackEvent string
+
+const (
+	// CallbackEventStarted is sent when the job's first attempt starts.
+	CallbackEventStarted CallbackEvent = "Started"
+	// CallbackEventFinished is sent once when the job reaches a terminal state.
+	CallbackEventFinished CallbackEvent = "Finished"
+)
+
+// Callback is where to push job events.
+type Callback struct {
+	// url receives a POST for each event. Only http and https are allowed; private and loopback
+	// addresses are refused at delivery time unless the operator allowlists them.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http or https URL"
+	URL string `json:"url"`
+
+	// events to deliver. Defaults to [Finished].
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:default={Finished}
+	Events []CallbackEvent `json:"events,omitempty"`
+}
+
+// CancelRequest asks for a job to be stopped.
+type CancelRequest struct {
+	// reason is a short human-readable explanation, copied into the job's error message.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Reason string `json:"reason,omitempty"`
+}
+
+// JobState is the user-facing summary of a job's lifecycle.
+//
+// +kubebuilder:validation:Enum=Queued;Running;Completed;Failed;Canceled;TimedOut
+type JobState string
+
+const (
+	// JobStateQueued means the job waits: for its worker to exist or to have a free slot.
+	JobStateQueued JobState = "Queued"
+	// JobStateRunning means a Kubernetes Job exists for it and has not finished.
+	JobStateRunning JobState = "Running"
+	// JobStateCompleted means the worker succeeded; status.result holds its output.
+	JobStateCompleted JobState = "Completed"
+	// JobStateFailed means the job will not succeed; status.error says why.
+	JobStateFailed JobState = "Failed"
+	// JobStateCanceled means the job was stopped by a cancel request.
+	JobStateCanceled JobState = "Canceled"
+	// JobStateTimedOut means the job ran past its timeout and was stopped.
+	JobStateTimedOut JobState = "TimedOut"
+)
+
+// IsTerminal reports whether the state is final.
+func (s JobState) IsTerminal() bool {
+	switch s {
+	case JobStateCompleted, JobStateFailed, JobStateCanceled, JobStateTimedOut:
+		return true
+	}
+	return false
+}
+
+// JobError describes why a job did not complete.
+type JobError struct {
+	// reason is a CamelCase machine-readable cause, such as WorkerError, InvalidInput or RetriesExhausted.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+	// message is a human-readable explanation, from the worker when it gave one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Message string `json:"message,omitempty"`
+	// exitCode is the worker container's exit code, when it ran.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// details is the structured error the worker wrote, when it wrote JSON.
+	// +optional
+	Details *JSON `json:"details,omitempty"`
+}
+
+// SeekJobStatus is the observed state of a SeekJob. The job controller is its only writer.
+type SeekJobStatus struct {
+	// observedGeneration is the generation this status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// state summarises the lifecycle: Queued, Running, Completed, Failed, Canceled or TimedOut.
+	// +optional
+	State JobState `json:"state,omitempty"`
+
+	// conditions detail the lifecycle: Started and Finished.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// jobName is the name of the batch/v1 Job running this SeekJob, in the same namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	JobName string `json:"jobName,omitempty"`
+
+	// attempts is how many pods have run this job so far.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// startTime is when the Kubernetes Job was created.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the job reached a terminal state.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// duration is completionTime minus startTime, set when the job finishes after starting.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	Duration *metav1.Duration `json:"duration,omitempty"`
+
+	// result is the JSON the worker returned. Set when state is Completed.
+	// +optional
+	Result *JSON `json:"result,omitempty"`
+
+	// error says why the job did not complete. Set when state is Failed, Canceled or TimedOut.
+	// +optional
+	Error *JobError `json:"error,omitempty"`
+}
+
+// Condition types of a SeekJob and their reasons, grouped per condition. The job controller owns both.
+const (
+	// JobStarted is True once a Kubernetes Job runs the SeekJob. While False its reason says why the
+	// job waits.
+	JobStarted = "Started"
+
+	// JobReasonWorkerNotFound means the named SeekWorker does not exist (yet).
+	JobReasonWorkerNotFound = "WorkerNotFound"
+	// JobReasonWorkerNotReady means the SeekWorker exists but is not Ready.
+	JobReasonWorkerNotReady = "WorkerNotReady"
+	// JobReasonWaitingForCapacity means the worker's maxConcurrentJobs slots are all taken.
+	JobReasonWaitingForCapacity = "WaitingForCapacity"
+	// JobReasonJobCreated means the Kubernetes Job was created.
+	JobReasonJobCreated = "JobCreated"
+	// JobReasonNeverStarted means the job finished before it started.
+	JobReasonNeverStarted = "NeverStarted"
+
+	// JobFinished is True once the job reached a terminal state; its reason says how.
+	JobFinished = "Finished"
+
+	// JobReasonSucceeded means the worker returned a result.
+	JobReasonSucceeded = "Succeeded"
+	// JobReasonWorkerError means the worker failed with a non-retryable exit code.
+	JobReasonWorkerError = "WorkerError"
+	// JobReasonRetriesExhausted means every allowed attempt failed.
+	JobReasonRetriesExhausted = "RetriesExhausted"
+	// JobReasonInvalidResult means the worker exited 0 but its result is not JSON.
+	JobReasonInvalidResult = "InvalidResult"
+	// JobReasonInvalidInput means the input does not match the worker's inputSchema.
+	JobReasonInvalidInput = "InvalidInput"
+	// JobReasonInputTooLarge means the input exceeds the worker's limits.maxInputBytes.
+	JobReasonInputTooLarge = "InputTooLarge"
+	// JobReasonInvalidTimeout means spec.timeout exceeds the worker's timeouts.maximumTimeout.
+	JobReasonInvalidTimeout = "InvalidTimeout"
+	// JobReasonDeadlineExceeded means the job ran past its timeout.
+	JobReasonDeadlineExceeded = "DeadlineExceeded"
+	// JobReasonCanceled means a cancel request stopped the job.
+	JobReasonCanceled = "Canceled"
+	// JobReasonJobNotOwned means a Job with the SeekJob's name exists but is not controlled by it.
+	JobReasonJobNotOwned = "JobNotOwned"
+	// JobReasonJobLost means the Job disappeared before it finished (deleted by someone else).
+	JobReasonJobLost = "JobLost"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=sj,categories=seek
+// +kubebuilder:printcolumn:name="Worker",type=string,JSONPath=`.spec.workerName`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.error.reason`,priority=1
+// +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters (it names the Job and labels its pods)"
+
+// SeekJob is one asynchronous job: an input for a named SeekWorker. The controller runs it as a
+// batch/v1 Job and records the worker's result or error in status.
+type SeekJob struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the job request.
+	// +required
+	Spec SeekJobSpec `json:"spec"`
+
+	// status is the observed state of the job.
+	// +optional
+	Status SeekJobStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// SeekJobList is a list of SeekJobs.
+type SeekJobList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []SeekJob `json:"items"`
+}
+
+// Labels and annotations on the objects the controller creates.
+const (
+	// LabelJobName links a batch/v1 Job and its pods to their SeekJob (value: the SeekJob's name).
+	LabelJobName = "seek-api.com/job-name"
+	// LabelJobUID links a batch/v1 Job and its pods to their SeekJob (value: the SeekJob's UID).
+	LabelJobUID = "seek-api.com/job-uid"
+	// LabelWorker names the SeekWorker of a Job, its pods and SeekJobs.
+	LabelWorker = "seek-api.com/worker"
+	// AnnotationInput carries the job input on the pod template; the downward API projects it into the
+	// container as a file.
+	AnnotationInput = "seek-api.com/input"
+)

@@ -1,0 +1,270 @@
+package v1alpha1
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// WorkerName is the name of a SeekWorker: a DNS-1123 label.
+//
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+type WorkerName string
+
+// Defaults and bounds shared by the API, the controllers and the REST frontend.
+const (
+	// DefaultMaxInputBytes is the default cap on the serialized size of a SeekJob's input.
+	DefaultMaxInputBytes = 64 * 1024
+	// MaxInputBytesLimit is the largest input cap a SeekWorker may set (etcd stores objects up to 1.5 MiB).
+	MaxInputBytesLimit = 512 * 1024
+	// DefaultTTLAfterFinished is how long finished jobs are kept when neither job nor worker says.
+	DefaultTTLAfterFinished = 24 * time.Hour
+	// DefaultTimeout is the execution timeout when neither job nor worker says.
+	DefaultTimeout = 10 * time.Minute
+)
+
+// SeekWorkerSpec describes how to run one kind of job.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.timeouts) || !has(self.timeouts.defaultTimeout) || !has(self.timeouts.maximumTimeout) || duration(self.timeouts.defaultTimeout) <= duration(self.timeouts.maximumTimeout)",message="timeouts.defaultTimeout must not exceed timeouts.maximumTimeout"
+type SeekWorkerSpec struct {
+	// description is a human-readable summary of what the worker does, shown in the worker catalogue.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// image is the container image that runs each job. Pin it by tag or digest; ":latest" is rejected
+	// because jobs must be reproducible.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith(':latest')",message="image must be pinned to a tag or digest other than :latest"
+	Image string `json:"image"`
+
+	// imagePullPolicy is the container's image pull policy. Defaults to IfNotPresent.
+	// +optional
+	// +kubebuilder:default=IfNotPresent
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// command overrides the image's entrypoint.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command,omitempty"`
+
+	// args are the arguments to the entrypoint.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Args []string `json:"args,omitempty"`
+
+	// env sets environment variables in the worker container. Names starting with SEEK_ are reserved
+	// for the worker protocol.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(e, !e.name.startsWith('SEEK_'))",message="env names starting with SEEK_ are reserved for the worker protocol"
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// resources are the compute resources of the worker container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// timeouts bound how long one job may run.
+	// +optional
+	Timeouts WorkerTimeouts `json:"timeouts,omitempty"`
+
+	// retries is how many times a failed attempt is retried before the job fails. A worker that exits with
+	// the protocol's non-retryable exit code is never retried. Defaults to 0: work is not repeated unless
+	// the worker says it is safe to.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=20
+	Retries int32 `json:"retries,omitempty"`
+
+	// ttlAfterFinished is how long a finished SeekJob (and its result) is kept before it is deleted.
+	// A SeekJob may ask for a shorter or longer retention. Defaults to 24h.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`
+
+	// limits bound the load one worker may put on the cluster.
+	// +optional
+	Limits WorkerLimits `json:"limits,omitempty"`
+
+	// inputSchema is a JSON Schema (draft 2020-12 unless "$schema" says otherwise) that every job input
+	// must match. Jobs whose input does not match fail with reason InvalidInput before anything runs.
+	// +optional
+	InputSchema *JSON `json:"inputSchema,omitempty"`
+
+	// isolation places and confines the worker's pods.
+	// +optional
+	Isolation WorkerIsolation `json:"isolation,omitempty"`
+}
+
+// WorkerTimeouts bound the execution time of a job.
+type WorkerTimeouts struct {
+	// defaultTimeout applies to jobs that do not set spec.timeout. Defaults to 10m.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="defaultTimeout must be at least 1s"
+	DefaultTimeout *metav1.Duration `json:"defaultTimeout,omitempty"`
+
+	// maximumTimeout is the longest spec.timeout a job may ask for. Defaults to 1h.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="maximumTimeout must be between 1s and 168h"
+	MaximumTimeout *metav1.Duration `json:"maximumTimeout,omitempty"`
+}
+
+// WorkerLimits bound the load of one worker.
+type WorkerLimits struct {
+	// maxConcurrentJobs caps how many of this worker's jobs run at once, across all namespaces. Further
+	// jobs wait in state Queued, oldest first. Unset means no cap.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxConcurrentJobs *int32 `json:"maxConcurrentJobs,omitempty"`
+
+	// maxInputBytes caps the serialized size of a job's input. Larger inputs fail with reason
+	// InputTooLarge. Defaults to 65536 (64 KiB); at most 524288.
+	// +optional
+	// +kubebuilder:default=65536
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=524288
+	MaxInputBytes int32 `json:"maxInputBytes,omitempty"`
+}
+
+// WorkerIsolation confines the worker's pods: who they run as, where and with which runtime.
+type WorkerIsolation struct {
+	// serviceAccountName runs the worker's pods as this ServiceAccount of the job's namespace.
+	// The token is not mounted unless automountServiceAccountToken is set on the ServiceAccount.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// runtimeClassName runs the pods with this RuntimeClass, for example a sandboxed runtime such as
+	// gVisor or Kata for untrusted workers.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	RuntimeClassName *string `json:"runtimeClassName,omitempty"`
+
+	// nodeSelector restricts the pods to nodes with these labels.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations let the pods run on tainted nodes, such as a pool dedicated to untrusted work.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// SeekWorkerStatus is the observed state of a SeekWorker.
+type SeekWorkerStatus struct {
+	// observedGeneration is the generation this status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions describe the worker. Ready is True when jobs can run on it.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// activeJobs are the jobs holding one of the worker's limits.maxConcurrentJobs slots. Only set when
+	// the worker has a concurrency limit. The worker controller owns this list; the job controller starts a
+	// job only once it is listed here.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1000
+	ActiveJobs []JobReference `json:"activeJobs,omitempty"`
+
+	// activeJobCount is the number of entries in activeJobs.
+	// +optional
+	ActiveJobCount int32 `json:"activeJobCount,omitempty"`
+}
+
+// JobReference names a SeekJob.
+type JobReference struct {
+	// namespace of the SeekJob.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// name of the SeekJob.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// uid of the SeekJob, so a re-created SeekJob of the same name does not inherit the slot.
+	// +required
+	// +kubebuilder:validation:MaxLength=36
+	UID string `json:"uid"`
+}
+
+// Condition types and reasons of a SeekWorker.
+const (
+	// WorkerReady is True when the worker's spec is usable: its input schema compiles.
+	WorkerReady = "Ready"
+
+	// WorkerReasonValid means the worker spec is valid and jobs can run.
+	WorkerReasonValid = "Valid"
+	// WorkerReasonInvalidInputSchema means spec.inputSchema is not a valid JSON Schema.
+	WorkerReasonInvalidInputSchema = "InvalidInputSchema"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=sw,categories=seek
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Limit",type=integer,JSONPath=`.spec.limits.maxConcurrentJobs`
+// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeJobCount`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// SeekWorker is a catalogue entry: a named kind of work, the container image that does it and the
+// limits it runs under. Jobs in any namespace refer to a worker by name.
+type SeekWorker struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec describes the worker.
+	// +required
+	Spec SeekWorkerSpec `json:"spec"`
+
+	// status is the observed state of the worker.
+	// +optional
+	Status SeekWorkerStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// SeekWorkerList is a list of SeekWorkers.
+type SeekWorkerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []SeekWorker `json:"items"`
+}

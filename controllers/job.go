@@ -1,0 +1,182 @@
+package controllers
+
+import (
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/pkg/protocol"
+)
+
+const (
+	// workerUID is the user worker containers run as when the worker does not say: distroless' nonroot.
+	workerUID = 65532
+	// jobTTLFloor keeps a finished Job at least this long, so the controller can read its pods even if
+	// it was down when the Job finished. The SeekJob's own deletion removes the Job earlier.
+	jobTTLFloor = time.Hour
+	// tmpSizeLimit bounds the writable scratch directory of a worker pod.
+	tmpSizeLimit = "1Gi"
+
+	inputVolume = "seek-input"
+	tmpVolume   = "seek-tmp"
+)
+
+// jobName is the deterministic name of the Job running a SeekJob: the SeekJob's own name, which the
+// API bounds to 63 characters so it also fits the job-name labels of the pods.
+func jobName(sj *seekv1alpha1.SeekJob) string {
+	return sj.Name
+}
+
+// effectiveTimeout is the job's execution timeout: its own, else the worker's default.
+func effectiveTimeout(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) time.Duration {
+	if sj.Spec.Timeout != nil {
+		return sj.Spec.Timeout.Duration
+	}
+	if w.Spec.Timeouts.DefaultTimeout != nil {
+		return w.Spec.Timeouts.DefaultTimeout.Duration
+	}
+	return seekv1alpha1.DefaultTimeout
+}
+
+// effectiveTTL is how long a finished job is kept: its own retention, else the worker's, else the default.
+// The worker may be nil (deleted).
+func effectiveTTL(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) time.Duration {
+	if sj.Spec.TTLAfterFinished != nil {
+		return sj.Spec.TTLAfterFinished.Duration
+	}
+	if w != nil && w.Spec.TTLAfterFinished != nil {
+		return w.Spec.TTLAfterFinished.Duration
+	}
+	return seekv1alpha1.DefaultTTLAfterFinished
+}
+
+// jobLabels link a Job and its pods to their SeekJob and worker.
+func jobLabels(sj *seekv1alpha1.SeekJob) map[string]string {
+	return map[string]string{
+		seekv1alpha1.LabelJobName: sj.Name,
+		seekv1alpha1.LabelJobUID:  string(sj.UID),
+		seekv1alpha1.LabelWorker:  string(sj.Spec.WorkerName),
+	}
+}
+
+// inputText is the JSON text handed to the worker; an absent input is null.
+func inputText(sj *seekv1alpha1.SeekJob) string {
+	if sj.Spec.Input == nil || len(sj.Spec.Input.Raw) == 0 {
+		return "null"
+	}
+	return string(sj.Spec.Input.Raw)
+}
+
+// buildJob returns the batch/v1 Job that runs a SeekJob on a worker. It is a pure function of its
+// inputs; the caller sets the controller reference.
+func buildJob(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) *batchv1.Job {
+	labels := jobLabels(sj)
+	timeout := effectiveTimeout(sj, w)
+	ttl := max(effectiveTTL(sj, w), jobTTLFloor)
+	spec := &w.Spec
+
+	env := []corev1.EnvVar{
+		{Name: protocol.EnvProtocol, Value: protocol.Version},
+		{Name: protocol.EnvJobName, Value: sj.Name},
+		{Name: protocol.EnvJobNamespace, Value: sj.Namespace},
+		{Name: protocol.EnvJobUID, Value: string(sj.UID)},
+		{Name: protocol.EnvWorker, Value: w.Name},
+		{Name: protocol.EnvInputPath, Value: protocol.InputPath},
+		{Name: protocol.EnvResultPath, Value: protocol.ResultPath},
+	}
+	env = append(env, spec.Env...)
+
+	container := corev1.Container{
+		Name:                     protocol.ContainerName,
+		Image:                    spec.Image,
+		ImagePullPolicy:          spec.ImagePullPolicy,
+		Command:                  spec.Command,
+		Args:                     spec.Args,
+		Env:                      env,
+		Resources:                spec.Resources,
+		TerminationMessagePath:   protocol.ResultPath,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: inputVolume, MountPath: protocol.InputDir, ReadOnly: true},
+			{Name: tmpVolume, MountPath: protocol.TmpDir},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Privileged:               ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+	tmpLimit := resource.MustParse(tmpSizeLimit)
+
+	podSpec := corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		Containers:                   []corev1.Container{container},
+		ServiceAccountName:           spec.Isolation.ServiceAccountName,
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		RuntimeClassName:             spec.Isolation.RuntimeClassName,
+		NodeSelector:                 spec.Isolation.NodeSelector,
+		Tolerations:                  spec.Isolation.Tolerations,
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](workerUID),
+			RunAsGroup:     ptr.To[int64](workerUID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Volumes: []corev1.Volume{
+			{Name: inputVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: []corev1.DownwardAPIVolumeFile{{
+					Path:     protocol.InputFile,
+					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + seekv1alpha1.AnnotationInput + "']"},
+				}},
+			}}},
+			{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpLimit}}},
+		},
+	}
+
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      jobName(sj),
+			Namespace: sj.Namespace,
+			Labels:    labels,
+		},
+		Spec: batchv1.JobSpec{
+			Parallelism:             ptr.To[int32](1),
+			Completions:             ptr.To[int32](1),
+			BackoffLimit:            ptr.To(spec.Retries),
+			ActiveDeadlineSeconds:   ptr.To(int64((timeout + time.Second - 1) / time.Second)),
+			TTLSecondsAfterFinished: ptr.To(int32(ttl / time.Second)),
+			PodReplacementPolicy:    ptr.To(batchv1.Failed),
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+				{
+					Action: batchv1.PodFailurePolicyActionFailJob,
+					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+						ContainerName: ptr.To(protocol.ContainerName),
+						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+						Values:        []int32{protocol.ExitCodeNoRetry},
+					},
+				},
+				{
+					// Evictions and preemptions are not the worker's fault: they do not use up retries.
+					Action:          batchv1.PodFailurePolicyActionIgnore,
+					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+				},
+			}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      labels,
+					Annotations: map[string]string{seekv1alpha1.AnnotationInput: inputText(sj)},
+				},
+				Spec: podSpec,
+			},
+		},
+	}
+}

@@ -1,0 +1,268 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/workerschema"
+)
+
+// errJobNotOwned means a Job with the SeekJob's name exists but another object controls it.
+var errJobNotOwned = errors.New("job not owned")
+
+// SeekJobReconciler runs each SeekJob as exactly one batch/v1 Job and owns the SeekJob's status:
+// state, the Started and Finished conditions, result and error.
+type SeekJobReconciler struct {
+	Client client.Client
+	// APIReader reads from the apiserver, bypassing the cache, to confirm what the cache cannot show yet.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Metrics   *Metrics
+}
+
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekworkers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves one SeekJob along its lifecycle and writes its status at most once.
+func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sj := &seekv1alpha1.SeekJob{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if sj.Status.State.IsTerminal() {
+		return ctrl.Result{}, nil
+	}
+	before := sj.DeepCopy()
+	now := r.Clock.Now()
+
+	job, err := r.getJob(ctx, sj)
+	switch {
+	case errors.Is(err, errJobNotOwned):
+		fail(sj, seekv1alpha1.JobReasonJobNotOwned, fmt.Sprintf("A Job named %s exists in this namespace and is not controlled by this SeekJob; delete or rename it", jobName(sj)), now)
+	case err != nil:
+		return ctrl.Result{}, err
+	case sj.Spec.CancelRequest != nil:
+		if err := r.cancel(ctx, sj, job); err != nil {
+			return ctrl.Result{}, err
+		}
+	case job == nil && sj.Status.JobName != "":
+		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
+	case job == nil:
+		if job, err = r.start(ctx, sj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if job != nil && !sj.Status.State.IsTerminal() {
+		if err := r.observeJob(ctx, sj, job); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	sj.Status.ObservedGeneration = sj.Generation
+	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.Client.Status().Update(ctx, sj); err != nil {
+		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
+	}
+	r.recordTransition(ctx, before, sj)
+	return ctrl.Result{}, nil
+}
+
+// getJob returns the SeekJob's Job, nil if there is none, or errJobNotOwned. When the cache has no Job
+// but status says one was created, it asks the apiserver before believing the Job is gone.
+func (r *SeekJobReconciler) getJob(ctx context.Context, sj *seekv1alpha1.SeekJob) (*batchv1.Job, error) {
+	job := &batchv1.Job{}
+	key := types.NamespacedName{Namespace: sj.Namespace, Name: jobName(sj)}
+	err := r.Client.Get(ctx, key, job)
+	if apierrors.IsNotFound(err) && sj.Status.JobName != "" {
+		err = r.APIReader.Get(ctx, key, job)
+	}
+	if apierrors.IsNotFound(err) {
+		// The cache only holds Jobs carrying our labels: a foreign Job is found when creating.
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get Job %s: %w", key, err)
+	}
+	if !metav1.IsControlledBy(job, sj) {
+		return nil, errJobNotOwned
+	}
+	return job, nil
+}
+
+// cancel deletes the running Job (and, through the garbage collector, its pods) and finishes sj.
+func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) error {
+	if job != nil && !jobFinished(job) {
+		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)
+		}
+		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job))
+	}
+	msg := "The job was canceled"
+	if reason := sj.Spec.CancelRequest.Reason; reason != "" {
+		msg += ": " + reason
+	}
+	finish(sj, seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, msg,
+		&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonCanceled, Message: msg}, r.Clock.Now())
+	return nil
+}
+
+// start checks sj against its worker and creates its Job once the worker is ready and has room.
+// It returns the Job, or nil while the job waits or after it failed validation.
+func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob) (*batchv1.Job, error) {
+	now := r.Clock.Now()
+	w := &seekv1alpha1.SeekWorker{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err != nil {
+		if apierrors.IsNotFound(err) {
+			setWaiting(sj, seekv1alpha1.JobReasonWorkerNotFound, fmt.Sprintf("SeekWorker %q does not exist; the job starts when it is created", sj.Spec.WorkerName), now)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+	}
+	if ready := meta.FindStatusCondition(w.Status.Conditions, seekv1alpha1.WorkerReady); ready == nil || ready.Status != metav1.ConditionTrue {
+		msg := fmt.Sprintf("SeekWorker %q is not ready", w.Name)
+		if ready != nil {
+			msg += ": " + ready.Message
+		}
+		setWaiting(sj, seekv1alpha1.JobReasonWorkerNotReady, msg, now)
+		return nil, nil
+	}
+	if reason, msg := validateAgainstWorker(sj, w); reason != "" {
+		fail(sj, reason, msg, now)
+		return nil, nil
+	}
+	if !admitted(sj, w) {
+		setWaiting(sj, seekv1alpha1.JobReasonWaitingForCapacity, fmt.Sprintf("All %d slots of SeekWorker %q are in use", *w.Spec.Limits.MaxConcurrentJobs, w.Name), now)
+		return nil, nil
+	}
+
+	job := buildJob(sj, w)
+	if err := controllerutil.SetControllerReference(sj, job, r.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("set owner of Job %s: %w", klog.KObj(job), err)
+	}
+	err := r.Client.Create(ctx, job)
+	if apierrors.IsAlreadyExists(err) {
+		// Created by an earlier reconcile the cache has not shown yet, or someone else's Job.
+		if err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err == nil && !metav1.IsControlledBy(job, sj) {
+			fail(sj, seekv1alpha1.JobReasonJobNotOwned, fmt.Sprintf("A Job named %s exists in this namespace and is not controlled by this SeekJob; delete or rename it", job.Name), now)
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create Job %s: %w", klog.KObj(job), err)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("Created Job", "job", klog.KObj(job))
+	setStarted(sj, job, now)
+	return job, nil
+}
+
+// validateAgainstWorker checks what the API schema cannot: the worker-specific input size, input
+// schema and maximum timeout. It returns a Finished reason and message, or "" when sj is acceptable.
+func validateAgainstWorker(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) (string, string) {
+	limit := int(w.Spec.Limits.MaxInputBytes)
+	if limit == 0 {
+		limit = seekv1alpha1.DefaultMaxInputBytes
+	}
+	input := []byte(inputText(sj))
+	if len(input) > limit {
+		return seekv1alpha1.JobReasonInputTooLarge, fmt.Sprintf("spec.input is %d bytes; SeekWorker %q accepts at most %d", len(input), w.Name, limit)
+	}
+	if sj.Spec.Timeout != nil && w.Spec.Timeouts.MaximumTimeout != nil && sj.Spec.Timeout.Duration > w.Spec.Timeouts.MaximumTimeout.Duration {
+		return seekv1alpha1.JobReasonInvalidTimeout, fmt.Sprintf("spec.timeout %s exceeds the maximum %s of SeekWorker %q", sj.Spec.Timeout.Duration, w.Spec.Timeouts.MaximumTimeout.Duration, w.Name)
+	}
+	if w.Spec.InputSchema != nil {
+		schema, err := workerschema.Compile(w.Spec.InputSchema.Raw)
+		if err != nil {
+			return seekv1alpha1.JobReasonInvalidInput, fmt.Sprintf("SeekWorker %q has an invalid input schema: %v", w.Name, err)
+		}
+		if err := schema.Validate(input); err != nil {
+			return seekv1alpha1.JobReasonInvalidInput, "spec." + err.Error()
+		}
+	}
+	return "", ""
+}
+
+// admitted reports whether sj may start now: the worker has no concurrency limit, or its controller
+// gave sj one of the slots.
+func admitted(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) bool {
+	if w.Spec.Limits.MaxConcurrentJobs == nil {
+		return true
+	}
+	for _, ref := range w.Status.ActiveJobs {
+		if ref.UID == string(sj.UID) {
+			return true
+		}
+	}
+	return false
+}
+
+// observeJob reads the Job and its pods into sj's status.
+func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) error {
+	pods, err := r.listPods(ctx, r.Client, sj)
+	if err != nil {
+		return err
+	}
+	if setStatusFromJob(sj, job, pods, false, r.Clock.Now()) {
+		return nil
+	}
+	// The Job finished but the cache has not shown the pod holding the outcome: ask the apiserver.
+	if pods, err = r.listPods(ctx, r.APIReader, sj); err != nil {
+		return err
+	}
+	setStatusFromJob(sj, job, pods, true, r.Clock.Now())
+	return nil
+}
+
+func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *seekv1alpha1.SeekJob) ([]corev1.Pod, error) {
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(sj.Namespace), client.MatchingLabels{seekv1alpha1.LabelJobUID: string(sj.UID)}); err != nil {
+		return nil, fmt.Errorf("list pods of SeekJob %s: %w", klog.KObj(sj), err)
+	}
+	return pods.Items, nil
+}
+
+// recordTransition emits an event and metrics for a state change that was just written.
+func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
+	if before.Status.State == after.Status.State {
+		return
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("SeekJob changed state", "from", before.Status.State, "to", after.Status.State)
+	eventType, reason, msg := corev1.EventTypeNormal, "", ""
+	switch {
+	case after.Status.State == seekv1alpha1.JobStateQueued:
+		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobStarted)
+		reason, msg = c.Reason, c.Message
+	case after.Status.State == seekv1alpha1.JobStateRunning:
+		reason, msg = "Started", fmt.Sprintf("Created Job %s", after.Status.JobName)
+	default:
+		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobFinished)
+		reason, msg = c.Reason, c.Message
+		if after.Status.State != seekv1alpha1.JobStateCompleted {
+			eventType = corev1.EventTypeWarning
+		}
+	}
+	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", msg)
+	r.Metrics.observeTransition(before, after)
+}

@@ -1,0 +1,149 @@
+// Package controllers holds the Seek operator's controllers: job execution (SeekJob → batch/v1 Job),
+// worker status and admission (SeekWorker), and retention (deleting finished SeekJobs).
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+)
+
+// workerNameField indexes SeekJobs by spec.workerName in the cache.
+const workerNameField = "spec.workerName"
+
+// Options configure the controllers.
+type Options struct {
+	// JobConcurrency is how many SeekJobs are reconciled in parallel.
+	JobConcurrency int
+	// Clock is the time source; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
+// SeekJob label, and no managedFields on anything.
+func CacheOptions() cache.Options {
+	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	ours := labels.NewSelector().Add(*req)
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Label: ours},
+			&corev1.Pod{}:  {Label: ours},
+		},
+	}
+}
+
+// SetupWithManager registers the index and all controllers with mgr and returns the job metrics
+// (the caller registers them with a Prometheus registry).
+func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.JobConcurrency <= 0 {
+		opts.JobConcurrency = 8
+	}
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, workerNameField, func(o client.Object) []string {
+		return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
+	}); err != nil {
+		return nil, fmt.Errorf("index SeekJobs by worker: %w", err)
+	}
+	c := mgr.GetClient()
+	metrics := NewMetrics(mgr.GetCache())
+
+	jobs := &SeekJobReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("seek-job-controller"), Clock: opts.Clock, Metrics: metrics}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("seekjob").
+		For(&seekv1alpha1.SeekJob{}).
+		Owns(&batchv1.Job{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSeekJob)).
+		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(waitingJobsOfWorker(c))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.JobConcurrency}).
+		Complete(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("set up SeekJob controller: %w", err)
+	}
+
+	workers := &SeekWorkerReconciler{Client: c, Recorder: mgr.GetEventRecorder("seek-worker-controller"), Clock: opts.Clock}
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("seekworker").
+		For(&seekv1alpha1.SeekWorker{}).
+		Watches(&seekv1alpha1.SeekJob{}, handler.EnqueueRequestsFromMapFunc(limitedWorkerOfJob(c))).
+		Complete(workers)
+	if err != nil {
+		return nil, fmt.Errorf("set up SeekWorker controller: %w", err)
+	}
+
+	ttl := &SeekJobTTLReconciler{Client: c, Clock: opts.Clock}
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("seekjob-ttl").
+		For(&seekv1alpha1.SeekJob{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.(*seekv1alpha1.SeekJob).Status.State.IsTerminal()
+		}))).
+		Complete(ttl)
+	if err != nil {
+		return nil, fmt.Errorf("set up SeekJob TTL controller: %w", err)
+	}
+	return metrics, nil
+}
+
+// podToSeekJob maps a worker pod to its SeekJob through the job-name label.
+func podToSeekJob(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[seekv1alpha1.LabelJobName]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// waitingJobsOfWorker maps a SeekWorker to its SeekJobs that have not started: a new, newly ready or
+// newly freed worker may let them start.
+func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &seekv1alpha1.SeekJobList{}
+		if err := c.List(ctx, list, client.MatchingFields{workerNameField: o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of worker", "worker", o.GetName())
+			return nil
+		}
+		var reqs []reconcile.Request
+		for i := range list.Items {
+			sj := &list.Items[i]
+			if sj.Status.State == "" || sj.Status.State == seekv1alpha1.JobStateQueued {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sj)})
+			}
+		}
+		return reqs
+	}
+}
+
+// limitedWorkerOfJob maps a SeekJob to its worker when that worker has a concurrency limit: a job
+// arriving, starting or finishing changes who holds the worker's slots.
+func limitedWorkerOfJob(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		name := string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)
+		w := &seekv1alpha1.SeekWorker{}
+		if err := c.Get(ctx, types.NamespacedName{Name: name}, w); err != nil || w.Spec.Limits.MaxConcurrentJobs == nil {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+	}
+}

@@ -1,0 +1,248 @@
+package controllers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/pkg/protocol"
+)
+
+// maxMessageBytes bounds error messages copied into status (the API's limit).
+const maxMessageBytes = 4096
+
+// setCondition sets a condition with the injected clock's time as its transition time.
+func setCondition(st *seekv1alpha1.SeekJobStatus, generation int64, typ string, status metav1.ConditionStatus, reason, message string, now time.Time) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(message, 32768),
+		ObservedGeneration: generation,
+		LastTransitionTime: metav1.NewTime(now),
+	})
+}
+
+// setWaiting records why a job has not started: it stays Queued.
+func setWaiting(sj *seekv1alpha1.SeekJob, reason, message string, now time.Time) {
+	sj.Status.State = seekv1alpha1.JobStateQueued
+	setCondition(&sj.Status, sj.Generation, seekv1alpha1.JobStarted, metav1.ConditionFalse, reason, message, now)
+}
+
+// setStarted records that the Job running sj was created.
+func setStarted(sj *seekv1alpha1.SeekJob, job *batchv1.Job, now time.Time) {
+	sj.Status.State = seekv1alpha1.JobStateRunning
+	sj.Status.JobName = job.Name
+	if sj.Status.StartTime == nil {
+		t := metav1.NewTime(now)
+		if !job.CreationTimestamp.IsZero() {
+			t = job.CreationTimestamp
+		}
+		sj.Status.StartTime = &t
+	}
+	setCondition(&sj.Status, sj.Generation, seekv1alpha1.JobStarted, metav1.ConditionTrue, seekv1alpha1.JobReasonJobCreated,
+		fmt.Sprintf("Job %s runs the worker", job.Name), now)
+}
+
+// finish moves sj to a terminal state. jobErr is nil only for Completed.
+func finish(sj *seekv1alpha1.SeekJob, state seekv1alpha1.JobState, reason, message string, jobErr *seekv1alpha1.JobError, now time.Time) {
+	st := &sj.Status
+	st.State = state
+	st.Error = jobErr
+	t := metav1.NewTime(now)
+	st.CompletionTime = &t
+	if st.StartTime != nil {
+		st.Duration = &metav1.Duration{Duration: now.Sub(st.StartTime.Time).Round(time.Millisecond)}
+	} else {
+		setCondition(st, sj.Generation, seekv1alpha1.JobStarted, metav1.ConditionFalse, seekv1alpha1.JobReasonNeverStarted,
+			"The job finished before it started", now)
+	}
+	setCondition(st, sj.Generation, seekv1alpha1.JobFinished, metav1.ConditionTrue, reason, message, now)
+}
+
+// fail finishes sj as Failed with an error of the given reason.
+func fail(sj *seekv1alpha1.SeekJob, reason, message string, now time.Time) {
+	finish(sj, seekv1alpha1.JobStateFailed, reason, message, &seekv1alpha1.JobError{Reason: reason, Message: truncate(message, maxMessageBytes)}, now)
+}
+
+// jobCondition returns the Job's condition of the given type if it is True.
+func jobCondition(job *batchv1.Job, typ batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		c := &job.Status.Conditions[i]
+		if c.Type == typ && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+// jobFinished reports whether the Job reached its final Complete or Failed condition.
+func jobFinished(job *batchv1.Job) bool {
+	return jobCondition(job, batchv1.JobComplete) != nil || jobCondition(job, batchv1.JobFailed) != nil
+}
+
+// workerTermination is the terminated state of the worker container of a pod, or nil.
+func workerTermination(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	for i := range pod.Status.ContainerStatuses {
+		cs := &pod.Status.ContainerStatuses[i]
+		if cs.Name != protocol.ContainerName {
+			continue
+		}
+		if cs.State.Terminated != nil {
+			return cs.State.Terminated
+		}
+		return cs.LastTerminationState.Terminated
+	}
+	return nil
+}
+
+// podFinishedAt orders pods by when their worker container ended, falling back to creation time.
+func podFinishedAt(pod *corev1.Pod) time.Time {
+	if t := workerTermination(pod); t != nil && !t.FinishedAt.IsZero() {
+		return t.FinishedAt.Time
+	}
+	return pod.CreationTimestamp.Time
+}
+
+// lastPod returns the most recently finished pod in the given phase, or nil.
+func lastPod(pods []corev1.Pod, phase corev1.PodPhase) *corev1.Pod {
+	var last *corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if p.Status.Phase != phase {
+			continue
+		}
+		if last == nil || podFinishedAt(p).After(podFinishedAt(last)) {
+			last = p
+		}
+	}
+	return last
+}
+
+// parseResult turns a worker's termination message into a result. The message must be JSON; empty
+// means the worker returned nothing (null).
+func parseResult(message string) (*seekv1alpha1.JSON, error) {
+	raw := bytes.TrimSpace([]byte(message))
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("the worker exited 0 but its result is not valid JSON (%d bytes starting %q)", len(raw), truncate(string(raw), 64))
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, fmt.Errorf("compact result: %w", err)
+	}
+	return seekv1alpha1.NewJSON(compact.Bytes()), nil
+}
+
+// parseWorkerError turns a failed pod's worker termination into a JobError. A worker that followed the
+// protocol wrote {"message": ..., "reason": ...}; anything else (for example the log tail the kubelet
+// falls back to) becomes the message verbatim.
+func parseWorkerError(reason string, term *corev1.ContainerStateTerminated) *seekv1alpha1.JobError {
+	je := &seekv1alpha1.JobError{Reason: reason}
+	if term == nil {
+		return je
+	}
+	je.ExitCode = &term.ExitCode
+	raw := bytes.TrimSpace([]byte(term.Message))
+	var perr protocol.Error
+	switch {
+	case len(raw) == 0:
+		je.Message = fmt.Sprintf("the worker exited with code %d without an error message", term.ExitCode)
+		if term.Reason != "" && term.Reason != "Error" {
+			je.Message += " (" + term.Reason + ")"
+		}
+	case json.Valid(raw) && json.Unmarshal(raw, &perr) == nil && perr.Message != "":
+		je.Message = truncate(perr.Message, maxMessageBytes)
+		if len(raw) <= protocol.MaxResultBytes {
+			je.Details = seekv1alpha1.NewJSON(raw)
+		}
+	default:
+		je.Message = truncate(string(raw), maxMessageBytes)
+	}
+	return je
+}
+
+// attempts is how many pods have run (or are running) the job.
+func attempts(job *batchv1.Job) int32 {
+	return job.Status.Failed + job.Status.Succeeded + job.Status.Active
+}
+
+// setStatusFromJob computes sj's status from its Job and the Job's pods. It reports false when the Job
+// finished but the pod holding the outcome is not among pods (the caller looks harder, then calls again
+// with lostPods=true to settle without it).
+func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.Pod, lostPods bool, now time.Time) bool {
+	setStarted(sj, job, now)
+	sj.Status.Attempts = max(sj.Status.Attempts, attempts(job))
+
+	if jobCondition(job, batchv1.JobComplete) != nil {
+		pod := lastPod(pods, corev1.PodSucceeded)
+		if pod == nil && !lostPods {
+			return false
+		}
+		var term *corev1.ContainerStateTerminated
+		if pod != nil {
+			term = workerTermination(pod)
+		}
+		if term == nil {
+			fail(sj, seekv1alpha1.JobReasonInvalidResult, "The worker succeeded but its pod and result are gone", now)
+			return true
+		}
+		result, err := parseResult(term.Message)
+		if err != nil {
+			je := &seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonInvalidResult, Message: err.Error(), ExitCode: &term.ExitCode}
+			finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonInvalidResult, err.Error(), je, now)
+			return true
+		}
+		sj.Status.Result = result
+		finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, now)
+		return true
+	}
+
+	failed := jobCondition(job, batchv1.JobFailed)
+	if failed == nil {
+		return true
+	}
+	var term *corev1.ContainerStateTerminated
+	if pod := lastPod(pods, corev1.PodFailed); pod != nil {
+		term = workerTermination(pod)
+	} else if !lostPods && failed.Reason != batchv1.JobReasonDeadlineExceeded {
+		return false
+	}
+	switch failed.Reason {
+	case batchv1.JobReasonDeadlineExceeded:
+		msg := fmt.Sprintf("The job ran longer than its timeout of %ds", ptr.Deref(job.Spec.ActiveDeadlineSeconds, 0))
+		finish(sj, seekv1alpha1.JobStateTimedOut, seekv1alpha1.JobReasonDeadlineExceeded, msg,
+			&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonDeadlineExceeded, Message: msg}, now)
+	case batchv1.JobReasonPodFailurePolicy:
+		je := parseWorkerError(seekv1alpha1.JobReasonWorkerError, term)
+		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonWorkerError, "The worker failed and asked not to be retried: "+je.Message, je, now)
+	default:
+		je := parseWorkerError(seekv1alpha1.JobReasonRetriesExhausted, term)
+		msg := fmt.Sprintf("All %d attempts failed; the last: %s", sj.Status.Attempts, je.Message)
+		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonRetriesExhausted, msg, je, now)
+	}
+	return true
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+)
+
+// SeekJobTTLReconciler deletes finished SeekJobs once their retention (ttlAfterFinished) has passed.
+// It never polls: each finished job is requeued for the moment it expires.
+type SeekJobTTLReconciler struct {
+	Client client.Client
+	Clock  clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch;delete
+
+// Reconcile deletes an expired finished SeekJob, or requeues it for when it expires.
+func (r *SeekJobTTLReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sj := &seekv1alpha1.SeekJob{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !sj.Status.State.IsTerminal() || sj.Status.CompletionTime == nil || sj.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	w := &seekv1alpha1.SeekWorker{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+		}
+		w = nil
+	}
+	expiry := sj.Status.CompletionTime.Add(effectiveTTL(sj, w))
+	if left := expiry.Sub(r.Clock.Now()); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	err := r.Client.Delete(ctx, sj, client.Preconditions{UID: &sj.UID}, client.PropagationPolicy("Background"))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("delete expired SeekJob %s: %w", klog.KObj(sj), err)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("Deleted expired SeekJob", "finishedAt", sj.Status.CompletionTime)
+	return ctrl.Result{}, nil
+}

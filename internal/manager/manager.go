@@ -1,0 +1,116 @@
+// Package manager assembles the controller manager: scheme, cache, health checks, metrics, leader
+// election and the controllers. cmd/manager, the local development environment and the integration
+// tests all run it through Run, so they test what ships.
+package manager
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/controllers"
+)
+
+// Options configure the manager. Zero values mean the defaults of BindFlags.
+type Options struct {
+	MetricsAddr          string
+	HealthProbeAddr      string
+	LeaderElection       bool
+	LeaderElectionNS     string
+	LeaderElectionID     string
+	QPS                  float64
+	Burst                int
+	JobConcurrency       int
+	GracefulShutdownTime time.Duration
+	// Clock replaces the real clock (tests).
+	Clock clock.PassiveClock
+	// Registry replaces controller-runtime's global metrics registry (tests running several managers).
+	Registry metrics.RegistererGatherer
+}
+
+// BindFlags registers the manager's flags with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "seek-operator.seek-api.com", "Name of the leader election Lease.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "Sustained queries per second to the Kubernetes API.")
+	fs.IntVar(&o.Burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
+	fs.IntVar(&o.JobConcurrency, "job-concurrency", 8, "SeekJobs reconciled in parallel.")
+	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for reconciles to finish on shutdown.")
+}
+
+// NewScheme returns a scheme with the Kubernetes built-in types and the Seek API.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := seekv1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Run runs the manager until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	cfg = rest.CopyConfig(cfg)
+	if o.QPS > 0 {
+		cfg.QPS = float32(o.QPS)
+	}
+	if o.Burst > 0 {
+		cfg.Burst = o.Burst
+	}
+	shutdown := o.GracefulShutdownTime
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        NewScheme(),
+		Cache:                         controllers.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.HealthProbeAddr,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionNamespace:       o.LeaderElectionNS,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &shutdown,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	jobMetrics, err := controllers.SetupWithManager(mgr, controllers.Options{JobConcurrency: o.JobConcurrency, Clock: o.Clock})
+	if err != nil {
+		return err
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	if err := jobMetrics.Register(reg); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("add readyz check: %w", err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Starting manager", "jobConcurrency", o.JobConcurrency, "leaderElection", o.LeaderElection)
+	return mgr.Start(ctx)
+}

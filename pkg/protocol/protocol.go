@@ -1,0 +1,60 @@
+// Package protocol defines worker protocol v1: how a Seek worker container receives its input and
+// returns its result. It is shared by the controller, which builds the pods, and by the worker SDK,
+// which runs inside them. It imports nothing but the standard library. See docs/worker-protocol.md.
+package protocol
+
+// Version is the protocol version announced to workers in EnvProtocol.
+const Version = "v1"
+
+// Environment variables set in every worker container.
+const (
+	// EnvProtocol holds the protocol version ("v1").
+	EnvProtocol = "SEEK_PROTOCOL"
+	// EnvJobName holds the SeekJob's name (its job id within the namespace).
+	EnvJobName = "SEEK_JOB_NAME"
+	// EnvJobNamespace holds the SeekJob's namespace.
+	EnvJobNamespace = "SEEK_JOB_NAMESPACE"
+	// EnvJobUID holds the SeekJob's UID.
+	EnvJobUID = "SEEK_JOB_UID"
+	// EnvWorker holds the SeekWorker's name.
+	EnvWorker = "SEEK_WORKER"
+	// EnvInputPath holds the path of the input file.
+	EnvInputPath = "SEEK_INPUT_PATH"
+	// EnvResultPath holds the path the worker writes its result or error to.
+	EnvResultPath = "SEEK_RESULT_PATH"
+)
+
+// Paths inside the worker container.
+const (
+	// InputDir is the read-only directory holding the input file.
+	InputDir = "/seek/input"
+	// InputFile is the name of the input file in InputDir.
+	InputFile = "input.json"
+	// InputPath is the full path of the input file: the job input as JSON text.
+	InputPath = InputDir + "/" + InputFile
+	// ResultPath is where the worker writes its result (exit 0) or error (non-zero exit) as JSON.
+	// It is the container's termination message path, so it holds at most MaxResultBytes.
+	ResultPath = "/seek/result.json"
+	// TmpDir is a writable scratch directory; the root filesystem is read-only.
+	TmpDir = "/tmp"
+)
+
+const (
+	// MaxResultBytes is the largest result or error the kubelet keeps (its termination message limit).
+	MaxResultBytes = 4096
+
+	// ExitCodeNoRetry tells the controller the failure is permanent (for example the input is wrong):
+	// the job fails at once, whatever retries the worker allows. 65 is EX_DATAERR from sysexits.h.
+	ExitCodeNoRetry = 65
+
+	// ContainerName is the name of the worker container in the pod.
+	ContainerName = "worker"
+)
+
+// Error is the JSON a failing worker writes to ResultPath before exiting non-zero.
+type Error struct {
+	// Message explains the failure to the job's owner.
+	Message string `json:"message"`
+	// Reason is an optional CamelCase cause, such as "InvalidEmail".
+	Reason string `json:"reason,omitempty"`
+}
