@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"math"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -77,7 +78,8 @@ func inputText(sj *seekv1alpha1.SeekJob) string {
 func buildJob(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) *batchv1.Job {
 	labels := jobLabels(sj)
 	timeout := effectiveTimeout(sj, w)
-	ttl := max(effectiveTTL(sj, w), jobTTLFloor)
+	// The Job counts its TTL in int32 seconds, and a worker's ttlAfterFinished has no maximum.
+	ttl := min(max(effectiveTTL(sj, w), jobTTLFloor), math.MaxInt32*time.Second)
 	spec := &w.Spec
 
 	env := []corev1.EnvVar{

@@ -62,7 +62,8 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		fail(sj, seekv1alpha1.JobReasonJobNotOwned, fmt.Sprintf("A Job named %s exists in this namespace and is not controlled by this SeekJob; delete or rename it", jobName(sj)), now)
 	case err != nil:
 		return ctrl.Result{}, err
-	case sj.Spec.CancelRequest != nil:
+	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
+		// A job that already finished keeps its outcome: the cancel came too late.
 		if err := r.cancel(ctx, sj, job); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -113,7 +114,7 @@ func (r *SeekJobReconciler) getJob(ctx context.Context, sj *seekv1alpha1.SeekJob
 
 // cancel deletes the running Job (and, through the garbage collector, its pods) and finishes sj.
 func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) error {
-	if job != nil && !jobFinished(job) {
+	if job != nil {
 		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)

@@ -151,6 +151,7 @@ func parseResult(message string) (*seekv1alpha1.JSON, error) {
 func parseWorkerError(reason string, term *corev1.ContainerStateTerminated) *seekv1alpha1.JobError {
 	je := &seekv1alpha1.JobError{Reason: reason}
 	if term == nil {
+		je.Message = "the worker's pod and its exit status are gone"
 		return je
 	}
 	je.ExitCode = &term.ExitCode

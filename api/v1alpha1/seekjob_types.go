@@ -8,7 +8,6 @@ import (
 // Everything but cancelRequest is immutable once the job exists.
 //
 // +kubebuilder:validation:XValidation:rule="self.workerName == oldSelf.workerName",message="workerName is immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.input) == has(oldSelf.input)",message="input is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.callback) == has(oldSelf.callback) && (!has(self.callback) || self.callback == oldSelf.callback)",message="callback is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || self.timeout == oldSelf.timeout)",message="timeout is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.ttlAfterFinished) == has(oldSelf.ttlAfterFinished) && (!has(self.ttlAfterFinished) || self.ttlAfterFinished == oldSelf.ttlAfterFinished)",message="ttlAfterFinished is immutable"
@@ -22,8 +21,9 @@ type SeekJobSpec struct {
 	// input is the JSON value handed to the worker (any JSON type). Its serialized size is capped by the
 	// worker's limits.maxInputBytes (default 64 KiB) and it must match the worker's inputSchema; a job
 	// breaking either fails with reason InputTooLarge or InvalidInput before anything runs.
+	// Immutability of input is enforced by the ValidatingAdmissionPolicy seek-seekjob-input-immutable
+	// (config/policy): CRD validation rules cannot see schemaless fields.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="input is immutable"
 	Input *JSON `json:"input,omitempty"`
 
 	// callback asks for the job's result to be pushed to a URL when it finishes.

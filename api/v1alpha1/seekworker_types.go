@@ -18,8 +18,9 @@ type WorkerName string
 const (
 	// DefaultMaxInputBytes is the default cap on the serialized size of a SeekJob's input.
 	DefaultMaxInputBytes = 64 * 1024
-	// MaxInputBytesLimit is the largest input cap a SeekWorker may set (etcd stores objects up to 1.5 MiB).
-	MaxInputBytesLimit = 512 * 1024
+	// MaxInputBytesLimit is the largest input cap a SeekWorker may set: the input travels in a pod
+	// annotation, and a pod's annotations may total 256 KiB.
+	MaxInputBytesLimit = 128 * 1024
 	// DefaultTTLAfterFinished is how long finished jobs are kept when neither job nor worker says.
 	DefaultTTLAfterFinished = 24 * time.Hour
 	// DefaultTimeout is the execution timeout when neither job nor worker says.
@@ -78,6 +79,7 @@ type SeekWorkerSpec struct {
 
 	// timeouts bound how long one job may run.
 	// +optional
+	// +kubebuilder:default={}
 	Timeouts WorkerTimeouts `json:"timeouts,omitempty"`
 
 	// retries is how many times a failed attempt is retried before the job fails. A worker that exits with
@@ -100,6 +102,7 @@ type SeekWorkerSpec struct {
 
 	// limits bound the load one worker may put on the cluster.
 	// +optional
+	// +kubebuilder:default={}
 	Limits WorkerLimits `json:"limits,omitempty"`
 
 	// inputSchema is a JSON Schema (draft 2020-12 unless "$schema" says otherwise) that every job input
@@ -143,18 +146,18 @@ type WorkerLimits struct {
 	MaxConcurrentJobs *int32 `json:"maxConcurrentJobs,omitempty"`
 
 	// maxInputBytes caps the serialized size of a job's input. Larger inputs fail with reason
-	// InputTooLarge. Defaults to 65536 (64 KiB); at most 524288.
+	// InputTooLarge. Defaults to 65536 (64 KiB); at most 131072 (128 KiB).
 	// +optional
 	// +kubebuilder:default=65536
 	// +kubebuilder:validation:Minimum=2
-	// +kubebuilder:validation:Maximum=524288
+	// +kubebuilder:validation:Maximum=131072
 	MaxInputBytes int32 `json:"maxInputBytes,omitempty"`
 }
 
 // WorkerIsolation confines the worker's pods: who they run as, where and with which runtime.
 type WorkerIsolation struct {
-	// serviceAccountName runs the worker's pods as this ServiceAccount of the job's namespace.
-	// The token is not mounted unless automountServiceAccountToken is set on the ServiceAccount.
+	// serviceAccountName runs the worker's pods as this ServiceAccount of the job's namespace (for
+	// example to match a PodSecurity or network policy). Its API token is never mounted into workers.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`

@@ -14,7 +14,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -38,6 +40,9 @@ type Options struct {
 	Clock clock.PassiveClock
 	// Registry replaces controller-runtime's global metrics registry (tests running several managers).
 	Registry metrics.RegistererGatherer
+	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
+	// refuses a second controller of the same name.
+	Restartable bool
 }
 
 // BindFlags registers the manager's flags with their defaults.
@@ -85,6 +90,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &shutdown,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.Restartable)},
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)

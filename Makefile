@@ -1,0 +1,212 @@
+# Image of the manager, used by `make deploy`.
+IMG ?= ghcr.io/seek-api/seek-operator-manager:v0.1.0
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+# Options are set to exit when a recipe line exits non-zero or a piped command fails.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+# Passed through to hack/k8s-binaries.sh and the tests when set (in the environment or on the make
+# command line), and left unset otherwise:
+#   SEEK_CACHE_DIR      where the control-plane binaries are cached (default ~/.cache/seek-operator)
+#   KUBEBUILDER_ASSETS  a directory that already holds the binaries: nothing is built
+#   K8S_VERSION, ETCD_VERSION  versions to build (default: from go.mod, and v3.7.3)
+PASSTHROUGH_VARS := SEEK_CACHE_DIR KUBEBUILDER_ASSETS K8S_VERSION ETCD_VERSION
+$(foreach v,$(PASSTHROUGH_VARS),$(if $(filter undefined,$(origin $(v))),,$(eval export $(v))))
+
+# Binaries `make k8s-binaries` builds.
+K8S_BINARIES ?= etcd kube-apiserver kube-controller-manager
+# Extra arguments for `make run` (cmd/seek-dev) and `make bench` (test/bench).
+RUN_ARGS ?=
+BENCH_ARGS ?=
+# Extra flags for go test, e.g. TEST_ARGS='-run TestCancel -v'.
+TEST_ARGS ?=
+
+# Packages that need a control plane (etcd + kube-apiserver) to test: those under test/ and those whose
+# code or tests depend on controller-runtime's envtest (directly or through internal/controlplane).
+# Computed by the recipes that need it, not when the Makefile is read.
+MODULE := github.com/seek-api/seek-operator
+list-integration-pkgs = go list -e -test -f '{{with .ForTest}}{{.}}{{else}}{{.ImportPath}}{{end}} {{join .Deps " "}}' ./... | \
+	awk '$$1 !~ /\.test$$/ && ($$1 ~ "^$(MODULE)/test/" || / sigs\.k8s\.io\/controller-runtime\/pkg\/envtest( |$$)/) { print $$1 }' | sort -u
+list-unit-pkgs = comm -23 <(go list -e ./... | sort -u) <($(list-integration-pkgs))
+
+.PHONY: all
+all: build
+
+##@ General
+
+# The help target prints out all targets with their descriptions organized
+# beneath their categories. The categories are represented by '##@' and the
+# target descriptions by '##'. The awk command is responsible for reading the
+# entire set of makefiles included in this invocation, looking for lines of the
+# file as xyz: ## something, and then pretty-format the target and help. Then,
+# if there's a line with ##@ something, that gets pretty-printed as a category.
+# More info on the usage of ANSI control characters for terminal formatting:
+# https://en.wikipedia.org/wiki/ANSI_escape_code#SGR_parameters
+# More info on the awk command:
+# http://linuxcommand.org/lc3_adv_awk.php
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+# The markers live in api/ (CRDs) and controllers/ (+kubebuilder:rbac); scanning only those keeps
+# controller-gen from loading test/ and cmd/ packages. Put new rbac markers in controllers/.
+.PHONY: manifests
+manifests: controller-gen ## Generate the ClusterRole (config/rbac/role.yaml) and CRDs (config/crd/bases).
+	$(CONTROLLER_GEN) rbac:roleName=seek-manager-role crd webhook paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: controller-gen ## Generate the DeepCopy methods of the API types (api/v1alpha1/zz_generated.deepcopy.go).
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run go fmt against the code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against the code.
+	go vet ./...
+
+.PHONY: verify
+verify: manifests generate fmt ## Check that generated files and formatting are committed (run on a clean tree).
+	@if ! git diff --quiet -- api/ config/ '*.go'; then \
+		git --no-pager diff --stat -- api/ config/ '*.go'; \
+		echo >&2 "verify: the files above change when regenerated or formatted."; \
+		echo >&2 "verify: run 'make manifests generate fmt' and commit the result."; \
+		exit 1; \
+	fi
+	@untracked=$$(git status --porcelain --untracked-files=all -- api/ config/ | grep '^??' || true); \
+	if [[ -n "$$untracked" ]]; then \
+		echo "$$untracked"; \
+		echo >&2 "verify: the files above are not committed; commit them (or delete them if stale)."; \
+		exit 1; \
+	fi
+	@echo "verify: generated files and formatting are up to date."
+
+.PHONY: test
+test: manifests generate fmt vet ## Run all tests, building the control-plane binaries first if needed.
+	@assets="$$(hack/k8s-binaries.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go test ./... -count=1 $(TEST_ARGS)
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no control plane.
+	@pkgs="$$($(list-unit-pkgs))"; \
+	if [[ -z "$$pkgs" ]]; then echo "test-unit: no packages"; exit 0; fi; \
+	go test $$pkgs -count=1 $(TEST_ARGS)
+
+.PHONY: test-integration
+test-integration: manifests ## Run the tests that need a control plane (etcd + kube-apiserver).
+	@pkgs="$$($(list-integration-pkgs))"; \
+	if [[ -z "$$pkgs" ]]; then echo "test-integration: no packages"; exit 0; fi; \
+	assets="$$(hack/k8s-binaries.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go test $$pkgs -count=1 $(TEST_ARGS)
+
+.PHONY: bench
+bench: manifests ## Run the benchmark program (test/bench) against a local control plane.
+	@assets="$$(hack/k8s-binaries.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_ARGS)
+
+.PHONY: k8s-binaries
+k8s-binaries: ## Build (once, cached) the control-plane binaries and print their directory: K8S_BINARIES="etcd kube-apiserver ...".
+	hack/k8s-binaries.sh $(K8S_BINARIES)
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager binary (bin/manager).
+	go build -o bin/manager ./cmd/manager
+
+.PHONY: run
+run: manifests generate fmt vet ## Run a local development environment (cmd/seek-dev): control plane + manager.
+	@assets="$$(hack/k8s-binaries.sh etcd kube-apiserver kube-controller-manager kubectl)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go run ./cmd/seek-dev $(RUN_ARGS)
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+.PHONY: install
+install: manifests ## Install the CRDs and their admission policy into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/crd
+	$(KUBECTL) apply --server-side -k config/policy
+
+.PHONY: uninstall
+uninstall: manifests ## Uninstall the CRDs and policy from the cluster of the current kubeconfig. Call with ignore-not-found=true to ignore missing resources.
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/policy
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy CRDs, RBAC and the manager (image IMG) to the cluster of the current kubeconfig.
+	@mkdir -p $(LOCALBIN)/deploy
+	@img='$(IMG)'; \
+	if [[ "$$img" == *@* ]]; then name="$${img%@*}"; ref="digest: $${img#*@}"; \
+	elif [[ "$${img##*/}" == *:* ]]; then name="$${img%:*}"; ref="newTag: \"$${img##*:}\""; \
+	else name="$$img"; ref="newTag: latest"; fi; \
+	{ \
+		echo "# Generated by 'make deploy': config/default with the manager image set to $$img."; \
+		echo "apiVersion: kustomize.config.k8s.io/v1beta1"; \
+		echo "kind: Kustomization"; \
+		echo "resources:"; \
+		echo "- $$(realpath --relative-to="$(LOCALBIN)/deploy" "$(CURDIR)/config/default")"; \
+		echo "images:"; \
+		echo "- name: ghcr.io/seek-api/seek-operator-manager"; \
+		echo "  newName: $$name"; \
+		echo "  $$ref"; \
+	} >$(LOCALBIN)/deploy/kustomization.yaml
+	$(KUBECTL) apply --server-side -k $(LOCALBIN)/deploy
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy created (CRDs included, so every SeekJob and SeekWorker too). Call with ignore-not-found=true to ignore missing resources.
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/default
+
+##@ Dependencies
+
+## Location to install dependencies to
+LOCALBIN ?= $(shell pwd)/bin
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+## Tool Binaries
+KUBECTL ?= kubectl
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+
+## Tool Versions
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+
+# controller-gen is phony so that the version check below runs every time: a bin/controller-gen of
+# another version is replaced.
+.PHONY: controller-gen
+controller-gen: $(LOCALBIN) ## Install controller-gen (CONTROLLER_TOOLS_VERSION) in bin/ if missing or of another version.
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+# go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
+# $1 - target path with name of binary
+# $2 - package url which can be installed
+# $3 - specific version of package
+# A plain (non-symlink) binary already at $1 that was built from $2's module at version $3 is adopted
+# instead of rebuilt.
+define go-install-tool
+@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$$(basename "$(1)-$(3)")" ] || { \
+set -e; \
+package=$(2)@$(3) ;\
+if [ -f "$(1)" ] && [ ! -L "$(1)" ] && go version -m "$(1)" 2>/dev/null | awk -v v="$(3)" '$$1 == "mod" && $$3 == v { found = 1 } END { exit !found }'; then \
+echo "Using existing $(1) ($(3))" ;\
+mv -f "$(1)" "$(1)-$(3)" ;\
+elif [ ! -f "$(1)-$(3)" ]; then \
+echo "Downloading $${package}" ;\
+rm -f "$(1)" ;\
+GOBIN="$(LOCALBIN)" go install $${package} ;\
+mv -f "$(1)" "$(1)-$(3)" ;\
+fi ;\
+ln -sfn "$$(basename "$(1)-$(3)")" "$(1)" ;\
+}
+endef

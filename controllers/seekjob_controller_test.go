@@ -1,0 +1,209 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
+)
+
+func TestValidateAgainstWorker(t *testing.T) {
+	const emailSchema = `{
+		"type": "object",
+		"required": ["email"],
+		"properties": {
+			"email": {"type": "string"},
+			"address": {"type": "object", "properties": {"zip": {"type": "string"}}}
+		}
+	}`
+	job := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1")
+	worker := testutil.MakeSeekWorker("echo")
+	// A JSON string of exactly n bytes, quotes included.
+	jsonString := func(n int) string { return `"` + strings.Repeat("a", n-2) + `"` }
+
+	cases := []struct {
+		name       string
+		sj         *seekv1alpha1.SeekJob
+		worker     *seekv1alpha1.SeekWorker
+		wantReason string
+		wantMsg    string
+		// wantPrefix compares only the start of the message.
+		wantPrefix bool
+	}{
+		{
+			name:   "no input, no constraints",
+			sj:     job.Obj(),
+			worker: worker.Obj(),
+		},
+		{
+			name:   "valid input",
+			sj:     job.Clone().Input(`{"email":"ada@example.com"}`).Timeout(time.Minute).Obj(),
+			worker: worker.Clone().InputSchema(emailSchema).Timeouts(time.Minute, time.Hour).MaxInputBytes(1024).Obj(),
+		},
+		{
+			name:   "input at the default limit",
+			sj:     job.Clone().Input(jsonString(seekv1alpha1.DefaultMaxInputBytes)).Obj(),
+			worker: worker.Obj(),
+		},
+		{
+			name:       "input above the default limit",
+			sj:         job.Clone().Input(jsonString(seekv1alpha1.DefaultMaxInputBytes + 1)).Obj(),
+			worker:     worker.Obj(),
+			wantReason: "InputTooLarge",
+			wantMsg:    `spec.input is 65537 bytes; SeekWorker "echo" accepts at most 65536`,
+		},
+		{
+			name:   "input at a custom limit",
+			sj:     job.Clone().Input(`{"x":"0123456789"}`).Obj(),
+			worker: worker.Clone().MaxInputBytes(18).Obj(),
+		},
+		{
+			name:       "input above a custom limit",
+			sj:         job.Clone().Input(`{"x":"0123456789"}`).Obj(),
+			worker:     worker.Clone().MaxInputBytes(16).Obj(),
+			wantReason: "InputTooLarge",
+			wantMsg:    `spec.input is 18 bytes; SeekWorker "echo" accepts at most 16`,
+		},
+		{
+			name:   "custom limit above the default",
+			sj:     job.Clone().Input(jsonString(100 * 1024)).Obj(),
+			worker: worker.Clone().MaxInputBytes(seekv1alpha1.MaxInputBytesLimit).Obj(),
+		},
+		{
+			name:   "input at the largest limit",
+			sj:     job.Clone().Input(jsonString(seekv1alpha1.MaxInputBytesLimit)).Obj(),
+			worker: worker.Clone().MaxInputBytes(seekv1alpha1.MaxInputBytesLimit).Obj(),
+		},
+		{
+			name:       "absent input counts as null",
+			sj:         job.Obj(),
+			worker:     worker.Clone().MaxInputBytes(3).Obj(),
+			wantReason: "InputTooLarge",
+			wantMsg:    `spec.input is 4 bytes; SeekWorker "echo" accepts at most 3`,
+		},
+		{
+			name:       "size is checked before the schema",
+			sj:         job.Clone().Input(`{"email":12345678901234567890}`).Obj(),
+			worker:     worker.Clone().InputSchema(emailSchema).MaxInputBytes(16).Obj(),
+			wantReason: "InputTooLarge",
+			wantMsg:    `spec.input is 30 bytes; SeekWorker "echo" accepts at most 16`,
+		},
+		{
+			name:   "timeout at the maximum",
+			sj:     job.Clone().Timeout(time.Hour).Obj(),
+			worker: worker.Clone().Timeouts(10*time.Minute, time.Hour).Obj(),
+		},
+		{
+			name:       "timeout above the maximum",
+			sj:         job.Clone().Timeout(90 * time.Minute).Obj(),
+			worker:     worker.Clone().Timeouts(10*time.Minute, time.Hour).Obj(),
+			wantReason: "InvalidTimeout",
+			wantMsg:    `spec.timeout 1h30m0s exceeds the maximum 1h0m0s of SeekWorker "echo"`,
+		},
+		{
+			name:   "no timeout: the worker default applies",
+			sj:     job.Obj(),
+			worker: worker.Clone().Timeouts(10*time.Minute, time.Hour).Obj(),
+		},
+		{
+			name:       "schema mismatch names the field",
+			sj:         job.Clone().Input(`{"email":5}`).Obj(),
+			worker:     worker.Clone().InputSchema(emailSchema).Obj(),
+			wantReason: "InvalidInput",
+			wantMsg:    "spec.input/email: got number, want string",
+		},
+		{
+			name:       "missing required field",
+			sj:         job.Clone().Input(`{}`).Obj(),
+			worker:     worker.Clone().InputSchema(emailSchema).Obj(),
+			wantReason: "InvalidInput",
+			wantMsg:    "spec.input/email: is required",
+		},
+		{
+			name:       "nested field",
+			sj:         job.Clone().Input(`{"email":"ada@example.com","address":{"zip":12345}}`).Obj(),
+			worker:     worker.Clone().InputSchema(emailSchema).Obj(),
+			wantReason: "InvalidInput",
+			wantMsg:    "spec.input/address/zip: got number, want string",
+		},
+		{
+			name:       "absent input checked as null",
+			sj:         job.Obj(),
+			worker:     worker.Clone().InputSchema(emailSchema).Obj(),
+			wantReason: "InvalidInput",
+			wantMsg:    "spec.input: got null, want object",
+		},
+		{
+			name:       "invalid worker schema",
+			sj:         job.Clone().Input(`{}`).Obj(),
+			worker:     worker.Clone().InputSchema(`{"type":5}`).Obj(),
+			wantReason: "InvalidInput",
+			wantMsg:    `SeekWorker "echo" has an invalid input schema: input schema does not compile: `,
+			wantPrefix: true,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			reason, msg := validateAgainstWorker(tc.sj, tc.worker)
+			if reason != tc.wantReason {
+				t.Errorf("reason = %q, want %q (message %q)", reason, tc.wantReason, msg)
+			}
+			if tc.wantPrefix {
+				if !strings.HasPrefix(msg, tc.wantMsg) {
+					t.Errorf("message = %q, want it to start with %q", msg, tc.wantMsg)
+				}
+			} else if msg != tc.wantMsg {
+				t.Errorf("message = %q, want %q", msg, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestAdmitted(t *testing.T) {
+	sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Obj()
+	cases := []struct {
+		name   string
+		worker *seekv1alpha1.SeekWorker
+		want   bool
+	}{
+		{
+			name:   "no concurrency limit",
+			worker: testutil.MakeSeekWorker("echo").Obj(),
+			want:   true,
+		},
+		{
+			name:   "no concurrency limit ignores the slot list",
+			worker: testutil.MakeSeekWorker("echo").ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "b", UID: "u2"}).Obj(),
+			want:   true,
+		},
+		{
+			name:   "limit, no slots given",
+			worker: testutil.MakeSeekWorker("echo").MaxConcurrent(1).Obj(),
+			want:   false,
+		},
+		{
+			name:   "limit, slot held",
+			worker: testutil.MakeSeekWorker("echo").MaxConcurrent(2).ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "b", UID: "u2"}, testutil.JobRef(sj)).Obj(),
+			want:   true,
+		},
+		{
+			name:   "limit, slot held by others",
+			worker: testutil.MakeSeekWorker("echo").MaxConcurrent(1).ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "b", UID: "u2"}).Obj(),
+			want:   false,
+		},
+		{
+			name:   "limit, slot held by an earlier job of the same name",
+			worker: testutil.MakeSeekWorker("echo").MaxConcurrent(1).ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "a", UID: "u0"}).Obj(),
+			want:   false,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := admitted(sj, tc.worker); got != tc.want {
+				t.Errorf("admitted() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

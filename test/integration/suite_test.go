@@ -1,0 +1,254 @@
+// Package integration tests the controllers against a real kube-apiserver and etcd, with
+// kube-controller-manager's Job and garbage-collector controllers running, so Jobs create real Pods and
+// deletes cascade. The tests play the kubelet by writing Pod status through the status subresource.
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/manager"
+	"github.com/seek-api/seek-operator/pkg/protocol"
+)
+
+const (
+	// waitTimeout bounds every wait; the Job controller's first retry back-off alone is 10 s.
+	waitTimeout  = 90 * time.Second
+	pollInterval = 100 * time.Millisecond
+)
+
+var (
+	cp        *controlplane.ControlPlane
+	k8sClient client.Client
+	mgrRun    *runningManager
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	logFile, err := os.CreateTemp("", "seek-integration-kcm-*.log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer logFile.Close()
+	cp, err = controlplane.Start(controlplane.Options{Controllers: controlplane.DefaultControllers, Log: logFile})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer func() {
+		if err := cp.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "integration: stop control plane:", err)
+		}
+	}()
+	k8sClient, err = client.New(cp.Config, client.Options{Scheme: manager.NewScheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgrLog, err := os.Create(filepath.Join(os.TempDir(), "seek-integration-manager.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer mgrLog.Close()
+	ctrl.SetLogger(zap.New(zap.WriteTo(mgrLog), zap.UseDevMode(true)))
+	mgrRun = startManager()
+	defer func() { mgrRun.stop() }() // the restart test replaces mgrRun
+	return m.Run()
+}
+
+// runningManager is the Seek manager running in this process, as cmd/manager runs it.
+type runningManager struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startManager() *runningManager {
+	ctx, cancel := context.WithCancel(context.Background())
+	rm := &runningManager{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		rm.done <- manager.Run(ctx, cp.Config, manager.Options{
+			MetricsAddr:     "0",
+			HealthProbeAddr: "0",
+			QPS:             500,
+			Burst:           1000,
+			JobConcurrency:  8,
+			Registry:        prometheus.NewRegistry(),
+			Restartable:     true,
+		})
+	}()
+	return rm
+}
+
+func (rm *runningManager) stop() {
+	rm.cancel()
+	if err := <-rm.done; err != nil {
+		fmt.Fprintln(os.Stderr, "integration: manager:", err)
+	}
+}
+
+var nameMu sync.Mutex
+
+// uniqueName returns prefix plus a random suffix: workers are cluster-scoped and tests run in parallel.
+func uniqueName(prefix string) string {
+	nameMu.Lock()
+	defer nameMu.Unlock()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("t")}}
+	mustCreate(t, ns)
+	return ns.Name
+}
+
+func mustCreate(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8sClient.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// eventually polls cond until it returns true, failing the test with the last description on timeout.
+func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	var lastErr error
+	err := wait.PollUntilContextTimeout(context.Background(), pollInterval, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		lastErr = err
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("timed out waiting for %s (last error: %v)", what, lastErr)
+	}
+}
+
+// waitForState waits until the SeekJob reaches state and returns it.
+func waitForState(t *testing.T, ns, name string, state seekv1alpha1.JobState) *seekv1alpha1.SeekJob {
+	t.Helper()
+	sj := &seekv1alpha1.SeekJob{}
+	eventually(t, fmt.Sprintf("SeekJob %s/%s in state %s", ns, name, state), func(ctx context.Context) (bool, error) {
+		if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, sj); err != nil {
+			return false, err
+		}
+		return sj.Status.State == state, fmt.Errorf("state %q, conditions %+v", sj.Status.State, sj.Status.Conditions)
+	})
+	return sj
+}
+
+// waitForPod waits for the attempt-th (1-based) pod of a SeekJob to exist and returns it.
+func waitForPod(t *testing.T, ns, name string, attempt int) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	eventually(t, fmt.Sprintf("pod %d of SeekJob %s/%s", attempt, ns, name), func(ctx context.Context) (bool, error) {
+		pods, err := podsOf(ctx, ns, name)
+		if err != nil {
+			return false, err
+		}
+		if len(pods) < attempt {
+			return false, fmt.Errorf("%d pods", len(pods))
+		}
+		for i := range pods {
+			if pods[i].Status.Phase != corev1.PodSucceeded && pods[i].Status.Phase != corev1.PodFailed && pods[i].DeletionTimestamp == nil {
+				pod = &pods[i]
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no live pod among %d", len(pods))
+	})
+	return pod
+}
+
+func podsOf(ctx context.Context, ns, name string) ([]corev1.Pod, error) {
+	pods := &corev1.PodList{}
+	err := k8sClient.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{seekv1alpha1.LabelJobName: name})
+	return pods.Items, err
+}
+
+// finishPod plays the kubelet: the worker container terminated with exitCode and message.
+func finishPod(t *testing.T, pod *corev1.Pod, exitCode int32, message string) {
+	t.Helper()
+	now := metav1.Now()
+	phase, reason := corev1.PodSucceeded, "Completed"
+	if exitCode != 0 {
+		phase, reason = corev1.PodFailed, "Error"
+	}
+	eventually(t, "pod status update", func(ctx context.Context) (bool, error) {
+		p := &corev1.Pod{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+			return false, err
+		}
+		p.Status.Phase = phase
+		p.Status.StartTime = &now
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name:    protocol.ContainerName,
+			Image:   p.Spec.Containers[0].Image,
+			ImageID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: exitCode, Reason: reason, Message: message, StartedAt: now, FinishedAt: now,
+			}},
+		}}
+		err := k8sClient.Status().Update(ctx, p)
+		return err == nil, err
+	})
+}
+
+// startPod plays the kubelet starting the worker container.
+func startPod(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	now := metav1.Now()
+	eventually(t, "pod status update", func(ctx context.Context) (bool, error) {
+		p := &corev1.Pod{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+			return false, err
+		}
+		p.Status.Phase = corev1.PodRunning
+		p.Status.StartTime = &now
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name:    protocol.ContainerName,
+			Image:   p.Spec.Containers[0].Image,
+			ImageID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			Ready:   true,
+			Started: ptrTo(true),
+			State:   corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		}}
+		err := k8sClient.Status().Update(ctx, p)
+		return err == nil, err
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// jobsOf lists the Jobs in ns (of anyone).
+func jobsOf(ctx context.Context, ns string) ([]batchv1.Job, error) {
+	jobs := &batchv1.JobList{}
+	err := k8sClient.List(ctx, jobs, client.InNamespace(ns))
+	return jobs.Items, err
+}
