@@ -89,7 +89,7 @@ func TestParseWorkerError(t *testing.T) {
 	}{
 		{
 			name: "no termination",
-			want: &seekv1alpha1.JobError{Reason: "WorkerError"},
+			want: &seekv1alpha1.JobError{Reason: "WorkerError", Message: "the worker's pod and its exit status are gone"},
 		},
 		{
 			name: "protocol error",
