@@ -256,7 +256,10 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobStarted)
 		reason, msg = c.Reason, c.Message
 	case after.Status.State == seekv1alpha1.JobStateRunning:
-		reason, msg = "Started", fmt.Sprintf("Created Job %s", after.Status.JobName)
+		// No event: the Started condition records it, and an event per start would add a third API
+		// write to every job's path to its Job.
+		r.Metrics.observeTransition(before, after)
+		return
 	default:
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobFinished)
 		reason, msg = c.Reason, c.Message

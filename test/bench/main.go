@@ -3,19 +3,28 @@
 // ratios between them are meaningful even where absolute numbers are not.
 //
 //	B0          raw SeekJob creates/s at the given client concurrency, no controller running
-//	throughput  SeekJobs/s from the first create to the last Job the controller created for them
-//	writes/job  API writes the manager issued per SeekJob (by verb and resource)
+//	steady      SeekJobs/s from the first create to the last Job the controller created for them, the
+//	            SeekJobs being created at full speed while the controller runs
+//	backlog     SeekJobs/s a freshly started manager turns a backlog of SeekJobs into Jobs (cache
+//	            sync included)
+//	writes/job  API writes the manager issued per SeekJob (by verb and resource), steady phase
+//	CPU/job     CPU time per SeekJob of each process, B0 and steady phases
 //
 // kube-controller-manager is not started: the benchmark stops at Job creation, before pods exist.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,13 +32,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -55,8 +65,19 @@ func main() {
 	flag.Float64Var(&cfg.qps, "manager-qps", 1000, "Manager API QPS (--kube-api-qps).")
 	flag.IntVar(&cfg.burst, "manager-burst", 2000, "Manager API burst (--kube-api-burst).")
 	flag.IntVar(&cfg.reconcilers, "job-concurrency", 16, "Manager --job-concurrency.")
+	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
+	if *logPath == "" {
+		ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
+	} else {
+		f, err := os.Create(*logPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		ctrl.SetLogger(zap.New(zap.WriteTo(f)))
+	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -72,18 +93,24 @@ type writeCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
 	total  atomic.Int64
-	next   http.RoundTripper
 }
 
-func (w *writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		w.total.Add(1)
-		w.mu.Lock()
-		w.counts[req.Method+" "+resourceOf(req.URL.Path)]++
-		w.mu.Unlock()
-	}
-	return w.next.RoundTrip(req)
+// wrap returns a transport that counts into w; every client built from the config gets its own.
+func (w *writeCounter) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.total.Add(1)
+			w.mu.Lock()
+			w.counts[req.Method+" "+resourceOf(req.URL.Path)]++
+			w.mu.Unlock()
+		}
+		return next.RoundTrip(req)
+	})
 }
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 func (w *writeCounter) reset() {
 	w.mu.Lock()
@@ -123,17 +150,19 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
-	for _, ns := range []string{"b0", "b1"} {
+	for _, ns := range []string{"b0", "b1", "b2"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
 	}
 
 	// B0: raw creates, no controller.
+	cpuBefore := cpuSeconds()
 	b0, err := createJobs(ctx, c, "b0", "absent", cfg)
 	if err != nil {
 		return err
 	}
+	cpuB0 := cpuSeconds().minus(cpuBefore)
 	if err := c.DeleteAllOf(ctx, &seekv1alpha1.SeekJob{}, client.InNamespace("b0")); err != nil {
 		return err
 	}
@@ -141,16 +170,9 @@ func run(cfg config) error {
 	// The manager, with every API write counted.
 	counter := &writeCounter{counts: map[string]int{}}
 	mgrCfg := rest.CopyConfig(cp.Config)
-	mgrCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter })
-	mgrCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- manager.Run(mgrCtx, mgrCfg, manager.Options{
-			MetricsAddr: "0", HealthProbeAddr: "0", QPS: cfg.qps, Burst: cfg.burst,
-			JobConcurrency: cfg.reconcilers, Registry: prometheus.NewRegistry(),
-		})
-	}()
-	defer func() { stop(); <-done }()
+	mgrCfg.Wrap(counter.wrap)
+	mgr := startManager(mgrCfg, cfg)
+	defer func() { mgr.stop() }()
 
 	worker := testutil.MakeSeekWorker("bench").Image("example.com/seek/noop:v1").Obj()
 	if err := c.Create(ctx, worker); err != nil {
@@ -162,48 +184,131 @@ func run(cfg config) error {
 	}); err != nil {
 		return fmt.Errorf("worker never ready: %w", err)
 	}
-	time.Sleep(time.Second)
-	counter.reset()
-
-	// Controller throughput: SeekJob created → Job created.
 	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
 		return err
 	}
-	watcher, err := cs.BatchV1().Jobs("b1").Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	defer watcher.Stop()
-	seen := make(chan time.Time, 1)
-	go func() {
-		n := 0
-		for ev := range watcher.ResultChan() {
-			if _, ok := ev.Object.(*batchv1.Job); ok && ev.Type == "ADDED" {
-				if n++; n == cfg.jobs {
-					seen <- time.Now()
-					return
-				}
-			}
-		}
-	}()
+
+	// Steady state: SeekJobs created at full speed while the controller runs.
+	time.Sleep(time.Second)
+	counter.reset()
+	cpuBefore = cpuSeconds()
+	jobsB1 := countJobs(ctx, cs, "b1", cfg.jobs)
 	start := time.Now()
 	created, err := createJobs(ctx, c, "b1", "bench", cfg)
 	if err != nil {
 		return err
 	}
-	var last time.Time
-	select {
-	case last = <-seen:
-	case <-time.After(10 * time.Minute):
-		return fmt.Errorf("the controller did not create %d Jobs within 10 minutes", cfg.jobs)
+	last, err := jobsB1.wait(10 * time.Minute)
+	if err != nil {
+		return err
 	}
-	throughput := float64(cfg.jobs) / last.Sub(start).Seconds()
+	steady := float64(cfg.jobs) / last.Sub(start).Seconds()
+	if err := waitAllRunning(ctx, c, "b1"); err != nil {
+		return err
+	}
+	for prev := int64(-1); prev != counter.total.Load(); {
+		prev = counter.total.Load()
+		time.Sleep(2 * time.Second)
+	}
+	writes := counter.snapshot()
+	cpuSteady := cpuSeconds().minus(cpuBefore)
 
-	// Let status writes and events settle, then count.
-	if err := waitFor(ctx, 2*time.Minute, func() (bool, error) {
+	// Backlog: SeekJobs created with no manager running, then drained by a fresh manager.
+	mgr.stop()
+	if _, err := createJobs(ctx, c, "b2", "bench", cfg); err != nil {
+		return err
+	}
+	jobsB2 := countJobs(ctx, cs, "b2", cfg.jobs)
+	start = time.Now()
+	mgr = startManager(mgrCfg, cfg)
+	last, err = jobsB2.wait(10 * time.Minute)
+	if err != nil {
+		return err
+	}
+	drain := float64(cfg.jobs) / last.Sub(start).Seconds()
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(os.Stdout, "\nSeek controller benchmark: %d SeekJobs per phase, client concurrency %d, manager QPS %.0f/burst %d, %d job reconcilers, %d CPUs\n\n",
+		cfg.jobs, cfg.concurrency, cfg.qps, cfg.burst, cfg.reconcilers, runtime.NumCPU())
+	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
+	fmt.Fprintf(tw, "B0: raw SeekJob creates/s (no controller)\t%.0f\t\t\n", b0.rate)
+	fmt.Fprintf(tw, "B0 create latency p50 / p99 (ms)\t%.1f / %.1f\t\t\n", b0.p50, b0.p99)
+	fmt.Fprintf(tw, "steady: creates/s while the controller runs\t%.0f\t\t\n", created.rate)
+	fmt.Fprintf(tw, "steady: SeekJob → Job throughput/s\t%.0f\t\t\n", steady)
+	fmt.Fprintf(tw, "steady: ratio to B0\t%.2f\t≥ 0.5\t\n", steady/b0.rate)
+	fmt.Fprintf(tw, "backlog: SeekJob → Job throughput/s (fresh manager)\t%.0f\t\t\n", drain)
+	fmt.Fprintf(tw, "backlog: ratio to B0\t%.2f\t≥ 0.5\t\n", drain/b0.rate)
+	fmt.Fprintf(tw, "controller API writes per SeekJob\t%.2f\t≤ 3\t\n", float64(writes.total)/float64(cfg.jobs))
+	for _, k := range writes.keys() {
+		fmt.Fprintf(tw, "  %s per SeekJob\t%.2f\t\t\n", k, float64(writes.counts[k])/float64(cfg.jobs))
+	}
+	for _, k := range cpuSteady.keys() {
+		fmt.Fprintf(tw, "CPU ms per SeekJob, %s: B0 / steady\t%.2f / %.2f\t\t\n", k, cpuB0[k]*1000/float64(cfg.jobs), cpuSteady[k]*1000/float64(cfg.jobs))
+	}
+	return tw.Flush()
+}
+
+type benchManager struct {
+	stop func()
+}
+
+func startManager(cfg *rest.Config, bc config) *benchManager {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- manager.Run(ctx, cfg, manager.Options{
+			MetricsAddr: "0", HealthProbeAddr: "0", QPS: bc.qps, Burst: bc.burst,
+			JobConcurrency: bc.reconcilers, Registry: prometheus.NewRegistry(), Restartable: true,
+		})
+	}()
+	var once sync.Once
+	return &benchManager{stop: func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				fmt.Fprintln(os.Stderr, "bench: manager:", err)
+			}
+		})
+	}}
+}
+
+// jobCounter counts Jobs appearing in a namespace through an informer (which re-lists and re-watches
+// as needed) and records when the n-th one appeared.
+type jobCounter struct {
+	done chan time.Time
+	stop chan struct{}
+}
+
+func countJobs(ctx context.Context, cs kubernetes.Interface, ns string, n int) *jobCounter {
+	jc := &jobCounter{done: make(chan time.Time, 1), stop: make(chan struct{})}
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	inf := factory.Batch().V1().Jobs().Informer()
+	var seen atomic.Int64
+	_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: func(any) {
+		if seen.Add(1) == int64(n) {
+			jc.done <- time.Now()
+		}
+	}})
+	factory.Start(jc.stop)
+	factory.WaitForCacheSync(jc.stop)
+	return jc
+}
+
+func (jc *jobCounter) wait(timeout time.Duration) (time.Time, error) {
+	defer close(jc.stop)
+	select {
+	case t := <-jc.done:
+		return t, nil
+	case <-time.After(timeout):
+		return time.Time{}, fmt.Errorf("the controller did not create all Jobs within %s", timeout)
+	}
+}
+
+func waitAllRunning(ctx context.Context, c client.Client, ns string) error {
+	return waitFor(ctx, 2*time.Minute, func() (bool, error) {
 		list := &seekv1alpha1.SeekJobList{}
-		if err := c.List(ctx, list, client.InNamespace("b1")); err != nil {
+		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return false, err
 		}
 		for i := range list.Items {
@@ -212,33 +317,71 @@ func run(cfg config) error {
 			}
 		}
 		return true, nil
-	}); err != nil {
-		return fmt.Errorf("SeekJobs never all Running: %w", err)
-	}
-	for prev := int64(-1); prev != counter.total.Load(); {
-		prev = counter.total.Load()
-		time.Sleep(2 * time.Second)
-	}
+	})
+}
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(os.Stdout, "\nSeek controller benchmark: %d SeekJobs, client concurrency %d, manager QPS %.0f/burst %d, %d job reconcilers\n\n",
-		cfg.jobs, cfg.concurrency, cfg.qps, cfg.burst, cfg.reconcilers)
-	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
-	fmt.Fprintf(tw, "B0: raw SeekJob creates/s\t%.0f\t\t\n", b0.rate)
-	fmt.Fprintf(tw, "raw create latency p50 / p99 (ms)\t%.1f / %.1f\t\t\n", b0.p50, b0.p99)
-	fmt.Fprintf(tw, "creates/s while the controller runs\t%.0f\t\t\n", created.rate)
-	fmt.Fprintf(tw, "controller throughput (SeekJob → Job)/s\t%.0f\t\t\n", throughput)
-	fmt.Fprintf(tw, "ratio throughput / B0\t%.2f\t≥ 0.5\t\n", throughput/b0.rate)
-	fmt.Fprintf(tw, "controller API writes per SeekJob\t%.2f\t≤ 3\t\n", float64(counter.total.Load())/float64(cfg.jobs))
-	keys := make([]string, 0, len(counter.counts))
-	for k := range counter.counts {
-		keys = append(keys, k)
+type writeSnapshot struct {
+	total  int64
+	counts map[string]int
+}
+
+func (w *writeCounter) snapshot() writeSnapshot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return writeSnapshot{total: w.total.Load(), counts: maps.Clone(w.counts)}
+}
+
+func (s writeSnapshot) keys() []string {
+	return slices.Sorted(maps.Keys(s.counts))
+}
+
+// cpuTimes are CPU seconds by process: this process (bench client + manager), etcd, kube-apiserver.
+type cpuTimes map[string]float64
+
+func cpuSeconds() cpuTimes {
+	t := cpuTimes{"bench client + manager": procCPU(os.Getpid())}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		comm := string(stat[bytes.IndexByte(stat, '(')+1 : bytes.LastIndexByte(stat, ')')])
+		t[comm] += procCPU(pid)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(tw, "  %s per SeekJob\t%.2f\t\t\n", k, float64(counter.counts[k])/float64(cfg.jobs))
+	return t
+}
+
+// procCPU is utime+stime of a process in seconds (assuming the usual 100 clock ticks per second).
+func procCPU(pid int) float64 {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
 	}
-	return tw.Flush()
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100
+}
+
+func (t cpuTimes) minus(o cpuTimes) cpuTimes {
+	d := cpuTimes{}
+	for k, v := range t {
+		d[k] = v - o[k]
+	}
+	return d
+}
+
+func (t cpuTimes) keys() []string {
+	return slices.Sorted(maps.Keys(t))
 }
 
 type createStats struct {
