@@ -7,15 +7,13 @@ import (
 // SeekJobSpec is what a client asks for: run this input on that worker.
 // Everything but cancelRequest is immutable once the job exists.
 //
-// +kubebuilder:validation:XValidation:rule="self.workerName == oldSelf.workerName",message="workerName is immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.callback) == has(oldSelf.callback) && (!has(self.callback) || self.callback == oldSelf.callback)",message="callback is immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || self.timeout == oldSelf.timeout)",message="timeout is immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.ttlAfterFinished) == has(oldSelf.ttlAfterFinished) && (!has(self.ttlAfterFinished) || self.ttlAfterFinished == oldSelf.ttlAfterFinished)",message="ttlAfterFinished is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancelRequest) || (has(self.cancelRequest) && self.cancelRequest == oldSelf.cancelRequest)",message="cancelRequest cannot be changed or removed once set"
+// +kubebuilder:validation:XValidation:rule="has(self.callback) == has(oldSelf.callback) && has(self.timeout) == has(oldSelf.timeout) && has(self.ttlAfterFinished) == has(oldSelf.ttlAfterFinished)",message="callback, timeout and ttlAfterFinished cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancelRequest) || has(self.cancelRequest)",message="cancelRequest cannot be changed or removed once set"
 type SeekJobSpec struct {
 	// workerName is the name of the SeekWorker that runs this job. The worker may be created after the
 	// job: until it exists the job stays Queued.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="workerName is immutable"
 	WorkerName WorkerName `json:"workerName"`
 
 	// input is the JSON value handed to the worker (any JSON type). Its serialized size is capped by the
@@ -28,6 +26,7 @@ type SeekJobSpec struct {
 
 	// callback asks for the job's result to be pushed to a URL when it finishes.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="callback is immutable"
 	Callback *Callback `json:"callback,omitempty"`
 
 	// timeout bounds the job's execution time (from the start of its first attempt). It must not exceed
@@ -37,6 +36,7 @@ type SeekJobSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="timeout must be at least 1s"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="timeout is immutable"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// ttlAfterFinished is how long the job is kept after it finishes. Defaults to the worker's
@@ -46,11 +46,13 @@ type SeekJobSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('720h')",message="ttlAfterFinished must be at most 720h (30 days)"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ttlAfterFinished is immutable"
 	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`
 
 	// cancelRequest, once set, stops the job: a queued job never starts and a running job's pods are
 	// deleted. It cannot be removed. Has no effect on a finished job.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="cancelRequest cannot be changed or removed once set"
 	CancelRequest *CancelRequest `json:"cancelRequest,omitempty"`
 }
 

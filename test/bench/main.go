@@ -23,7 +23,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,7 +150,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
-	for _, ns := range []string{"b0", "b1", "b2"} {
+	for _, ns := range []string{"b0", "b1", "b2", "b3"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
@@ -214,8 +214,24 @@ func run(cfg config) error {
 	writes := counter.snapshot()
 	cpuSteady := cpuSeconds().minus(cpuBefore)
 
-	// Backlog: SeekJobs created with no manager running, then drained by a fresh manager.
+	// What the controller's writes cost the apiserver on their own, with no manager running: the same
+	// Jobs created raw, and one status update per SeekJob.
 	mgr.stop()
+	cpuBefore = cpuSeconds()
+	rawJobs, err := copyJobs(ctx, c, "b1", "b3", cfg)
+	if err != nil {
+		return err
+	}
+	cpuRawJobs := cpuSeconds().minus(cpuBefore)
+	cpuBefore = cpuSeconds()
+	rawStatus, err := touchStatuses(ctx, c, "b1", cfg)
+	if err != nil {
+		return err
+	}
+	cpuRawStatus := cpuSeconds().minus(cpuBefore)
+	bound := 1 / (1 + b0.rate/rawJobs.rate + b0.rate/rawStatus.rate)
+
+	// Backlog: SeekJobs created with no manager running, then drained by a fresh manager.
 	if _, err := createJobs(ctx, c, "b2", "bench", cfg); err != nil {
 		return err
 	}
@@ -239,9 +255,15 @@ func run(cfg config) error {
 	fmt.Fprintf(tw, "steady: ratio to B0\t%.2f\t≥ 0.5\t\n", steady/b0.rate)
 	fmt.Fprintf(tw, "backlog: SeekJob → Job throughput/s (fresh manager)\t%.0f\t\t\n", drain)
 	fmt.Fprintf(tw, "backlog: ratio to B0\t%.2f\t≥ 0.5\t\n", drain/b0.rate)
+	fmt.Fprintf(tw, "raw Job creates/s (the controller's Jobs, copied)\t%.0f\t\t\n", rawJobs.rate)
+	fmt.Fprintf(tw, "raw SeekJob status updates/s\t%.0f\t\t\n", rawStatus.rate)
+	fmt.Fprintf(tw, "ceiling for the ratio: B0 cost / (B0 + Job create + status update)\t%.2f\t\t\n", bound)
 	fmt.Fprintf(tw, "controller API writes per SeekJob\t%.2f\t≤ 3\t\n", float64(writes.total)/float64(cfg.jobs))
 	for _, k := range writes.keys() {
 		fmt.Fprintf(tw, "  %s per SeekJob\t%.2f\t\t\n", k, float64(writes.counts[k])/float64(cfg.jobs))
+	}
+	for _, k := range cpuSteady.keys() {
+		fmt.Fprintf(tw, "CPU ms per raw Job create / status update, %s\t%.2f / %.2f\t\t\n", k, cpuRawJobs[k]*1000/float64(cfg.jobs), cpuRawStatus[k]*1000/float64(cfg.jobs))
 	}
 	for _, k := range cpuSteady.keys() {
 		fmt.Fprintf(tw, "CPU ms per SeekJob, %s: B0 / steady\t%.2f / %.2f\t\t\n", k, cpuB0[k]*1000/float64(cfg.jobs), cpuSteady[k]*1000/float64(cfg.jobs))
@@ -384,35 +406,68 @@ func (t cpuTimes) keys() []string {
 	return slices.Sorted(maps.Keys(t))
 }
 
+// copyJobs re-creates the Jobs of one namespace in another, stripped of identity and owner: the exact
+// objects the controller writes, without the controller.
+func copyJobs(ctx context.Context, c client.Client, from, to string, cfg config) (createStats, error) {
+	list := &batchv1.JobList{}
+	if err := c.List(ctx, list, client.InNamespace(from)); err != nil {
+		return createStats{}, err
+	}
+	return parallel(cfg, len(list.Items), func(i int) error {
+		job := list.Items[i].DeepCopy()
+		job.ObjectMeta = metav1.ObjectMeta{Name: job.Name, Namespace: to, Labels: job.Labels}
+		job.Status = batchv1.JobStatus{}
+		job.Spec.Selector, job.Spec.Template.Labels = nil, job.Labels // the apiserver generates them
+		return c.Create(ctx, job)
+	})
+}
+
+// touchStatuses writes one status update to every SeekJob of a namespace, as the controller does.
+func touchStatuses(ctx context.Context, c client.Client, ns string, cfg config) (createStats, error) {
+	list := &seekv1alpha1.SeekJobList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return createStats{}, err
+	}
+	return parallel(cfg, len(list.Items), func(i int) error {
+		sj := &list.Items[i]
+		sj.Status.Attempts++
+		return c.Status().Update(ctx, sj)
+	})
+}
+
 type createStats struct {
 	rate, p50, p99 float64
 }
 
 // createJobs creates cfg.jobs SeekJobs in ns from cfg.concurrency goroutines and reports the rate.
 func createJobs(ctx context.Context, c client.Client, ns, worker string, cfg config) (createStats, error) {
+	return parallel(cfg, cfg.jobs, func(i int) error {
+		return c.Create(ctx, testutil.MakeSeekJob(fmt.Sprintf("j-%05d", i), ns).Worker(worker).Input(`{"n": 1}`).Obj())
+	})
+}
+
+// parallel runs op(0..n-1) from cfg.concurrency goroutines and reports the rate and latencies.
+func parallel(cfg config, n int, op func(i int) error) (createStats, error) {
 	var next atomic.Int64
-	latencies := make([]time.Duration, cfg.jobs)
+	latencies := make([]time.Duration, n)
 	errs := make(chan error, cfg.concurrency)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range cfg.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= cfg.jobs {
+				if i >= n {
 					return
 				}
-				sj := testutil.MakeSeekJob(fmt.Sprintf("j-%05d", i), ns).Worker(worker).Input(`{"n": 1}`).Obj()
 				t0 := time.Now()
-				if err := c.Create(ctx, sj); err != nil {
+				if err := op(i); err != nil {
 					errs <- err
 					return
 				}
 				latencies[i] = time.Since(t0)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -421,11 +476,11 @@ func createJobs(ctx context.Context, c client.Client, ns, worker string, cfg con
 		return createStats{}, err
 	default:
 	}
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	slices.Sort(latencies)
 	ms := func(q float64) float64 {
 		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
 	}
-	return createStats{rate: float64(cfg.jobs) / elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}, nil
+	return createStats{rate: float64(n) / elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}, nil
 }
 
 func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {

@@ -138,8 +138,9 @@ spec:
 		{"input changed", `{"spec":{"input":{"a":2}}}`, "input is immutable"},
 		{"input removed", `{"spec":{"input":null}}`, "input is immutable"},
 		{"timeout", `{"spec":{"timeout":"2m"}}`, "timeout is immutable"},
-		{"retention added", `{"spec":{"ttlAfterFinished":"1h"}}`, "ttlAfterFinished is immutable"},
-		{"callback added", `{"spec":{"callback":{"url":"https://a.example/"}}}`, "callback is immutable"},
+		{"timeout removed", `{"spec":{"timeout":null}}`, "callback, timeout and ttlAfterFinished cannot be added or removed after creation"},
+		{"retention added", `{"spec":{"ttlAfterFinished":"1h"}}`, "callback, timeout and ttlAfterFinished cannot be added or removed after creation"},
+		{"callback added", `{"spec":{"callback":{"url":"https://a.example/"}}}`, "callback, timeout and ttlAfterFinished cannot be added or removed after creation"},
 		{"labels are fine", `{"metadata":{"labels":{"team":"x"}}}`, ""},
 		{"cancel", `{"spec":{"cancelRequest":{"reason":"stop"}}}`, ""},
 	}
