@@ -42,6 +42,8 @@ func setWaiting(sj *seekv1alpha1.SeekJob, reason, message string, now time.Time)
 func setStarted(sj *seekv1alpha1.SeekJob, job *batchv1.Job, now time.Time) {
 	sj.Status.State = seekv1alpha1.JobStateRunning
 	sj.Status.JobName = job.Name
+	// The first attempt begins with the Job: counting it now saves a status write when its pod appears.
+	sj.Status.Attempts = max(sj.Status.Attempts, 1)
 	if sj.Status.StartTime == nil {
 		t := metav1.NewTime(now)
 		if !job.CreationTimestamp.IsZero() {

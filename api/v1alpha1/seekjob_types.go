@@ -164,7 +164,7 @@ type SeekJobStatus struct {
 	// +kubebuilder:validation:MaxLength=63
 	JobName string `json:"jobName,omitempty"`
 
-	// attempts is how many pods have run this job so far.
+	// attempts is how many attempts (pods) the job has started: 1 from the moment its Job exists.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 
