@@ -8,6 +8,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
@@ -115,21 +116,32 @@ func podToSeekJob(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
-// waitingJobsOfWorker maps a SeekWorker to its SeekJobs that have not started: a new, newly ready or
-// newly freed worker may let them start.
+// waitingJobsOfWorker maps a SeekWorker to its SeekJobs that have not started and may start now: a
+// new or newly ready worker wakes every waiting job, a freed slot only the jobs it was given to.
 func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		w := o.(*seekv1alpha1.SeekWorker)
 		list := &seekv1alpha1.SeekJobList{}
-		if err := c.List(ctx, list, client.MatchingFields{workerNameField: o.GetName()}); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of worker", "worker", o.GetName())
+		if err := c.List(ctx, list, client.MatchingFields{workerNameField: w.Name}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of worker", "worker", w.Name)
 			return nil
+		}
+		slots := make(map[string]bool, len(w.Status.ActiveJobs))
+		for _, ref := range w.Status.ActiveJobs {
+			slots[ref.UID] = true
 		}
 		var reqs []reconcile.Request
 		for i := range list.Items {
 			sj := &list.Items[i]
-			if sj.Status.State == "" || sj.Status.State == seekv1alpha1.JobStateQueued {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sj)})
+			if sj.Status.State != "" && sj.Status.State != seekv1alpha1.JobStateQueued {
+				continue
 			}
+			started := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted)
+			if started != nil && started.Reason == seekv1alpha1.JobReasonWaitingForCapacity &&
+				w.Spec.Limits.MaxConcurrentJobs != nil && !slots[string(sj.UID)] {
+				continue // still no slot: nothing changed for this job
+			}
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sj)})
 		}
 		return reqs
 	}

@@ -200,28 +200,22 @@ func finishPod(t *testing.T, pod *corev1.Pod, exitCode int32, message string) {
 	if exitCode != 0 {
 		phase, reason = corev1.PodFailed, "Error"
 	}
-	eventually(t, "pod status update", func(ctx context.Context) (bool, error) {
-		p := &corev1.Pod{}
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
-			return false, err
-		}
-		p.Status.Phase = phase
-		p.Status.StartTime = &now
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
-			Name:    protocol.ContainerName,
-			Image:   p.Spec.Containers[0].Image,
-			ImageID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: exitCode, Reason: reason, Message: message, StartedAt: now, FinishedAt: now,
-			}},
-		}}
-		err := k8sClient.Status().Update(ctx, p)
-		return err == nil, err
-	})
+	setPodStatus(t, pod, phase, corev1.ContainerStatus{State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: exitCode, Reason: reason, Message: message, StartedAt: now, FinishedAt: now,
+	}}})
 }
 
 // startPod plays the kubelet starting the worker container.
 func startPod(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	setPodStatus(t, pod, corev1.PodRunning, corev1.ContainerStatus{
+		Ready: true, Started: ptrTo(true),
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+	})
+}
+
+// setPodStatus writes the pod's phase and its worker container's status through the status subresource.
+func setPodStatus(t *testing.T, pod *corev1.Pod, phase corev1.PodPhase, cs corev1.ContainerStatus) {
 	t.Helper()
 	now := metav1.Now()
 	eventually(t, "pod status update", func(ctx context.Context) (bool, error) {
@@ -229,16 +223,11 @@ func startPod(t *testing.T, pod *corev1.Pod) {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
 			return false, err
 		}
-		p.Status.Phase = corev1.PodRunning
+		cs.Name, cs.Image = protocol.ContainerName, p.Spec.Containers[0].Image
+		cs.ImageID = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+		p.Status.Phase = phase
 		p.Status.StartTime = &now
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
-			Name:    protocol.ContainerName,
-			Image:   p.Spec.Containers[0].Image,
-			ImageID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-			Ready:   true,
-			Started: ptrTo(true),
-			State:   corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-		}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
 		err := k8sClient.Status().Update(ctx, p)
 		return err == nil, err
 	})
