@@ -60,7 +60,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.JobConcurrency <= 0 {
-		opts.JobConcurrency = 8
+		opts.JobConcurrency = 16
 	}
 	ctx := context.Background()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, workerNameField, func(o client.Object) []string {

@@ -52,9 +52,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "seek-operator.seek-api.com", "Name of the leader election Lease.")
-	fs.Float64Var(&o.QPS, "kube-api-qps", 50, "Sustained queries per second to the Kubernetes API.")
-	fs.IntVar(&o.Burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
-	fs.IntVar(&o.JobConcurrency, "job-concurrency", 8, "SeekJobs reconciled in parallel.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
+	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
+	fs.IntVar(&o.JobConcurrency, "job-concurrency", 16, "SeekJobs reconciled in parallel.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for reconciles to finish on shutdown.")
 }
 

@@ -62,8 +62,8 @@ func main() {
 	cfg := config{}
 	flag.IntVar(&cfg.jobs, "jobs", 2000, "SeekJobs per measurement.")
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "Client goroutines creating SeekJobs.")
-	flag.Float64Var(&cfg.qps, "manager-qps", 1000, "Manager API QPS (--kube-api-qps).")
-	flag.IntVar(&cfg.burst, "manager-burst", 2000, "Manager API burst (--kube-api-burst).")
+	flag.Float64Var(&cfg.qps, "manager-qps", 200, "Manager API QPS (--kube-api-qps).")
+	flag.IntVar(&cfg.burst, "manager-burst", 400, "Manager API burst (--kube-api-burst).")
 	flag.IntVar(&cfg.reconcilers, "job-concurrency", 16, "Manager --job-concurrency.")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.Parse()
