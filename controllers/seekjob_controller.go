@@ -23,8 +23,13 @@ import (
 	"github.com/seek-api/seek-operator/internal/workerschema"
 )
 
-// errJobNotOwned means a Job with the SeekJob's name exists but another object controls it.
-var errJobNotOwned = errors.New("job not owned")
+var (
+	// errJobNotOwned means a Job with the SeekJob's name exists but another object controls it.
+	errJobNotOwned = errors.New("job not owned")
+	// errPreviousJob means the Job with the SeekJob's name belongs to a deleted SeekJob of the same name:
+	// the garbage collector is about to remove it.
+	errPreviousJob = errors.New("job of a previous SeekJob")
+)
 
 // SeekJobReconciler runs each SeekJob as exactly one batch/v1 Job and owns the SeekJob's status:
 // state, the Started and Finished conditions, result and error.
@@ -58,8 +63,11 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	job, err := r.getJob(ctx, sj)
 	switch {
+	case errors.Is(err, errPreviousJob):
+		// Its deletion event wakes this SeekJob again (Owns maps it by name).
+		setWaiting(sj, seekv1alpha1.JobReasonWaitingForPreviousJob, previousJobMessage(sj), now)
 	case errors.Is(err, errJobNotOwned):
-		fail(sj, seekv1alpha1.JobReasonJobNotOwned, fmt.Sprintf("A Job named %s exists in this namespace and is not controlled by this SeekJob; delete or rename it", jobName(sj)), now)
+		fail(sj, seekv1alpha1.JobReasonJobNotOwned, notOwnedMessage(sj), now)
 	case err != nil:
 		return ctrl.Result{}, err
 	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
@@ -106,10 +114,31 @@ func (r *SeekJobReconciler) getJob(ctx context.Context, sj *seekv1alpha1.SeekJob
 	if err != nil {
 		return nil, fmt.Errorf("get Job %s: %w", key, err)
 	}
-	if !metav1.IsControlledBy(job, sj) {
-		return nil, errJobNotOwned
+	if err := ownership(job, sj); err != nil {
+		return nil, err
 	}
 	return job, nil
+}
+
+// ownership returns nil if sj controls job, errPreviousJob if a deleted SeekJob of the same name does,
+// and errJobNotOwned otherwise.
+func ownership(job *batchv1.Job, sj *seekv1alpha1.SeekJob) error {
+	if metav1.IsControlledBy(job, sj) {
+		return nil
+	}
+	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == "SeekJob" && owner.Name == sj.Name &&
+		owner.APIVersion == seekv1alpha1.GroupVersion.String() {
+		return errPreviousJob
+	}
+	return errJobNotOwned
+}
+
+func notOwnedMessage(sj *seekv1alpha1.SeekJob) string {
+	return fmt.Sprintf("A Job named %s exists in this namespace and is not controlled by this SeekJob; delete or rename it", jobName(sj))
+}
+
+func previousJobMessage(sj *seekv1alpha1.SeekJob) string {
+	return fmt.Sprintf("Job %s of a deleted SeekJob of the same name is being deleted", jobName(sj))
 }
 
 // cancel deletes the running Job (and, through the garbage collector, its pods) and finishes sj.
@@ -166,9 +195,15 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 	err := r.Client.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
 		// Created by an earlier reconcile the cache has not shown yet, or someone else's Job.
-		if err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err == nil && !metav1.IsControlledBy(job, sj) {
-			fail(sj, seekv1alpha1.JobReasonJobNotOwned, fmt.Sprintf("A Job named %s exists in this namespace and is not controlled by this SeekJob; delete or rename it", job.Name), now)
-			return nil, nil
+		if err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err == nil {
+			switch ownership(job, sj) {
+			case errPreviousJob:
+				setWaiting(sj, seekv1alpha1.JobReasonWaitingForPreviousJob, previousJobMessage(sj), now)
+				return nil, nil
+			case errJobNotOwned:
+				fail(sj, seekv1alpha1.JobReasonJobNotOwned, notOwnedMessage(sj), now)
+				return nil, nil
+			}
 		}
 	}
 	if err != nil {

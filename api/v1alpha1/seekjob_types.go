@@ -202,6 +202,9 @@ const (
 	JobReasonWorkerNotReady = "WorkerNotReady"
 	// JobReasonWaitingForCapacity means the worker's maxConcurrentJobs slots are all taken.
 	JobReasonWaitingForCapacity = "WaitingForCapacity"
+	// JobReasonWaitingForPreviousJob means a Job left by an earlier SeekJob of the same name is still being
+	// deleted.
+	JobReasonWaitingForPreviousJob = "WaitingForPreviousJob"
 	// JobReasonJobCreated means the Kubernetes Job was created.
 	JobReasonJobCreated = "JobCreated"
 	// JobReasonNeverStarted means the job finished before it started.

@@ -296,6 +296,54 @@ func TestJobLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("re-created with the same name", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		w := readyWorker(t, echoWorker(t).Obj())
+		first := testutil.MakeSeekJob("again", ns).Worker(w.Name).Obj()
+		mustCreate(t, first)
+		waitForPod(t, ns, "again", 1)
+		// A finalizer keeps the first Job around after its SeekJob is gone, as a slow garbage collector would.
+		hold := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":["seek-api.com/test-hold"]}}`))
+		oldJob := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "again"}}
+		if err := k8sClient.Patch(context.Background(), oldJob, hold); err != nil {
+			t.Fatal(err)
+		}
+		if err := k8sClient.Delete(context.Background(), first); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "first SeekJob gone", func(ctx context.Context) (bool, error) {
+			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(first), &seekv1alpha1.SeekJob{})
+			return apierrors.IsNotFound(err), err
+		})
+		second := testutil.MakeSeekJob("again", ns).Worker(w.Name).Input(`"second"`).Obj()
+		mustCreate(t, second)
+		sj := waitForState(t, ns, "again", seekv1alpha1.JobStateQueued)
+		if c := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted); c.Reason != seekv1alpha1.JobReasonWaitingForPreviousJob {
+			t.Errorf("Started condition = %+v, want WaitingForPreviousJob", c)
+		}
+		release := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))
+		if err := k8sClient.Patch(context.Background(), oldJob, release); err != nil {
+			t.Fatal(err)
+		}
+		var pod *corev1.Pod
+		eventually(t, "a pod of the second SeekJob", func(ctx context.Context) (bool, error) {
+			pods, err := podsOf(ctx, ns, "again")
+			for i := range pods {
+				if pods[i].Labels[seekv1alpha1.LabelJobUID] == string(second.UID) {
+					pod = &pods[i]
+					return true, nil
+				}
+			}
+			return false, err
+		})
+		finishPod(t, pod, 0, `"done"`)
+		sj = waitForState(t, ns, "again", seekv1alpha1.JobStateCompleted)
+		if sj.UID != second.UID || string(sj.Status.Result.Raw) != `"done"` {
+			t.Errorf("second SeekJob = uid %s, result %s", sj.UID, sj.Status.Result.Raw)
+		}
+	})
+
 	t.Run("retention deletes finished jobs", func(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t)
