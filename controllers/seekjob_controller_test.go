@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
@@ -203,6 +206,38 @@ func TestAdmitted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := admitted(sj, tc.worker); got != tc.want {
 				t.Errorf("admitted() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOwnership(t *testing.T) {
+	sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("new").Obj()
+	predecessor := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("old").Obj()
+	other := testutil.MakeSeekJob("b", "ns").Worker("echo").UID("other").Obj()
+	controlledBy := func(owner *seekv1alpha1.SeekJob) *batchv1.Job {
+		job := testutil.MakeJob("a", "ns").Obj()
+		if owner != nil {
+			if err := controllerutil.SetControllerReference(owner, job, newTestScheme(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return job
+	}
+	cases := []struct {
+		name string
+		job  *batchv1.Job
+		want error
+	}{
+		{"ours", controlledBy(sj), nil},
+		{"a deleted SeekJob of the same name", controlledBy(predecessor), errPreviousJob},
+		{"another SeekJob", controlledBy(other), errJobNotOwned},
+		{"no owner", controlledBy(nil), errJobNotOwned},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ownership(tc.job, sj); got != tc.want {
+				t.Errorf("ownership() = %v, want %v", got, tc.want)
 			}
 		})
 	}
