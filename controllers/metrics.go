@@ -44,14 +44,22 @@ func NewMetrics(reader client.Reader) *Metrics {
 	}
 }
 
-// Register adds the metrics to a registry (controller-runtime's metrics.Registry in the manager).
-func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.finished, m.duration, m.latency, m.byState} {
-		if err := reg.Register(c); err != nil {
-			return err
+// Register adds the metrics to a registry (controller-runtime's metrics.Registry in the manager) and
+// returns a function that removes them again, so a process can run the manager more than once.
+func (m *Metrics) Register(reg prometheus.Registerer) (unregister func(), err error) {
+	collectors := []prometheus.Collector{m.finished, m.duration, m.latency, m.byState}
+	unregister = func() {
+		for _, c := range collectors {
+			reg.Unregister(c)
 		}
 	}
-	return nil
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			unregister()
+			return nil, err
+		}
+	}
+	return unregister, nil
 }
 
 // observeTransition records a state change that was written to the apiserver.

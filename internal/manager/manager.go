@@ -38,7 +38,7 @@ type Options struct {
 	GracefulShutdownTime time.Duration
 	// Clock replaces the real clock (tests).
 	Clock clock.PassiveClock
-	// Registry replaces controller-runtime's global metrics registry (tests running several managers).
+	// Registry replaces controller-runtime's global metrics registry, which the metrics endpoint serves.
 	Registry metrics.RegistererGatherer
 	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
 	// refuses a second controller of the same name.
@@ -105,9 +105,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if reg == nil {
 		reg = metrics.Registry
 	}
-	if err := jobMetrics.Register(reg); err != nil {
+	unregister, err := jobMetrics.Register(reg)
+	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	defer unregister()
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add healthz check: %w", err)
 	}

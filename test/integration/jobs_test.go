@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -464,6 +466,54 @@ func waitForEvent(t *testing.T, ns, name, reason string) {
 		}
 		return false, fmt.Errorf("%d events", len(list.Items))
 	})
+}
+
+func TestMetricsAndProbes(t *testing.T) {
+	ns := newNamespace(t)
+	w := readyWorker(t, echoWorker(t).Obj())
+	mustCreate(t, testutil.MakeSeekJob("measured", ns).Worker(w.Name).Obj())
+	finishPod(t, waitForPod(t, ns, "measured", 1), 0, `{}`)
+	waitForState(t, ns, "measured", seekv1alpha1.JobStateCompleted)
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		eventually(t, path, func(ctx context.Context) (bool, error) {
+			status, _, err := httpGet(ctx, "http://"+probeAddr+path)
+			return status == http.StatusOK, fmt.Errorf("status %d: %v", status, err)
+		})
+	}
+	want := []string{
+		fmt.Sprintf(`seek_jobs{state="Completed",worker=%q} 1`, w.Name),
+		fmt.Sprintf(`seek_jobs_finished_total{reason="",state="Completed",worker=%q} 1`, w.Name),
+		fmt.Sprintf(`seek_job_execution_duration_seconds_count{state="Completed",worker=%q} 1`, w.Name),
+		fmt.Sprintf(`seek_job_end_to_end_duration_seconds_count{state="Completed",worker=%q} 1`, w.Name),
+		`controller_runtime_reconcile_total{controller="seekjob",result="success"}`,
+	}
+	eventually(t, "metrics", func(ctx context.Context) (bool, error) {
+		status, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
+		if err != nil || status != http.StatusOK {
+			return false, fmt.Errorf("status %d: %v", status, err)
+		}
+		for _, line := range want {
+			if !strings.Contains(body, line) {
+				return false, fmt.Errorf("no %q in /metrics", line)
+			}
+		}
+		return true, nil
+	})
+}
+
+func httpGet(ctx context.Context, url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
 }
 
 func TestManagerRestartMidJob(t *testing.T) {

@@ -8,13 +8,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +37,9 @@ const (
 )
 
 var (
+	// metricsAddr and probeAddr are where the manager serves /metrics and /healthz, /readyz.
+	metricsAddr, probeAddr = freeAddr(), freeAddr()
+
 	cp        *controlplane.ControlPlane
 	k8sClient client.Client
 	mgrRun    *runningManager
@@ -91,12 +94,11 @@ func startManager() *runningManager {
 	rm := &runningManager{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		rm.done <- manager.Run(ctx, cp.Config, manager.Options{
-			MetricsAddr:     "0",
-			HealthProbeAddr: "0",
+			MetricsAddr:     metricsAddr,
+			HealthProbeAddr: probeAddr,
 			QPS:             500,
 			Burst:           1000,
 			JobConcurrency:  8,
-			Registry:        prometheus.NewRegistry(),
 			Restartable:     true,
 		})
 	}()
@@ -108,6 +110,16 @@ func (rm *runningManager) stop() {
 	if err := <-rm.done; err != nil {
 		fmt.Fprintln(os.Stderr, "integration: manager:", err)
 	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 var nameMu sync.Mutex
