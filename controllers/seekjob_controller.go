@@ -44,6 +44,7 @@ type SeekJobReconciler struct {
 
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekworkers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
@@ -55,26 +56,28 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if sj.Status.State.IsTerminal() {
+	if sj.Status.State.IsTerminal() || sj.DeletionTimestamp != nil {
+		// Finished, or being deleted (with its Job): nothing left to run or to report.
 		return ctrl.Result{}, nil
 	}
 	before := sj.DeepCopy()
 	now := r.Clock.Now()
 
 	job, err := r.getJob(ctx, sj)
+	if err != nil && !errors.Is(err, errPreviousJob) && !errors.Is(err, errJobNotOwned) {
+		return ctrl.Result{}, err
+	}
 	switch {
+	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
+		// cancel returns the Job when it turns out to have finished: the outcome stands.
+		if job, err = r.cancel(ctx, sj); err != nil {
+			return ctrl.Result{}, err
+		}
 	case errors.Is(err, errPreviousJob):
 		// Its deletion event wakes this SeekJob again (Owns maps it by name).
 		setWaiting(sj, seekv1alpha1.JobReasonWaitingForPreviousJob, previousJobMessage(sj), now)
 	case errors.Is(err, errJobNotOwned):
 		fail(sj, seekv1alpha1.JobReasonJobNotOwned, notOwnedMessage(sj), now)
-	case err != nil:
-		return ctrl.Result{}, err
-	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
-		// A job that already finished keeps its outcome: the cancel came too late.
-		if err := r.cancel(ctx, sj, job); err != nil {
-			return ctrl.Result{}, err
-		}
 	case job == nil && sj.Status.JobName != "":
 		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
 	case job == nil:
@@ -141,14 +144,25 @@ func previousJobMessage(sj *seekv1alpha1.SeekJob) string {
 	return fmt.Sprintf("Job %s of a deleted SeekJob of the same name is being deleted", jobName(sj))
 }
 
-// cancel deletes the running Job (and, through the garbage collector, its pods) and finishes sj.
-func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) error {
-	if job != nil {
+// cancel stops sj: it deletes its running Job (the garbage collector deletes the pods) and finishes sj
+// as Canceled. It reads the Job from the apiserver, not the cache: a Job the cache does not show yet
+// must not keep running, and one that already finished keeps its outcome; cancel then returns it.
+func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob) (*batchv1.Job, error) {
+	job := &batchv1.Job{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sj.Namespace, Name: jobName(sj)}, job)
+	switch {
+	case apierrors.IsNotFound(err) || (err == nil && ownership(job, sj) != nil):
+	case err != nil:
+		return nil, fmt.Errorf("get Job %s: %w", jobName(sj), err)
+	case jobFinished(job):
+		return job, nil
+	default:
 		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)
+			return nil, fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)
 		}
-		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job))
+		sj.Status.JobName = job.Name
+		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job), 1)
 	}
 	msg := "The job was canceled"
 	if reason := sj.Spec.CancelRequest.Reason; reason != "" {
@@ -156,7 +170,7 @@ func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob
 	}
 	finish(sj, seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, msg,
 		&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonCanceled, Message: msg}, r.Clock.Now())
-	return nil
+	return nil, nil
 }
 
 // start checks sj against its worker and creates its Job once the worker is ready and has room.
@@ -302,6 +316,6 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 			eventType = corev1.EventTypeWarning
 		}
 	}
-	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", msg)
+	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
 	r.Metrics.observeTransition(before, after)
 }

@@ -66,7 +66,7 @@ func (r *SeekWorkerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if ready.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(w, nil, eventType, ready.Reason, "Validate", "%s", ready.Message)
+		r.Recorder.Eventf(w, nil, eventType, ready.Reason, "Validate", "%s", truncate(ready.Message, maxEventNoteBytes))
 	}
 	return ctrl.Result{}, nil
 }
@@ -91,8 +91,8 @@ func setWorkerReady(w *seekv1alpha1.SeekWorker, now time.Time) {
 	meta.SetStatusCondition(&w.Status.Conditions, cond)
 }
 
-// assignSlots computes which jobs hold a concurrency slot. Holders keep their slot until they finish (or
-// are canceled before starting); running jobs without a slot (the limit was added later) take one; free
+// assignSlots computes which jobs hold a concurrency slot. Holders keep their slot until they finish;
+// running jobs without a slot (the limit was added later) take one; free
 // slots go to queued jobs, oldest first. The result may exceed limit after the limit was lowered: running
 // jobs are never evicted, but nothing new is admitted until the count drops below it.
 func assignSlots(current []seekv1alpha1.JobReference, jobs []seekv1alpha1.SeekJob, limit int) []seekv1alpha1.JobReference {
@@ -100,11 +100,10 @@ func assignSlots(current []seekv1alpha1.JobReference, jobs []seekv1alpha1.SeekJo
 	for i := range jobs {
 		byUID[string(jobs[i].UID)] = &jobs[i]
 	}
+	// A holder keeps its slot until the job controller reports it finished, even when canceled: until
+	// then it may have a Job running.
 	holds := func(sj *seekv1alpha1.SeekJob) bool {
-		if sj == nil || sj.Status.State.IsTerminal() {
-			return false
-		}
-		return sj.Spec.CancelRequest == nil || sj.Status.State == seekv1alpha1.JobStateRunning
+		return sj != nil && !sj.Status.State.IsTerminal()
 	}
 	slots := []seekv1alpha1.JobReference{}
 	taken := map[string]bool{}
@@ -124,7 +123,7 @@ func assignSlots(current []seekv1alpha1.JobReference, jobs []seekv1alpha1.SeekJo
 		case taken[string(sj.UID)] || !holds(sj):
 		case sj.Status.State == seekv1alpha1.JobStateRunning:
 			take(sj)
-		default:
+		case sj.Spec.CancelRequest == nil:
 			waiting = append(waiting, sj)
 		}
 	}

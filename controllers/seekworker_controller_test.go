@@ -107,9 +107,17 @@ func TestAssignSlots(t *testing.T) {
 			want:  []seekv1alpha1.JobReference{ref("run"), ref("next")},
 		},
 		{
-			name:    "canceled before starting releases the slot",
+			// Its Job may exist already (stale caches): the slot is freed only once the job is Canceled.
+			name:    "canceled before starting keeps its slot until it is finished",
 			current: []seekv1alpha1.JobReference{ref("a")},
 			jobs:    []seekv1alpha1.SeekJob{*seekJob("a", 0).State(seekv1alpha1.JobStateQueued).Cancel("changed my mind").Obj(), queued("b", time.Second)},
+			limit:   1,
+			want:    []seekv1alpha1.JobReference{ref("a")},
+		},
+		{
+			name:    "canceled job releases its slot once Canceled",
+			current: []seekv1alpha1.JobReference{ref("a")},
+			jobs:    []seekv1alpha1.SeekJob{*seekJob("a", 0).State(seekv1alpha1.JobStateCanceled).Cancel("changed my mind").Obj(), queued("b", time.Second)},
 			limit:   1,
 			want:    []seekv1alpha1.JobReference{ref("b")},
 		},

@@ -17,8 +17,12 @@ import (
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
-// maxMessageBytes bounds error messages copied into status (the API's limit).
-const maxMessageBytes = 4096
+const (
+	// maxMessageBytes bounds error messages copied into status (the API's limit).
+	maxMessageBytes = 4096
+	// maxEventNoteBytes is the apiserver's limit on an event's note.
+	maxEventNoteBytes = 1024
+)
 
 // setCondition sets a condition with the injected clock's time as its transition time.
 func setCondition(st *seekv1alpha1.SeekJobStatus, generation int64, typ string, status metav1.ConditionStatus, reason, message string, now time.Time) {
@@ -130,6 +134,26 @@ func lastPod(pods []corev1.Pod, phase corev1.PodPhase) *corev1.Pod {
 	return last
 }
 
+// countPods counts the pods in the given phase.
+func countPods(pods []corev1.Pod, phase corev1.PodPhase) int {
+	n := 0
+	for i := range pods {
+		if pods[i].Status.Phase == phase {
+			n++
+		}
+	}
+	return n
+}
+
+// finishedAt is when the Job reached its final condition, so a job's completion time and duration do
+// not depend on when the controller noticed (it may have been down). Never later than now.
+func finishedAt(c *batchv1.JobCondition, now time.Time) time.Time {
+	if c.LastTransitionTime.IsZero() || c.LastTransitionTime.After(now) {
+		return now
+	}
+	return c.LastTransitionTime.Time
+}
+
 // parseResult turns a worker's termination message into a result. The message must be JSON; empty
 // means the worker returned nothing (null).
 func parseResult(message string) (*seekv1alpha1.JSON, error) {
@@ -188,7 +212,8 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 	setStarted(sj, job, now)
 	sj.Status.Attempts = max(sj.Status.Attempts, attempts(job))
 
-	if jobCondition(job, batchv1.JobComplete) != nil {
+	if c := jobCondition(job, batchv1.JobComplete); c != nil {
+		now = finishedAt(c, now)
 		pod := lastPod(pods, corev1.PodSucceeded)
 		if pod == nil && !lostPods {
 			return false
@@ -216,11 +241,13 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 	if failed == nil {
 		return true
 	}
+	now = finishedAt(failed, now)
+	if !lostPods && countPods(pods, corev1.PodFailed) < int(job.Status.Failed) {
+		return false // the cache may not show the last failed attempt yet
+	}
 	var term *corev1.ContainerStateTerminated
 	if pod := lastPod(pods, corev1.PodFailed); pod != nil {
 		term = workerTermination(pod)
-	} else if !lostPods && failed.Reason != batchv1.JobReasonDeadlineExceeded {
-		return false
 	}
 	switch failed.Reason {
 	case batchv1.JobReasonDeadlineExceeded:

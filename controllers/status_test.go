@@ -260,7 +260,7 @@ func TestSetStatusFromJob(t *testing.T) {
 		{
 			name:   "complete with a JSON result",
 			sj:     sj.Obj(),
-			job:    job.Clone().SucceededCount(1).Complete(now.Add(-time.Second)).Obj(),
+			job:    job.Clone().SucceededCount(1).Complete(now).Obj(),
 			pods:   []corev1.Pod{*pod("a-1").Succeeded("{\n \"y\": [1, 2]\n}\n", now.Add(-2*time.Second)).Obj()},
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
@@ -268,6 +268,35 @@ func TestSetStatusFromJob(t *testing.T) {
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
 				Result:     seekv1alpha1.NewJSON([]byte(`{"y":[1,2]}`)),
 				Conditions: []metav1.Condition{startedCond("a"), finishedCond("Succeeded", "The worker returned a result")},
+			},
+		},
+		{
+			name:   "completion time is when the Job finished, not when it was noticed",
+			sj:     sj.Obj(),
+			job:    job.Clone().SucceededCount(1).Complete(now.Add(-time.Minute)).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Succeeded(`1`, now.Add(-time.Minute)).Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 1,
+				StartTime: &started, CompletionTime: ptr.To(metav1.NewTime(now.Add(-time.Minute))),
+				Duration: &metav1.Duration{Duration: now.Add(-time.Minute).Sub(jobCreated)},
+				Result:   seekv1alpha1.NewJSON([]byte(`1`)),
+				Conditions: []metav1.Condition{startedCond("a"), func() metav1.Condition {
+					c := finishedCond("Succeeded", "The worker returned a result")
+					c.LastTransitionTime = metav1.NewTime(now.Add(-time.Minute))
+					return c
+				}()},
+			},
+		},
+		{
+			name:   "failed, but the cache does not show the last failed pod yet",
+			sj:     sj.Obj(),
+			job:    job.Clone().FailedCount(2).Failed(batchv1.JobReasonBackoffLimitExceeded, now).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Failed(1, "first", now.Add(-time.Second)).Obj(), *pod("a-2").Running(now).Obj()},
+			wantOK: false,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 2,
+				StartTime: &started, Conditions: []metav1.Condition{startedCond("a")},
 			},
 		},
 		{
@@ -346,10 +375,11 @@ func TestSetStatusFromJob(t *testing.T) {
 			},
 		},
 		{
-			name:   "deadline exceeded, pods already deleted",
-			sj:     sj.Obj(),
-			job:    job.Clone().FailedCount(1).Failed(batchv1.JobReasonDeadlineExceeded, now).Obj(),
-			wantOK: true,
+			name:     "deadline exceeded, pods already deleted",
+			sj:       sj.Obj(),
+			job:      job.Clone().FailedCount(1).Failed(batchv1.JobReasonDeadlineExceeded, now).Obj(),
+			lostPods: true,
+			wantOK:   true,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateTimedOut, JobName: "a", Attempts: 1,
 				StartTime: &started, CompletionTime: &completed, Duration: ran,

@@ -25,7 +25,8 @@ import (
 	"github.com/seek-api/seek-operator/controllers"
 )
 
-// Options configure the manager. Zero values mean the defaults of BindFlags.
+// Options configure the manager. BindFlags sets the defaults of cmd/manager; a zero QPS, Burst or
+// GracefulShutdownTime keeps a safe default in Run.
 type Options struct {
 	MetricsAddr          string
 	HealthProbeAddr      string
@@ -38,7 +39,8 @@ type Options struct {
 	GracefulShutdownTime time.Duration
 	// Clock replaces the real clock (tests).
 	Clock clock.PassiveClock
-	// Registry replaces controller-runtime's global metrics registry, which the metrics endpoint serves.
+	// Registry receives the job metrics instead of controller-runtime's global registry. The metrics
+	// endpoint serves only the global one, so set this only where nothing scrapes (benchmarks).
 	Registry metrics.RegistererGatherer
 	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
 	// refuses a second controller of the same name.
@@ -82,6 +84,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		cfg.Burst = o.Burst
 	}
 	shutdown := o.GracefulShutdownTime
+	if shutdown <= 0 {
+		// Zero would make Start return before the servers and reconcilers have stopped.
+		shutdown = 30 * time.Second
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        NewScheme(),
 		Cache:                         controllers.CacheOptions(),

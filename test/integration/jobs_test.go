@@ -164,7 +164,7 @@ func TestJobLifecycle(t *testing.T) {
 		ns := newNamespace(t)
 		w := readyWorker(t, echoWorker(t).Obj())
 		mustCreate(t, testutil.MakeSeekJob("slow", ns).Worker(w.Name).Timeout(2*time.Second).Obj())
-		startPod(t, waitForPod(t, ns, "slow", 1))
+		waitForPod(t, ns, "slow", 1) // it never finishes: the Job controller stops it at the deadline
 		sj := waitForState(t, ns, "slow", seekv1alpha1.JobStateTimedOut)
 		if sj.Status.Error == nil || sj.Status.Error.Reason != seekv1alpha1.JobReasonDeadlineExceeded {
 			t.Errorf("error = %+v, want DeadlineExceeded", sj.Status.Error)
