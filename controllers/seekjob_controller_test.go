@@ -1,11 +1,19 @@
 package controllers
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -238,6 +246,61 @@ func TestOwnership(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ownership(tc.job, sj); got != tc.want {
 				t.Errorf("ownership() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestReconcileCancel drives Reconcile with a cache that does not show the Job yet (the apiserver has
+// it): a cancel must still stop a running Job, and must not overwrite the outcome of a finished one.
+func TestReconcileCancel(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		jobDone   bool
+		wantState seekv1alpha1.JobState
+		wantJob   bool
+	}{
+		{name: "running Job is deleted", wantState: seekv1alpha1.JobStateCanceled, wantJob: false},
+		{name: "finished Job keeps its outcome", jobDone: true, wantState: seekv1alpha1.JobStateCompleted, wantJob: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := newTestScheme(t)
+			sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Cancel("stop").Obj()
+			job := testutil.MakeJob("a", "ns").ForSeekJob(sj).UID("j1").Obj()
+			if err := controllerutil.SetControllerReference(sj, job, scheme); err != nil {
+				t.Fatal(err)
+			}
+			objs := []client.Object{sj, job}
+			if tc.jobDone {
+				job.Status = *testutil.MakeJob("a", "ns").SucceededCount(1).Complete(now).Obj().Status.DeepCopy()
+				objs = append(objs, testutil.MakePod("a-1", "ns").ForSeekJob(sj).Succeeded(`"ok"`, now).Obj())
+			}
+			apiserver := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(sj).Build()
+			staleCache := interceptor.NewClient(apiserver, interceptor.Funcs{
+				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+					if _, ok := obj.(*batchv1.Job); ok {
+						return apierrors.NewNotFound(batchv1.Resource("jobs"), key.Name)
+					}
+					return c.Get(ctx, key, obj, opts...)
+				},
+			})
+			r := &SeekJobReconciler{Client: staleCache, APIReader: apiserver, Recorder: events.NewFakeRecorder(10),
+				Clock: clocktesting.NewFakePassiveClock(now), Metrics: NewMetrics(apiserver)}
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(sj)}); err != nil {
+				t.Fatal(err)
+			}
+			got := &seekv1alpha1.SeekJob{}
+			if err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(sj), got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.State != tc.wantState {
+				t.Errorf("state = %q, want %q (error %+v)", got.Status.State, tc.wantState, got.Status.Error)
+			}
+			err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
+			if exists := err == nil; exists != tc.wantJob {
+				t.Errorf("Job exists = %v, want %v (%v)", exists, tc.wantJob, err)
 			}
 		})
 	}
