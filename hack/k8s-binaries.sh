@@ -41,7 +41,7 @@ fi
 ETCD_VERSION=${ETCD_VERSION:-v3.7.3}
 staging_version="v0.${K8S_VERSION#v1.}"
 
-cache=${SEEK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/seek-operator}
+cache=${SEEK_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/seek-operator}
 base="$cache/k8s/$K8S_VERSION"
 bin="$base/bin"
 mkdir -p "$bin" "$base/src"
