@@ -94,7 +94,11 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Client.Status().Update(ctx, sj); err != nil {
+	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
+		ctrl.LoggerFrom(ctx).V(4).Info("Status update skipped", "reason", apierrors.ReasonForError(err))
+		return ctrl.Result{}, nil
+	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
 	}
 	r.recordTransition(ctx, before, sj)

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -55,7 +56,11 @@ func (r *SeekWorkerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if equality.Semantic.DeepEqual(before.Status, w.Status) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Client.Status().Update(ctx, w); err != nil {
+	if err := r.Client.Status().Update(ctx, w); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
+		ctrl.LoggerFrom(ctx).V(4).Info("Status update skipped", "reason", apierrors.ReasonForError(err))
+		return ctrl.Result{}, nil
+	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("update status of SeekWorker %s: %w", klog.KObj(w), err)
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("Updated SeekWorker status", "activeJobs", w.Status.ActiveJobCount)
