@@ -18,6 +18,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -68,7 +69,7 @@ func main() {
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.Parse()
 	if *logPath == "" {
-		ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
+		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	} else {
 		f, err := os.Create(*logPath)
 		if err != nil {
@@ -83,10 +84,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // writeCounter counts the mutating requests a client sends, by verb and resource.
 type writeCounter struct {
