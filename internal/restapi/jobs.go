@@ -1,0 +1,248 @@
+// Package restapi translates between the Seek REST contract and SeekJob custom resources. It is the
+// pure core of the REST frontend (issue 3): job ids, request parsing and the response shape. It imports
+// the API types and nothing of the controllers.
+package restapi
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+)
+
+const (
+	// IDPrefix starts every job id. The rest of the id is the SeekJob's name, so a SeekJob created with
+	// kubectl is reachable through the API too.
+	IDPrefix = "job_"
+	// CallbackURLField is the body field that becomes spec.callback.url rather than input.
+	CallbackURLField = "callback_url"
+	// MaxIdempotencyKeyLength bounds the Idempotency-Key header.
+	MaxIdempotencyKeyLength = 255
+	// AnnotationRequestHash records the hash of the request that created a SeekJob, so a repeated
+	// Idempotency-Key with a different body can be told apart.
+	AnnotationRequestHash = "seek-api.com/request-sha256"
+	// LabelSource marks SeekJobs created through the REST API.
+	LabelSource = "seek-api.com/source"
+
+	randomNameLength = 26 // 130 bits of base32: unguessable
+)
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// Error is the one error shape of the API: {"error": {"code", "message", "field"}} with an HTTP status.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// MarshalJSON wraps the error in its envelope.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	type body Error
+	return json.Marshal(struct {
+		Error body `json:"error"`
+	}{body(*e)})
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// JobID is the REST id of a SeekJob.
+func JobID(sj *seekv1alpha1.SeekJob) string {
+	return IDPrefix + sj.Name
+}
+
+// NameFromID returns the SeekJob name an id refers to, or a 404 error for anything that is not an id.
+func NameFromID(id string) (string, error) {
+	name, ok := strings.CutPrefix(id, IDPrefix)
+	if !ok || len(validation.IsDNS1123Subdomain(name)) > 0 || len(name) > 63 {
+		return "", &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("no job %q", id)}
+	}
+	return name, nil
+}
+
+// SubmitRequest is a parsed job submission.
+type SubmitRequest struct {
+	Input       []byte
+	CallbackURL string
+	// RequestHash identifies the request for idempotency: the worker, input and callback.
+	RequestHash string
+}
+
+// ParseSubmit parses a submission body: a JSON object whose callback_url, if present, is taken out and
+// whose other fields are the worker's input.
+func ParseSubmit(worker string, body []byte) (*SubmitRequest, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil {
+		return nil, invalid("", "the body must be a JSON object: %v", err)
+	}
+	if dec.More() {
+		return nil, invalid("", "the body must be a single JSON object")
+	}
+	if fields == nil {
+		return nil, invalid("", "the body must be a JSON object, not null")
+	}
+	req := &SubmitRequest{}
+	if raw, ok := fields[CallbackURLField]; ok {
+		if err := json.Unmarshal(raw, &req.CallbackURL); err != nil || req.CallbackURL == "" {
+			return nil, invalid(CallbackURLField, "callback_url must be a non-empty string")
+		}
+		delete(fields, CallbackURLField)
+	}
+	input, err := json.Marshal(fields)
+	if err != nil {
+		return nil, invalid("", "the body cannot be re-encoded: %v", err)
+	}
+	req.Input = input
+	sum := sha256.New()
+	for _, part := range [][]byte{[]byte(worker), input, []byte(req.CallbackURL)} {
+		fmt.Fprintf(sum, "%d:", len(part))
+		sum.Write(part)
+	}
+	req.RequestHash = hex.EncodeToString(sum.Sum(nil))
+	return req, nil
+}
+
+// JobName returns the name of a new SeekJob: random, or, with an Idempotency-Key, derived from the key
+// so that the apiserver itself makes concurrent identical submissions collide on one object.
+func JobName(namespace, idempotencyKey string) (string, error) {
+	if idempotencyKey == "" {
+		b := make([]byte, 17)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return lowerBase32.EncodeToString(b)[:randomNameLength], nil
+	}
+	if len(idempotencyKey) > MaxIdempotencyKeyLength {
+		return "", invalid("Idempotency-Key", "Idempotency-Key must be at most %d characters", MaxIdempotencyKeyLength)
+	}
+	sum := sha256.Sum256([]byte(namespace + "\x00" + idempotencyKey))
+	return "i" + lowerBase32.EncodeToString(sum[:])[:randomNameLength-1], nil
+}
+
+// NewSeekJob builds the SeekJob for a submission.
+func NewSeekJob(namespace, name, worker string, req *SubmitRequest) *seekv1alpha1.SeekJob {
+	sj := &seekv1alpha1.SeekJob{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   namespace,
+			Labels:      map[string]string{seekv1alpha1.LabelWorker: worker, LabelSource: "rest"},
+			Annotations: map[string]string{AnnotationRequestHash: req.RequestHash},
+		},
+		Spec: seekv1alpha1.SeekJobSpec{
+			WorkerName: seekv1alpha1.WorkerName(worker),
+			Input:      seekv1alpha1.NewJSON(req.Input),
+		},
+	}
+	if req.CallbackURL != "" {
+		sj.Spec.Callback = &seekv1alpha1.Callback{URL: req.CallbackURL}
+	}
+	return sj
+}
+
+// ErrIdempotencyConflict means an Idempotency-Key was reused with a different request.
+var ErrIdempotencyConflict = &Error{Status: http.StatusUnprocessableEntity, Code: "idempotency_conflict",
+	Message: "this Idempotency-Key was used with a different request", Field: "Idempotency-Key"}
+
+// SameRequest reports whether an existing SeekJob was created by this request (same idempotency hash).
+func SameRequest(existing *seekv1alpha1.SeekJob, req *SubmitRequest) error {
+	if existing.Annotations[AnnotationRequestHash] != req.RequestHash {
+		return ErrIdempotencyConflict
+	}
+	return nil
+}
+
+// JobResponse is the JSON shape of a job in every response.
+type JobResponse struct {
+	JobUUID      string          `json:"job_uuid"`
+	Worker       string          `json:"worker"`
+	Status       string          `json:"status"`
+	ResponseJSON json.RawMessage `json:"response_json"`
+	Error        *JobError       `json:"error"`
+	CreatedAt    time.Time       `json:"created_at"`
+	StartedAt    *time.Time      `json:"started_at"`
+	CompletedAt  *time.Time      `json:"completed_at"`
+	Attempts     int32           `json:"attempts"`
+}
+
+// JobError is a failed job's error in responses.
+type JobError struct {
+	Reason   string          `json:"reason"`
+	Message  string          `json:"message"`
+	ExitCode *int32          `json:"exit_code,omitempty"`
+	Details  json.RawMessage `json:"details,omitempty"`
+}
+
+// Status is the REST status of a job state: queued, running, completed, failed, canceled, timed_out.
+func Status(state seekv1alpha1.JobState) string {
+	switch state {
+	case seekv1alpha1.JobStateRunning:
+		return "running"
+	case seekv1alpha1.JobStateCompleted:
+		return "completed"
+	case seekv1alpha1.JobStateFailed:
+		return "failed"
+	case seekv1alpha1.JobStateCanceled:
+		return "canceled"
+	case seekv1alpha1.JobStateTimedOut:
+		return "timed_out"
+	default: // Queued, or not yet seen by the controller
+		return "queued"
+	}
+}
+
+// ToResponse renders a SeekJob as the API shows it.
+func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
+	r := &JobResponse{
+		JobUUID:      JobID(sj),
+		Worker:       string(sj.Spec.WorkerName),
+		Status:       Status(sj.Status.State),
+		ResponseJSON: json.RawMessage("null"),
+		CreatedAt:    sj.CreationTimestamp.UTC(),
+		StartedAt:    timePtr(sj.Status.StartTime),
+		CompletedAt:  timePtr(sj.Status.CompletionTime),
+		Attempts:     sj.Status.Attempts,
+	}
+	if !sj.Status.Result.IsNull() {
+		r.ResponseJSON = json.RawMessage(sj.Status.Result.Raw)
+	}
+	if e := sj.Status.Error; e != nil {
+		r.Error = &JobError{Reason: e.Reason, Message: e.Message, ExitCode: e.ExitCode}
+		if !e.Details.IsNull() {
+			r.Error.Details = json.RawMessage(e.Details.Raw)
+		}
+	}
+	return r
+}
+
+func timePtr(t *metav1.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// IsAPIError reports whether err is an *Error and returns it.
+func IsAPIError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

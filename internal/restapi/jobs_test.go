@@ -1,0 +1,205 @@
+package restapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
+)
+
+func TestParseSubmit(t *testing.T) {
+	cases := []struct {
+		name      string
+		body      string
+		wantInput string
+		wantURL   string
+		wantField string // set when an error naming this field is expected
+		wantErr   bool
+	}{
+		{name: "input only", body: `{"email": "a@b.c", "n": 1.50}`, wantInput: `{"email":"a@b.c","n":1.50}`},
+		{name: "callback taken out", body: `{"email":"a@b.c","callback_url":"https://app/hook"}`, wantInput: `{"email":"a@b.c"}`, wantURL: "https://app/hook"},
+		{name: "empty object", body: `{}`, wantInput: `{}`},
+		{name: "not JSON", body: `{"email":`, wantErr: true},
+		{name: "array", body: `[1,2]`, wantErr: true},
+		{name: "null", body: `null`, wantErr: true},
+		{name: "two objects", body: `{} {}`, wantErr: true},
+		{name: "trailing garbage", body: `{}x`, wantErr: true},
+		{name: "callback not a string", body: `{"callback_url": 5}`, wantErr: true, wantField: "callback_url"},
+		{name: "callback empty", body: `{"callback_url": ""}`, wantErr: true, wantField: "callback_url"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := ParseSubmit("echo", []byte(tc.body))
+			if tc.wantErr {
+				apiErr, ok := IsAPIError(err)
+				if !ok || apiErr.Status != http.StatusBadRequest || apiErr.Field != tc.wantField {
+					t.Fatalf("error = %#v, want a 400 naming field %q", err, tc.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantInput, string(req.Input)); diff != "" {
+				t.Errorf("input (-want +got):\n%s", diff)
+			}
+			if req.CallbackURL != tc.wantURL {
+				t.Errorf("callback = %q, want %q", req.CallbackURL, tc.wantURL)
+			}
+		})
+	}
+}
+
+func TestRequestHash(t *testing.T) {
+	hash := func(worker, body string) string {
+		req, err := ParseSubmit(worker, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req.RequestHash
+	}
+	base := hash("echo", `{"a":1,"b":2}`)
+	if got := hash("echo", `{ "b": 2, "a": 1 }`); got != base {
+		t.Errorf("key order and spacing changed the hash")
+	}
+	for name, other := range map[string]string{
+		"other worker":   hash("other", `{"a":1,"b":2}`),
+		"other input":    hash("echo", `{"a":1,"b":3}`),
+		"added callback": hash("echo", `{"a":1,"b":2,"callback_url":"https://x/"}`),
+	} {
+		if other == base {
+			t.Errorf("%s: same hash", name)
+		}
+	}
+}
+
+func TestJobName(t *testing.T) {
+	a, err := JobName("ns", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := JobName("ns", "")
+	if a == b || len(a) != randomNameLength {
+		t.Errorf("random names %q, %q: want distinct, %d characters", a, b, randomNameLength)
+	}
+	k1, _ := JobName("ns", "key-1")
+	k1again, _ := JobName("ns", "key-1")
+	k1other, _ := JobName("other", "key-1")
+	k2, _ := JobName("ns", "key-2")
+	if k1 != k1again || k1 == k1other || k1 == k2 {
+		t.Errorf("idempotent names: %q %q %q %q; want equal only for the same namespace and key", k1, k1again, k1other, k2)
+	}
+	for _, name := range []string{a, k1} {
+		if _, err := NameFromID(IDPrefix + name); err != nil {
+			t.Errorf("name %q is not a valid id: %v", name, err)
+		}
+	}
+	if _, err := JobName("ns", strings.Repeat("k", MaxIdempotencyKeyLength+1)); err == nil {
+		t.Error("an over-long Idempotency-Key was accepted")
+	}
+}
+
+func TestNameFromID(t *testing.T) {
+	cases := map[string]string{
+		"job_abc":        "abc",
+		"job_echo-hello": "echo-hello",
+	}
+	for id, want := range cases {
+		if got, err := NameFromID(id); err != nil || got != want {
+			t.Errorf("NameFromID(%q) = %q, %v; want %q", id, got, err, want)
+		}
+	}
+	for _, id := range []string{"", "abc", "job_", "job_ABC", "job_a/b", "job_" + strings.Repeat("a", 64), "job_../x"} {
+		if _, err := NameFromID(id); err == nil {
+			t.Errorf("NameFromID(%q) accepted", id)
+		} else if e, _ := IsAPIError(err); e.Status != http.StatusNotFound {
+			t.Errorf("NameFromID(%q) status = %d, want 404", id, e.Status)
+		}
+	}
+}
+
+func TestSameRequest(t *testing.T) {
+	req, _ := ParseSubmit("echo", []byte(`{"a":1}`))
+	sj := NewSeekJob("ns", "n", "echo", req)
+	if err := SameRequest(sj, req); err != nil {
+		t.Errorf("same request: %v", err)
+	}
+	other, _ := ParseSubmit("echo", []byte(`{"a":2}`))
+	if err := SameRequest(sj, other); err != ErrIdempotencyConflict {
+		t.Errorf("different request: %v, want the idempotency conflict", err)
+	}
+}
+
+func TestToResponse(t *testing.T) {
+	created := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	startedAt, doneAt := created.Add(time.Second), created.Add(3*time.Second)
+	base := testutil.MakeSeekJob("abc", "ns").Worker("echo").Created(created)
+	cases := []struct {
+		name string
+		sj   *seekv1alpha1.SeekJob
+		want string
+	}{
+		{
+			name: "new",
+			sj:   base.Obj(),
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","response_json":null,"error":null,
+				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0}`,
+		},
+		{
+			name: "completed",
+			sj: base.Clone().State(seekv1alpha1.JobStateCompleted).Attempts(1).StartTime(startedAt).CompletionTime(doneAt).
+				Result(`{"valid":true,"score":0.97}`).Obj(),
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","response_json":{"valid":true,"score":0.97},"error":null,
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1}`,
+		},
+		{
+			name: "timed out",
+			sj: func() *seekv1alpha1.SeekJob {
+				sj := base.Clone().State(seekv1alpha1.JobStateTimedOut).Attempts(1).StartTime(startedAt).CompletionTime(doneAt).Obj()
+				sj.Status.Error = &seekv1alpha1.JobError{Reason: "DeadlineExceeded", Message: "too slow", ExitCode: ptr.To[int32](137),
+					Details: seekv1alpha1.NewJSON([]byte(`{"message":"too slow"}`))}
+				return sj
+			}(),
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"timed_out","response_json":null,
+				"error":{"reason":"DeadlineExceeded","message":"too slow","exit_code":137,"details":{"message":"too slow"}},
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1}`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.Marshal(ToResponse(tc.sj))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotV, wantV any
+			if err := json.Unmarshal(got, &gotV); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(tc.want), &wantV); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantV, gotV); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestErrorShape(t *testing.T) {
+	got, err := json.Marshal(invalid("email", "email must be a string"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"error":{"code":"invalid_request","message":"email must be a string","field":"email"}}`
+	if string(got) != want {
+		t.Errorf("error JSON = %s, want %s", got, want)
+	}
+}
+
