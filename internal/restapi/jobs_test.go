@@ -202,4 +202,3 @@ func TestErrorShape(t *testing.T) {
 		t.Errorf("error JSON = %s, want %s", got, want)
 	}
 }
-
