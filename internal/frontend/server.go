@@ -1,0 +1,251 @@
+// Package frontend is the Seek REST API: it authenticates API keys, maps each key to its tenant
+// namespace and translates requests into SeekJob custom resources and back. It only reads and writes
+// CRs; every side effect stays in the controllers.
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/restapi"
+	"github.com/seek-api/seek-operator/internal/workerschema"
+)
+
+// DefaultMaxBodyBytes bounds a submission's body.
+const DefaultMaxBodyBytes = 256 * 1024
+
+// Server serves the REST API.
+type Server struct {
+	// Client writes SeekJobs and reads through the informer cache.
+	Client client.Client
+	// APIReader reads from the apiserver, for objects the cache may not show yet.
+	APIReader client.Reader
+	Keys      *KeyStore
+	// MaxBodyBytes bounds a submission's body; DefaultMaxBodyBytes when zero.
+	MaxBodyBytes int64
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/workers/{worker}/jobs", s.authed(ScopeSubmit, s.submit))
+	mux.Handle("GET /v1/jobs/{id}", s.authed(ScopeRead, s.getJob))
+	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(ScopeCancel, s.cancel))
+	mux.Handle("GET /v1/workers", s.authed(ScopeRead, s.listWorkers))
+	mux.Handle("GET /v1/workers/{worker}", s.authed(ScopeRead, s.getWorker))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, &restapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
+
+// authed authenticates the request, checks the scope and renders the handler's error.
+func (s *Server) authed(scope Scope, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.Keys.Authenticate(r.Context(), r)
+		if err == nil && !p.Can(scope) {
+			err = &restapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf("this API key lacks the %q scope", scope)}
+		}
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	workerName := r.PathValue("worker")
+	worker, err := s.worker(r.Context(), workerName)
+	if err != nil {
+		return err
+	}
+	limit := s.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: fmt.Sprintf("the body exceeds %d bytes", limit)}
+	}
+	if err != nil {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "reading the body: " + err.Error()}
+	}
+	req, err := restapi.ParseSubmit(workerName, body)
+	if err != nil {
+		return err
+	}
+	if err := validateInput(worker, req.Input); err != nil {
+		return err
+	}
+	name, err := restapi.JobName(p.Tenant, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	sj := restapi.NewSeekJob(p.Tenant, name, workerName, req)
+	err = s.Client.Create(r.Context(), sj)
+	if apierrors.IsAlreadyExists(err) && r.Header.Get("Idempotency-Key") != "" {
+		existing := &seekv1alpha1.SeekJob{}
+		if err := s.APIReader.Get(r.Context(), client.ObjectKeyFromObject(sj), existing); err != nil {
+			return err
+		}
+		if err := restapi.SameRequest(existing, req); err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, restapi.ToResponse(existing))
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+}
+
+// validateInput applies the checks the controller would: size and the worker's JSON Schema.
+func validateInput(w *seekv1alpha1.SeekWorker, input []byte) error {
+	limit := int(w.Spec.Limits.MaxInputBytes)
+	if limit == 0 {
+		limit = seekv1alpha1.DefaultMaxInputBytes
+	}
+	if len(input) > limit {
+		return &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "input_too_large",
+			Message: fmt.Sprintf("the input is %d bytes; worker %q accepts at most %d", len(input), w.Name, limit)}
+	}
+	if w.Spec.InputSchema == nil {
+		return nil
+	}
+	schema, err := workerschema.Compile(w.Spec.InputSchema.Raw)
+	if err != nil {
+		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "worker_not_ready", Message: fmt.Sprintf("worker %q has an invalid input schema", w.Name)}
+	}
+	var fe *workerschema.FieldError
+	if err := schema.Validate(input); errors.As(err, &fe) {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_input", Message: fe.Error(), Field: fe.Field}
+	}
+	return nil
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	sj, err := s.job(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, restapi.ToResponse(sj))
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	sj, err := s.job(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if sj.Spec.CancelRequest == nil && !sj.Status.State.IsTerminal() {
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancelRequest":{"reason":"canceled through the API"}}}`))
+		if err := s.Client.Patch(r.Context(), sj, patch); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+}
+
+// WorkerResponse is a worker in the catalogue.
+type WorkerResponse struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+func toWorkerResponse(sw *seekv1alpha1.SeekWorker) WorkerResponse {
+	schema := json.RawMessage("null")
+	if !sw.Spec.InputSchema.IsNull() {
+		schema = json.RawMessage(sw.Spec.InputSchema.Raw)
+	}
+	return WorkerResponse{Name: sw.Name, Description: sw.Spec.Description, InputSchema: schema}
+}
+
+func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	list := &seekv1alpha1.SeekWorkerList{}
+	if err := s.Client.List(r.Context(), list); err != nil {
+		return err
+	}
+	out := struct {
+		Workers []WorkerResponse `json:"workers"`
+	}{Workers: []WorkerResponse{}}
+	for i := range list.Items {
+		out.Workers = append(out.Workers, toWorkerResponse(&list.Items[i]))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getWorker(w http.ResponseWriter, r *http.Request, _ *Principal) error {
+	sw, err := s.worker(r.Context(), r.PathValue("worker"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toWorkerResponse(sw))
+}
+
+func (s *Server) worker(ctx context.Context, name string) (*seekv1alpha1.SeekWorker, error) {
+	sw := &seekv1alpha1.SeekWorker{}
+	err := s.Client.Get(ctx, types.NamespacedName{Name: name}, sw)
+	if apierrors.IsNotFound(err) {
+		return nil, &restapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("no worker %q", name)}
+	}
+	return sw, err
+}
+
+// job returns the tenant's SeekJob with the given id, asking the apiserver when the cache has not
+// seen it yet (read-after-write). Another tenant's job is simply not found.
+func (s *Server) job(ctx context.Context, p *Principal, id string) (*seekv1alpha1.SeekJob, error) {
+	name, err := restapi.NameFromID(id)
+	if err != nil {
+		return nil, err
+	}
+	key := types.NamespacedName{Namespace: p.Tenant, Name: name}
+	sj := &seekv1alpha1.SeekJob{}
+	err = s.Client.Get(ctx, key, sj)
+	if apierrors.IsNotFound(err) {
+		err = s.APIReader.Get(ctx, key, sj)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, &restapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("no job %q", id)}
+	}
+	return sj, err
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// writeError renders any error in the API's error shape. Errors that are not API errors are the
+// apiserver's: unavailable → 503 with Retry-After, anything else → 500 without internals.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	apiErr, ok := restapi.IsAPIError(err)
+	if !ok {
+		switch {
+		case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
+			apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)):
+			w.Header().Set("Retry-After", "1")
+			apiErr = &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly"}
+		default:
+			ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)
+			apiErr = &restapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+		}
+	}
+	_ = writeJSON(w, apiErr.Status, apiErr)
+}

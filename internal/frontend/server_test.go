@@ -1,0 +1,239 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
+)
+
+const systemNS = "seek-system"
+
+type fixture struct {
+	t       *testing.T
+	client  client.Client
+	handler http.Handler
+	keys    map[string]string // tenant/scopes → key
+}
+
+func newFixture(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) *fixture {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, keys: map[string]string{}}
+	for _, k := range []struct {
+		name, tenant string
+		scopes       []Scope
+	}{
+		{"a", "tenant-a", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}},
+		{"b", "tenant-b", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}},
+		{"a-readonly", "tenant-a", []Scope{ScopeRead}},
+	} {
+		secret, key, err := NewKey(systemNS, k.tenant, k.scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, secret)
+		f.keys[k.name] = key
+	}
+	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
+	if funcs != nil {
+		b = b.WithInterceptorFuncs(*funcs)
+	}
+	f.client = b.Build()
+	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, SystemNamespace: systemNS}, MaxBodyBytes: 1024}
+	f.handler = s.Handler()
+	return f
+}
+
+func (f *fixture) do(method, path, key, body string, header ...string) (int, map[string]any) {
+	f.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("X-Api-Key", key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	out := map[string]any{}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		f.t.Fatalf("%s %s: response is not a JSON object: %q", method, path, rec.Body.String())
+	}
+	return rec.Code, out
+}
+
+func errorOf(body map[string]any) map[string]any {
+	e, _ := body["error"].(map[string]any)
+	return e
+}
+
+var emailWorker = testutil.MakeSeekWorker("email-validator").Description("Validates email addresses").
+	InputSchema(`{"type":"object","required":["email"],"properties":{"email":{"type":"string"}}}`).Obj()
+
+func TestSubmitAndGet(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"hello@example.com","callback_url":"https://app.example/hook"}`)
+	if code != http.StatusAccepted || body["status"] != "queued" {
+		t.Fatalf("submit = %d %v", code, body)
+	}
+	id := body["job_uuid"].(string)
+	if !strings.HasPrefix(id, "job_") || len(id) < 30 {
+		t.Errorf("job_uuid = %q, want job_ and an unguessable name", id)
+	}
+	sj := &seekv1alpha1.SeekJob{}
+	if err := f.client.Get(context.Background(), client.ObjectKey{Namespace: "tenant-a", Name: strings.TrimPrefix(id, "job_")}, sj); err != nil {
+		t.Fatalf("the accepted job is not stored: %v", err)
+	}
+	if string(sj.Spec.Input.Raw) != `{"email":"hello@example.com"}` || sj.Spec.Callback.URL != "https://app.example/hook" {
+		t.Errorf("stored spec = input %s, callback %+v", sj.Spec.Input.Raw, sj.Spec.Callback)
+	}
+
+	code, got := f.do("GET", "/v1/jobs/"+id, f.keys["a-readonly"], "")
+	if code != http.StatusOK || got["job_uuid"] != id || got["worker"] != "email-validator" {
+		t.Errorf("get = %d %v", code, got)
+	}
+	if code, got := f.do("GET", "/v1/jobs/"+id, f.keys["b"], ""); code != http.StatusNotFound || errorOf(got)["code"] != "not_found" {
+		t.Errorf("another tenant's get = %d %v, want 404", code, got)
+	}
+}
+
+func TestSubmitErrors(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	cases := []struct {
+		name, path, key, body string
+		header                []string
+		wantStatus            int
+		wantCode, wantField   string
+	}{
+		{"no key", "/v1/workers/email-validator/jobs", "", `{}`, nil, 401, "unauthenticated", ""},
+		{"bad key", "/v1/workers/email-validator/jobs", "seek_aaaaaaaa_" + strings.Repeat("b", 32), `{}`, nil, 401, "unauthenticated", ""},
+		{"garbage key", "/v1/workers/email-validator/jobs", "hunter2", `{}`, nil, 401, "unauthenticated", ""},
+		{"missing scope", "/v1/workers/email-validator/jobs", "a-readonly", `{"email":"x"}`, nil, 403, "forbidden", ""},
+		{"unknown worker", "/v1/workers/nope/jobs", "a", `{}`, nil, 404, "not_found", ""},
+		{"malformed JSON", "/v1/workers/email-validator/jobs", "a", `{"email":`, nil, 400, "invalid_request", ""},
+		{"schema mismatch", "/v1/workers/email-validator/jobs", "a", `{"email": 42}`, nil, 400, "invalid_input", "/email"},
+		{"missing field", "/v1/workers/email-validator/jobs", "a", `{}`, nil, 400, "invalid_input", "/email"},
+		{"body too large", "/v1/workers/email-validator/jobs", "a", `{"email":"` + strings.Repeat("x", 2000) + `"}`, nil, 413, "body_too_large", ""},
+		{"idempotency key too long", "/v1/workers/email-validator/jobs", "a", `{"email":"x"}`, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "invalid_request", "Idempotency-Key"},
+		{"unknown route", "/v2/nothing", "a", ``, nil, 404, "not_found", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			key := f.keys[tc.key]
+			if key == "" {
+				key = tc.key
+			}
+			code, body := f.do("POST", tc.path, key, tc.body, tc.header...)
+			e := errorOf(body)
+			if code != tc.wantStatus || e["code"] != tc.wantCode || (tc.wantField != "" && e["field"] != tc.wantField) {
+				t.Errorf("= %d %v, want %d %s field %q", code, body, tc.wantStatus, tc.wantCode, tc.wantField)
+			}
+		})
+	}
+	list := &seekv1alpha1.SeekJobList{}
+	if err := f.client.List(context.Background(), list); err != nil || len(list.Items) != 0 {
+		t.Errorf("rejected requests stored %d jobs (%v)", len(list.Items), err)
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	submit := func(key, body string) (int, map[string]any) {
+		return f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], body, "Idempotency-Key", key)
+	}
+	code1, first := submit("order-1", `{"email":"a@b.c"}`)
+	code2, again := submit("order-1", `{ "email": "a@b.c" }`)
+	if code1 != http.StatusAccepted || code2 != http.StatusOK || first["job_uuid"] != again["job_uuid"] {
+		t.Errorf("same key and body: %d %v then %d %v; want 202 then 200 with the same job", code1, first, code2, again)
+	}
+	if code, body := submit("order-1", `{"email":"other@b.c"}`); code != http.StatusUnprocessableEntity || errorOf(body)["code"] != "idempotency_conflict" {
+		t.Errorf("same key, other body = %d %v, want 422", code, body)
+	}
+	code, other := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["b"], `{"email":"a@b.c"}`, "Idempotency-Key", "order-1")
+	if code != http.StatusAccepted || other["job_uuid"] == first["job_uuid"] {
+		t.Errorf("another tenant's same key = %d %v, want its own job", code, other)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	f := newFixture(t, nil, emailWorker, testutil.MakeSeekJob("abc", "tenant-a").Worker("email-validator").Obj())
+	if code, body := f.do("POST", "/v1/jobs/job_abc/cancel", f.keys["a-readonly"], ""); code != http.StatusForbidden {
+		t.Errorf("cancel without scope = %d %v", code, body)
+	}
+	if code, _ := f.do("POST", "/v1/jobs/job_abc/cancel", f.keys["b"], ""); code != http.StatusNotFound {
+		t.Errorf("another tenant's cancel = %d, want 404", code)
+	}
+	if code, body := f.do("POST", "/v1/jobs/job_abc/cancel", f.keys["a"], ""); code != http.StatusAccepted {
+		t.Errorf("cancel = %d %v", code, body)
+	}
+	sj := &seekv1alpha1.SeekJob{}
+	if err := f.client.Get(context.Background(), client.ObjectKey{Namespace: "tenant-a", Name: "abc"}, sj); err != nil || sj.Spec.CancelRequest == nil {
+		t.Errorf("cancel request not stored: %+v (%v)", sj.Spec.CancelRequest, err)
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	code, body := f.do("GET", "/v1/workers/email-validator", f.keys["a"], "")
+	want := map[string]any{"name": "email-validator", "description": "Validates email addresses",
+		"input_schema": map[string]any{"type": "object", "required": []any{"email"}, "properties": map[string]any{"email": map[string]any{"type": "string"}}}}
+	if diff := cmp.Diff(want, body); code != http.StatusOK || diff != "" {
+		t.Errorf("worker = %d (-want +got):\n%s", code, diff)
+	}
+	code, body = f.do("GET", "/v1/workers", f.keys["a"], "")
+	if workers, _ := body["workers"].([]any); code != http.StatusOK || len(workers) != 1 {
+		t.Errorf("workers = %d %v", code, body)
+	}
+}
+
+func TestApiserverUnavailable(t *testing.T) {
+	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		return apierrors.NewServiceUnavailable("etcd is down")
+	}}
+	f := newFixture(t, funcs, emailWorker)
+	req := httptest.NewRequest("POST", "/v1/workers/email-validator/jobs", strings.NewReader(`{"email":"a@b.c"}`))
+	req.Header.Set("Authorization", "Bearer "+f.keys["a"])
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("= %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+func TestRevokedKey(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	if code, _ := f.do("GET", "/v1/workers", f.keys["a"], ""); code != http.StatusOK {
+		t.Fatalf("key does not work before revocation: %d", code)
+	}
+	id := strings.Split(f.keys["a"], "_")[1]
+	secret := &corev1.Secret{}
+	secret.Name, secret.Namespace = secretPrefix+id, systemNS
+	if err := f.client.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := f.do("GET", "/v1/workers", f.keys["a"], ""); code != http.StatusUnauthorized {
+		t.Errorf("revoked key = %d, want 401", code)
+	}
+}
+
