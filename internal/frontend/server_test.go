@@ -236,4 +236,3 @@ func TestRevokedKey(t *testing.T) {
 		t.Errorf("revoked key = %d, want 401", code)
 	}
 }
-
