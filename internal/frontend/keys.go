@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,6 +42,10 @@ const (
 	keyDataHash   = "sha256"
 	keyDataTenant = "tenant"
 	keyDataScopes = "scopes"
+	keyDataRate   = "requestsPerSecond"
+
+	// DefaultRequestsPerSecond is a key\'s rate limit when it was minted without one.
+	DefaultRequestsPerSecond = 10
 )
 
 // Principal is who a request acts for.
@@ -48,6 +53,8 @@ type Principal struct {
 	KeyID  string
 	Tenant string
 	Scopes []Scope
+	// RequestsPerSecond is the key's rate limit (token bucket, burst twice the rate).
+	RequestsPerSecond float64
 }
 
 // Can reports whether the principal holds scope.
@@ -56,8 +63,12 @@ func (p *Principal) Can(scope Scope) bool { return slices.Contains(p.Scopes, sco
 var errUnauthenticated = &restapi.Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
 	Message: "a valid API key is required in the X-Api-Key header (or Authorization: Bearer)"}
 
-// NewKey mints a key for tenant with scopes: the Secret to store and the key to show once.
-func NewKey(systemNamespace, tenant string, scopes []Scope) (*corev1.Secret, string, error) {
+// NewKey mints a key for tenant with scopes and a rate limit (requests per second; 0 means the
+// default): the Secret to store and the key to show once.
+func NewKey(systemNamespace, tenant string, scopes []Scope, requestsPerSecond float64) (*corev1.Secret, string, error) {
+	if requestsPerSecond <= 0 {
+		requestsPerSecond = DefaultRequestsPerSecond
+	}
 	b := make([]byte, (keyIDLength+secretLength)*5/8+1)
 	if _, err := rand.Read(b); err != nil {
 		return nil, "", err
@@ -76,6 +87,7 @@ func NewKey(systemNamespace, tenant string, scopes []Scope) (*corev1.Secret, str
 			keyDataHash:   []byte(hex.EncodeToString(sum[:])),
 			keyDataTenant: []byte(tenant),
 			keyDataScopes: []byte(strings.Join(names, ",")),
+			keyDataRate:   []byte(strconv.FormatFloat(requestsPerSecond, 'f', -1, 64)),
 		},
 	}
 	return sec, keyPrefix + id + "_" + secret, nil
@@ -112,7 +124,10 @@ func (k *KeyStore) Authenticate(ctx context.Context, r *http.Request) (*Principa
 	if sec.Labels[LabelAPIKey] != "true" || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), want) != 1 {
 		return nil, errUnauthenticated
 	}
-	p := &Principal{KeyID: id, Tenant: string(sec.Data[keyDataTenant])}
+	p := &Principal{KeyID: id, Tenant: string(sec.Data[keyDataTenant]), RequestsPerSecond: DefaultRequestsPerSecond}
+	if rps, err := strconv.ParseFloat(string(sec.Data[keyDataRate]), 64); err == nil && rps > 0 {
+		p.RequestsPerSecond = rps
+	}
 	for _, s := range strings.Split(string(sec.Data[keyDataScopes]), ",") {
 		if s != "" {
 			p.Scopes = append(p.Scopes, Scope(s))

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -34,6 +36,9 @@ type Server struct {
 	Keys      *KeyStore
 	// MaxBodyBytes bounds a submission's body; DefaultMaxBodyBytes when zero.
 	MaxBodyBytes int64
+
+	limiterOnce sync.Once
+	limiter     *rateLimiter
 }
 
 // Handler returns the API's routes.
@@ -55,7 +60,11 @@ type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
 // authed authenticates the request, checks the scope and renders the handler's error.
 func (s *Server) authed(scope Scope, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.limiterOnce.Do(func() { s.limiter = newRateLimiter() })
 		p, err := s.Keys.Authenticate(r.Context(), r)
+		if err == nil {
+			err = s.limiter.allow(p)
+		}
 		if err == nil && !p.Can(scope) {
 			err = &restapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf("this API key lacks the %q scope", scope)}
 		}
@@ -240,12 +249,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		switch {
 		case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
 			apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)):
-			w.Header().Set("Retry-After", "1")
-			apiErr = &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly"}
+			apiErr = &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
 		default:
 			ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)
 			apiErr = &restapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 		}
+	}
+	if apiErr.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(apiErr.RetryAfter))
 	}
 	_ = writeJSON(w, apiErr.Status, apiErr)
 }

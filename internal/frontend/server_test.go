@@ -43,12 +43,14 @@ func newFixture(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) *
 	for _, k := range []struct {
 		name, tenant string
 		scopes       []Scope
+		rps          float64
 	}{
-		{"a", "tenant-a", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}},
-		{"b", "tenant-b", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}},
-		{"a-readonly", "tenant-a", []Scope{ScopeRead}},
+		{"a", "tenant-a", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}, 1000},
+		{"b", "tenant-b", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}, 1000},
+		{"a-readonly", "tenant-a", []Scope{ScopeRead}, 1000},
+		{"a-slow", "tenant-a", []Scope{ScopeRead}, 1},
 	} {
-		secret, key, err := NewKey(systemNS, k.tenant, k.scopes)
+		secret, key, err := NewKey(systemNS, k.tenant, k.scopes, k.rps)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,5 +236,26 @@ func TestRevokedKey(t *testing.T) {
 	}
 	if code, _ := f.do("GET", "/v1/workers", f.keys["a"], ""); code != http.StatusUnauthorized {
 		t.Errorf("revoked key = %d, want 401", code)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	codes := []int{}
+	var retryAfter string
+	for range 3 {
+		req := httptest.NewRequest("GET", "/v1/workers", nil)
+		req.Header.Set("X-Api-Key", f.keys["a-slow"])
+		rec := httptest.NewRecorder()
+		f.handler.ServeHTTP(rec, req)
+		codes = append(codes, rec.Code)
+		retryAfter = rec.Header().Get("Retry-After")
+	}
+	// 1 request/s with a burst of 2: the third request in a row is refused for about a second.
+	if diff := cmp.Diff([]int{200, 200, 429}, codes); diff != "" || retryAfter != "1" {
+		t.Errorf("codes (-want +got):\n%s Retry-After %q", diff, retryAfter)
+	}
+	if code, _ := f.do("GET", "/v1/workers", f.keys["a"], ""); code != http.StatusOK {
+		t.Errorf("another key of the same tenant was limited too: %d", code)
 	}
 }

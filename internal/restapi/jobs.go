@@ -43,10 +43,12 @@ var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 
 // Error is the one error shape of the API: {"error": {"code", "message", "field"}} with an HTTP status.
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Status int `json:"-"`
+	// RetryAfter, in seconds, is sent as the Retry-After header when positive.
+	RetryAfter int    `json:"-"`
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	Field      string `json:"field,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
