@@ -1,0 +1,169 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+)
+
+// Options configure the frontend process.
+type Options struct {
+	Listen          string
+	MetricsAddr     string
+	HealthProbeAddr string
+	SystemNamespace string
+	MaxBodyBytes    int64
+	QPS             float64
+	Burst           int
+	ShutdownTimeout time.Duration
+	// Ready, when set, receives the address the API listens on once it does (tests use port 0).
+	Ready chan<- string
+}
+
+// BindFlags registers the frontend's flags with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Listen, "listen", ":8080", "Address of the REST API.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
+	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace holding the API key Secrets.")
+	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "Largest accepted submission body.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
+	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "How long in-flight requests may finish on shutdown.")
+}
+
+// Run serves the REST API until ctx ends, then drains in-flight requests.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	keys := labels.SelectorFromSet(labels.Set{LabelAPIKey: "true"})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme,
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}: {Label: keys, Namespaces: map[string]cache.Config{o.SystemNamespace: {}}},
+			},
+		},
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.HealthProbeAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	// Start the informers now, not on first use: the first request must not wait for a cache sync.
+	for _, obj := range []client.Object{&corev1.Secret{}, &seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+	}
+	srv := &Server{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Keys:         &KeyStore{Reader: mgr.GetCache(), SystemNamespace: o.SystemNamespace},
+		MaxBodyBytes: o.MaxBodyBytes,
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", func(r *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(r.Context()) {
+			return errors.New("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := mgr.Add(&apiServer{handler: accessLog(srv.Handler()), opts: o}); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// apiServer runs the HTTP server as a manager runnable, on every replica (no leader election).
+type apiServer struct {
+	handler http.Handler
+	opts    Options
+}
+
+func (a *apiServer) NeedLeaderElection() bool { return false }
+
+func (a *apiServer) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("api")
+	l, err := net.Listen("tcp", a.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second, // room for a 60 s Prefer: wait
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if a.opts.Ready != nil {
+		a.opts.Ready <- l.Addr().String()
+	}
+	log.Info("Serving the REST API", "address", l.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Drain: stop accepting, let in-flight requests finish.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down the REST API: %w", err)
+	}
+	log.Info("REST API stopped")
+	return nil
+}
+
+// accessLog logs each request's method, path, status and duration. Never the API key.
+func accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		ctrl.Log.WithName("access").V(2).Info("Request", "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,163 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/frontend"
+	"github.com/seek-api/seek-operator/internal/testutil"
+)
+
+const systemNamespace = "seek-system"
+
+// startFrontend runs the REST frontend against the control plane and returns its base URL.
+func startFrontend(t *testing.T) string {
+	t.Helper()
+	err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- frontend.Run(ctx, cp.Config, frontend.Options{
+			Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
+			MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 500, Burst: 1000, ShutdownTimeout: 5 * time.Second, Ready: ready,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("frontend: %v", err)
+		}
+	})
+	select {
+	case addr := <-ready:
+		return "http://" + addr
+	case err := <-done:
+		t.Fatalf("frontend exited: %v", err)
+	case <-time.After(waitTimeout):
+		t.Fatal("frontend did not start")
+	}
+	return ""
+}
+
+// apiKey mints a key for tenant and stores it as the admin CLI would.
+func apiKey(t *testing.T, tenant string, scopes ...frontend.Scope) string {
+	t.Helper()
+	secret, key, err := frontend.NewKey(systemNamespace, tenant, scopes, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, secret)
+	return key
+}
+
+type apiClient struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+func (c *apiClient) call(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", c.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]any{}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		c.t.Fatalf("%s %s: body is not a JSON object: %v", method, path, err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestFrontend(t *testing.T) {
+	base := startFrontend(t)
+	tenant, other := newNamespace(t), newNamespace(t)
+	w := readyWorker(t, echoWorker(t).InputSchema(`{"type":"object","required":["email"],"properties":{"email":{"type":"string"}}}`).Obj())
+	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.ScopeSubmit, frontend.ScopeRead, frontend.ScopeCancel)}
+	stranger := &apiClient{t: t, base: base, key: apiKey(t, other, frontend.ScopeRead)}
+
+	// The keys reach the frontend's cache within moments.
+	eventually(t, "key accepted", func(context.Context) (bool, error) {
+		code, body := api.call("GET", "/v1/workers/"+w.Name, "")
+		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
+	})
+
+	t.Run("submit, then poll until completed", func(t *testing.T) {
+		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"email":"hello@example.com","callback_url":"https://app.example/hook"}`)
+		if code != http.StatusAccepted || body["status"] != "queued" {
+			t.Fatalf("submit = %d %v", code, body)
+		}
+		id := body["job_uuid"].(string)
+		name := strings.TrimPrefix(id, "job_")
+		// Read-after-write: the job is visible at once.
+		if code, got := api.call("GET", "/v1/jobs/"+id, ""); code != http.StatusOK || got["job_uuid"] != id {
+			t.Errorf("immediate get = %d %v", code, got)
+		}
+		if code, _ := stranger.call("GET", "/v1/jobs/"+id, ""); code != http.StatusNotFound {
+			t.Errorf("another tenant's get = %d, want 404", code)
+		}
+		pod := waitForPod(t, tenant, name, 1)
+		if got := pod.Annotations[seekv1alpha1.AnnotationInput]; got != `{"email":"hello@example.com"}` {
+			t.Errorf("worker input = %s", got)
+		}
+		finishPod(t, pod, 0, `{"valid":true,"score":0.97}`)
+		var got map[string]any
+		eventually(t, "completed through the API", func(context.Context) (bool, error) {
+			_, got = api.call("GET", "/v1/jobs/"+id, "")
+			return got["status"] == "completed", fmt.Errorf("%v", got)
+		})
+		want := map[string]any{"valid": true, "score": 0.97}
+		if fmt.Sprint(got["response_json"]) != fmt.Sprint(want) || got["attempts"] != float64(1) || got["completed_at"] == nil {
+			t.Errorf("completed job = %v", got)
+		}
+	})
+
+	t.Run("a SeekJob made with kubectl has an id too", func(t *testing.T) {
+		mustCreate(t, testutil.MakeSeekJob("kubectl-made", tenant).Worker(w.Name).Input(`{"email":"a@b.c"}`).Obj())
+		eventually(t, "visible", func(context.Context) (bool, error) {
+			code, got := api.call("GET", "/v1/jobs/job_kubectl-made", "")
+			return code == http.StatusOK && got["worker"] == w.Name, fmt.Errorf("%d %v", code, got)
+		})
+	})
+
+	t.Run("cancel through the API", func(t *testing.T) {
+		_, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"email":"x@y.z"}`)
+		id := body["job_uuid"].(string)
+		waitForPod(t, tenant, strings.TrimPrefix(id, "job_"), 1)
+		if code, got := api.call("POST", "/v1/jobs/"+id+"/cancel", ""); code != http.StatusAccepted {
+			t.Fatalf("cancel = %d %v", code, got)
+		}
+		eventually(t, "canceled", func(context.Context) (bool, error) {
+			_, got := api.call("GET", "/v1/jobs/"+id, "")
+			return got["status"] == "canceled", fmt.Errorf("%v", got)
+		})
+	})
+
+	t.Run("input not matching the worker's schema", func(t *testing.T) {
+		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"email":42}`)
+		e, _ := body["error"].(map[string]any)
+		if code != http.StatusBadRequest || e["field"] != "/email" {
+			t.Errorf("= %d %v, want 400 naming /email", code, body)
+		}
+	})
+}
