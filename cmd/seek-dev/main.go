@@ -1,6 +1,7 @@
 // Command seek-dev runs the whole Seek system locally with no cluster: a real etcd, kube-apiserver and
 // kube-controller-manager (built by hack/k8s-binaries.sh), the Seek CRDs, the sample SeekWorker and
-// SeekJob, and the Seek manager, until interrupted. `make run` starts it.
+// SeekJob, the Seek manager and the REST frontend with a demo tenant and API key, until interrupted.
+// `make run` starts it.
 package main
 
 import (
@@ -9,18 +10,30 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/manager"
 )
 
 func main() {
 	opts := manager.Options{}
 	opts.BindFlags(flag.CommandLine)
+	// The REST API takes :8080 locally; the manager's endpoints move aside.
+	flag.CommandLine.Lookup("metrics-bind-address").DefValue = ":9080"
+	opts.MetricsAddr = ":9080"
+	flag.CommandLine.Lookup("health-probe-bind-address").DefValue = ":9081"
+	opts.HealthProbeAddr = ":9081"
+	apiListen := flag.String("api-listen", "127.0.0.1:8080", "Address of the REST API.")
+	tenant := flag.String("tenant", "demo", "Namespace of the demo tenant whose API key is printed.")
 	samples := flag.String("samples", "config/samples", "Directory of manifests applied at start; empty applies none.")
 	kubeconfigOut := flag.String("kubeconfig-out", defaultKubeconfigPath(), "Where to write the admin kubeconfig of the local control plane.")
 	zapOpts := zap.Options{Development: true}
@@ -28,7 +41,7 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	if err := run(ctrl.SetupSignalHandler(), opts, *samples, *kubeconfigOut); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), opts, *apiListen, *tenant, *samples, *kubeconfigOut); err != nil {
 		fmt.Fprintln(os.Stderr, "seek-dev:", err)
 		os.Exit(1)
 	}
@@ -42,7 +55,7 @@ func defaultKubeconfigPath() string {
 	return filepath.Join(dir, "seek-operator", "dev", "kubeconfig")
 }
 
-func run(ctx context.Context, opts manager.Options, samples, kubeconfigOut string) error {
+func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, kubeconfigOut string) error {
 	log := ctrl.Log.WithName("seek-dev")
 	log.Info("Starting etcd, kube-apiserver and kube-controller-manager")
 	cp, err := controlplane.Start(controlplane.Options{Controllers: controlplane.DefaultControllers, Log: os.Stderr})
@@ -65,31 +78,51 @@ func run(ctx context.Context, opts manager.Options, samples, kubeconfigOut strin
 	if err := os.WriteFile(kubeconfigOut, kubeconfig, 0o600); err != nil {
 		return err
 	}
-	if samples != "" {
-		if err := apply(ctx, cp, samples); err != nil {
-			return err
-		}
-	}
-	fmt.Printf(`
-Seek is running on a local control plane (etcd, kube-apiserver, kube-controller-manager).
-In another shell:
-
-  export KUBECONFIG=%s PATH=%s:$PATH
-  kubectl get seekworkers,seekjobs -A
-  kubectl describe seekjob -n default echo-hello
-
-There is no node yet, so worker pods stay Pending and jobs stay Running until canceled or timed out.
-Metrics: http://localhost%s/metrics   Health: http://localhost%s/readyz   Stop: Ctrl-C
-
-`, kubeconfigOut, os.Getenv("KUBEBUILDER_ASSETS"), opts.MetricsAddr, opts.HealthProbeAddr)
-	return manager.Run(ctx, cp.Config, opts)
-}
-
-// apply creates the sample manifests.
-func apply(ctx context.Context, cp *controlplane.ControlPlane, dir string) error {
 	c, err := client.New(cp.Config, client.Options{Scheme: manager.NewScheme()})
 	if err != nil {
 		return err
 	}
-	return controlplane.ApplyManifests(ctx, c, dir)
+	if samples != "" {
+		if err := controlplane.ApplyManifests(ctx, c, samples); err != nil {
+			return err
+		}
+	}
+	const systemNamespace = "seek-system"
+	for _, ns := range []string{systemNamespace, tenant} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	secret, key, err := frontend.NewKey(systemNamespace, tenant, []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead, frontend.ScopeCancel}, 0)
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, secret); err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return manager.Run(ctx, cp.Config, opts) })
+	g.Go(func() error {
+		return frontend.Run(ctx, cp.Config, frontend.Options{Listen: apiListen, MetricsAddr: "0", HealthProbeAddr: "0",
+			SystemNamespace: systemNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400, ShutdownTimeout: 10 * time.Second})
+	})
+	fmt.Printf(`
+Seek is running on a local control plane (etcd, kube-apiserver, kube-controller-manager).
+
+REST API: http://%[1]s   tenant %[2]q, API key (shown once): %[3]s
+
+  curl -s -X POST http://%[1]s/v1/workers/echo/jobs -H 'X-Api-Key: %[3]s' -d '{"message":"hello"}'
+  curl -s http://%[1]s/v1/jobs/<job_uuid> -H 'X-Api-Key: %[3]s'
+
+kubectl, in another shell:
+
+  export KUBECONFIG=%[4]s PATH=%[5]s:$PATH
+  kubectl get seekworkers,seekjobs -A
+
+There is no node yet, so worker pods stay Pending and jobs stay running until canceled or timed out.
+Manager metrics: http://localhost%[6]s/metrics   health: http://localhost%[7]s/readyz   Stop: Ctrl-C
+
+`, apiListen, tenant, key, kubeconfigOut, os.Getenv("KUBEBUILDER_ASSETS"), opts.MetricsAddr, opts.HealthProbeAddr)
+	return g.Wait()
 }
