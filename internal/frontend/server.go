@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,6 +46,7 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/workers/{worker}/jobs", s.authed(ScopeSubmit, s.submit))
+	mux.Handle("GET /v1/jobs", s.authed(ScopeRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.authed(ScopeRead, s.getJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(ScopeCancel, s.cancel))
 	mux.Handle("GET /v1/workers", s.authed(ScopeRead, s.listWorkers))
@@ -154,6 +156,46 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) er
 		return err
 	}
 	return writeJSON(w, http.StatusOK, restapi.ToResponse(sj))
+}
+
+// List bounds.
+const (
+	DefaultListLimit = 20
+	MaxListLimit     = 100
+)
+
+// listJobs lists the tenant's jobs, newest first, filtered by worker and status, a page at a time.
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	q := r.URL.Query()
+	limit := DefaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "limit", Message: fmt.Sprintf("limit must be an integer from 1 to %d", MaxListLimit)}
+		}
+		limit = n
+	}
+	status := q.Get("status")
+	if status != "" && !restapi.IsStatus(status) {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "status", Message: "status must be one of " + strings.Join(restapi.Statuses, ", ")}
+	}
+	after, err := restapi.ParseCursor(q.Get("cursor"))
+	if err != nil {
+		return err
+	}
+	list := &seekv1alpha1.SeekJobList{}
+	if err := s.Client.List(r.Context(), list, client.InNamespace(p.Tenant)); err != nil {
+		return err
+	}
+	page, next := restapi.Page(list.Items, q.Get("worker"), status, after, limit)
+	out := struct {
+		Jobs       []*restapi.JobResponse `json:"jobs"`
+		NextCursor *string                `json:"next_cursor"`
+	}{Jobs: make([]*restapi.JobResponse, 0, len(page)), NextCursor: next}
+	for _, sj := range page {
+		out.Jobs = append(out.Jobs, restapi.ToResponse(sj))
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -257,5 +258,29 @@ func TestRateLimit(t *testing.T) {
 	}
 	if code, _ := f.do("GET", "/v1/workers", f.keys["a"], ""); code != http.StatusOK {
 		t.Errorf("another key of the same tenant was limited too: %d", code)
+	}
+}
+
+func TestListJobs(t *testing.T) {
+	created := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	f := newFixture(t, nil, emailWorker,
+		testutil.MakeSeekJob("one", "tenant-a").Worker("email-validator").Created(created).Obj(),
+		testutil.MakeSeekJob("two", "tenant-a").Worker("email-validator").Created(created.Add(time.Second)).Obj(),
+		testutil.MakeSeekJob("theirs", "tenant-b").Worker("email-validator").Created(created).Obj(),
+	)
+	code, body := f.do("GET", "/v1/jobs?limit=1", f.keys["a"], "")
+	jobs, _ := body["jobs"].([]any)
+	if code != http.StatusOK || len(jobs) != 1 || jobs[0].(map[string]any)["job_uuid"] != "job_two" || body["next_cursor"] == nil {
+		t.Fatalf("first page = %d %v", code, body)
+	}
+	code, body = f.do("GET", "/v1/jobs?limit=1&cursor="+body["next_cursor"].(string), f.keys["a"], "")
+	jobs, _ = body["jobs"].([]any)
+	if code != http.StatusOK || len(jobs) != 1 || jobs[0].(map[string]any)["job_uuid"] != "job_one" || body["next_cursor"] != nil {
+		t.Errorf("last page = %d %v", code, body)
+	}
+	for query, field := range map[string]string{"limit=0": "limit", "limit=101": "limit", "status=done": "status", "cursor=zzz": "cursor"} {
+		if code, body := f.do("GET", "/v1/jobs?"+query, f.keys["a"], ""); code != http.StatusBadRequest || errorOf(body)["field"] != field {
+			t.Errorf("%s = %d %v, want 400 naming %s", query, code, body, field)
+		}
 	}
 }
