@@ -14,9 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -81,6 +83,10 @@ func (s *Server) authed(scope Scope, h handler) http.Handler {
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	workerName := r.PathValue("worker")
+	wait, err := preferWait(r) // every check comes before the create: no error once the job is stored
+	if err != nil {
+		return err
+	}
 	worker, err := s.worker(r.Context(), workerName)
 	if err != nil {
 		return err
@@ -123,7 +129,51 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 	if err != nil {
 		return err
 	}
+	if wait > 0 {
+		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
+		if done := s.awaitFinished(r.Context(), sj, wait); done != nil {
+			return writeJSON(w, http.StatusOK, restapi.ToResponse(done))
+		}
+	}
 	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+}
+
+// MaxWait bounds Prefer: wait.
+const MaxWait = 60 * time.Second
+
+// preferWait parses "Prefer: wait=N" (RFC 7240), N in seconds, at most MaxWait; 0 when absent.
+func preferWait(r *http.Request) (time.Duration, error) {
+	for _, pref := range strings.Split(r.Header.Get("Prefer"), ",") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(pref), "wait=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
+			return 0, &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "Prefer",
+				Message: fmt.Sprintf("Prefer: wait=N takes N from 0 to %d seconds", int(MaxWait/time.Second))}
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return 0, nil
+}
+
+// awaitFinished waits up to d for sj to reach a terminal state and returns it then, or nil. It reads
+// the informer cache, so waiting costs the apiserver nothing.
+func (s *Server) awaitFinished(ctx context.Context, sj *seekv1alpha1.SeekJob, d time.Duration) *seekv1alpha1.SeekJob {
+	var done *seekv1alpha1.SeekJob
+	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
+		cur := &seekv1alpha1.SeekJob{}
+		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(sj), cur); err != nil || cur.UID != sj.UID {
+			return false, nil
+		}
+		if cur.Status.State.IsTerminal() {
+			done = cur
+			return true, nil
+		}
+		return false, nil
+	})
+	return done
 }
 
 // validateInput applies the checks the controller would: size and the worker's JSON Schema.
@@ -154,6 +204,16 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) er
 	sj, err := s.job(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	wait, err := preferWait(r)
+	if err != nil {
+		return err
+	}
+	if wait > 0 && !sj.Status.State.IsTerminal() {
+		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
+		if done := s.awaitFinished(r.Context(), sj, wait); done != nil {
+			sj = done
+		}
 	}
 	return writeJSON(w, http.StatusOK, restapi.ToResponse(sj))
 }

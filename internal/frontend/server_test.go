@@ -284,3 +284,43 @@ func TestListJobs(t *testing.T) {
 		}
 	}
 }
+
+func TestPreferWait(t *testing.T) {
+	done := testutil.MakeSeekJob("done", "tenant-a").Worker("email-validator").State(seekv1alpha1.JobStateCompleted).Result(`{"ok":true}`).Obj()
+	pending := testutil.MakeSeekJob("pending", "tenant-a").Worker("email-validator").State(seekv1alpha1.JobStateRunning).Obj()
+	f := newFixture(t, nil, emailWorker, done, pending)
+
+	start := time.Now()
+	code, body := f.do("GET", "/v1/jobs/job_pending", f.keys["a"], "", "Prefer", "wait=1")
+	if code != http.StatusOK || body["status"] != "running" || time.Since(start) < time.Second {
+		t.Errorf("waiting on an unfinished job = %d %v after %s; want its current state after 1s", code, body, time.Since(start))
+	}
+	go func() { // the job finishes while a request waits
+		time.Sleep(300 * time.Millisecond)
+		sj := pending.DeepCopy()
+		_ = f.client.Get(context.Background(), client.ObjectKeyFromObject(sj), sj)
+		sj.Status.State = seekv1alpha1.JobStateFailed
+		_ = f.client.Update(context.Background(), sj)
+	}()
+	start = time.Now()
+	code, body = f.do("GET", "/v1/jobs/job_pending", f.keys["a"], "", "Prefer", "wait=10")
+	if code != http.StatusOK || body["status"] != "failed" || time.Since(start) >= 10*time.Second { // it must not sit out the whole wait
+		t.Errorf("job finishing during the wait = %d %v after %s", code, body, time.Since(start))
+	}
+	if code, body := f.do("GET", "/v1/jobs/job_done", f.keys["a"], "", "Prefer", "wait=60"); code != http.StatusOK || body["status"] != "completed" {
+		t.Errorf("finished job = %d %v", code, body)
+	}
+	for _, bad := range []string{"wait=61", "wait=-1", "wait=soon"} {
+		if code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`, "Prefer", bad); code != http.StatusBadRequest || errorOf(body)["field"] != "Prefer" {
+			t.Errorf("Prefer: %s = %d %v, want 400", bad, code, body)
+		}
+	}
+	list := &seekv1alpha1.SeekJobList{}
+	if err := f.client.List(context.Background(), list, client.InNamespace("tenant-a")); err != nil || len(list.Items) != 2 {
+		t.Errorf("rejected submissions stored jobs: %d (%v)", len(list.Items), err)
+	}
+	// A submission whose job does not finish in time is 202 with its current state.
+	if code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`, "Prefer", "wait=1"); code != http.StatusAccepted || body["status"] != "queued" {
+		t.Errorf("submit with wait = %d %v, want 202 queued", code, body)
+	}
+}
