@@ -25,13 +25,13 @@ import (
 const systemNS = "seek-system"
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	client  client.Client
 	handler http.Handler
 	keys    map[string]string // tenant/scopes → key
 }
 
-func newFixture(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) *fixture {
+func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *fixture {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
