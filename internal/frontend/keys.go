@@ -93,6 +93,24 @@ func NewKey(systemNamespace, tenant string, scopes []Scope, requestsPerSecond fl
 	return sec, keyPrefix + id + "_" + secret, nil
 }
 
+// KeySecretName is the name of the Secret that stores the key with this id.
+func KeySecretName(id string) string { return secretPrefix + id }
+
+// KeyInfo describes a stored key, without anything secret.
+type KeyInfo struct {
+	ID, Tenant, Scopes, RequestsPerSecond string
+}
+
+// DescribeKey reads a key's Secret.
+func DescribeKey(s *corev1.Secret) KeyInfo {
+	return KeyInfo{
+		ID:                strings.TrimPrefix(s.Name, secretPrefix),
+		Tenant:            string(s.Data[keyDataTenant]),
+		Scopes:            string(s.Data[keyDataScopes]),
+		RequestsPerSecond: string(s.Data[keyDataRate]),
+	}
+}
+
 // KeyStore authenticates API keys against their Secrets, read through reader (an informer cache, so a
 // revoked key stops working as soon as the deletion reaches the cache).
 type KeyStore struct {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seek-api/seek-operator/internal/frontend"
+)
+
+func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
+	root := &cobra.Command{Use: "seekctl", Short: "Administer Seek", SilenceUsage: true, SilenceErrors: true}
+	var systemNamespace string
+	root.PersistentFlags().StringVar(&systemNamespace, "system-namespace", "seek-system", "Namespace of the API key Secrets.")
+	keys := &cobra.Command{Use: "keys", Short: "Manage REST API keys"}
+	root.AddCommand(keys)
+
+	var tenant, scopes string
+	var rate float64
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Mint an API key for a tenant namespace; the key is shown once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if errs := validation.IsDNS1123Label(tenant); len(errs) > 0 {
+				return fmt.Errorf("--tenant %q is not a namespace name: %s", tenant, strings.Join(errs, "; "))
+			}
+			parsed, err := parseScopes(scopes)
+			if err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			secret, key, err := frontend.NewKey(systemNamespace, tenant, parsed, rate)
+			if err != nil {
+				return err
+			}
+			if err := c.Create(cmd.Context(), secret); err != nil {
+				return fmt.Errorf("store the key: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), key)
+			fmt.Fprintf(cmd.ErrOrStderr(), "Created key %s for tenant %s (scopes %s). It is not stored and cannot be shown again.\n",
+				frontend.DescribeKey(secret).ID, tenant, scopes)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&tenant, "tenant", "", "Tenant namespace the key acts in (required).")
+	create.Flags().StringVar(&scopes, "scopes", "submit,read,cancel", "Comma-separated scopes: submit, read, cancel.")
+	create.Flags().Float64Var(&rate, "rate", frontend.DefaultRequestsPerSecond, "Requests per second the key may make.")
+	_ = create.MarkFlagRequired("tenant")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			secrets := &corev1.SecretList{}
+			if err := c.List(cmd.Context(), secrets, client.InNamespace(systemNamespace), client.MatchingLabels{frontend.LabelAPIKey: "true"}); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTENANT\tSCOPES\tRATE\tCREATED")
+			for i := range secrets.Items {
+				k := frontend.DescribeKey(&secrets.Items[i])
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Scopes, k.RequestsPerSecond,
+					secrets.Items[i].CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"))
+			}
+			return tw.Flush()
+		},
+	}
+
+	revoke := &cobra.Command{
+		Use:   "revoke KEY-ID",
+		Short: "Revoke an API key (effective within seconds)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			s := &corev1.Secret{}
+			s.Name, s.Namespace = frontend.KeySecretName(args[0]), systemNamespace
+			if err := c.Delete(cmd.Context(), s); apierrors.IsNotFound(err) {
+				return fmt.Errorf("no key %s", args[0])
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Revoked key %s\n", args[0])
+			return nil
+		},
+	}
+	keys.AddCommand(create, list, revoke)
+	return root
+}
+
+func parseScopes(s string) ([]frontend.Scope, error) {
+	known := []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead, frontend.ScopeCancel}
+	var out []frontend.Scope
+	for _, part := range strings.Split(s, ",") {
+		sc := frontend.Scope(strings.TrimSpace(part))
+		if !slices.Contains(known, sc) {
+			return nil, fmt.Errorf("unknown scope %q: use submit, read or cancel", part)
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}

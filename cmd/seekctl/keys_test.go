@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/seek-api/seek-operator/internal/frontend"
+)
+
+func run(t *testing.T, c client.Client, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand(func() (client.Client, error) { return c, nil })
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestKeys(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+
+	out, err := run(t, c, "keys", "create", "--tenant", "team-a", "--scopes", "read,submit", "--rate", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(out)
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-Api-Key", key)
+	store := &frontend.KeyStore{Reader: c, SystemNamespace: "seek-system"}
+	p, err := store.Authenticate(context.Background(), req)
+	if err != nil || p.Tenant != "team-a" || !p.Can(frontend.ScopeSubmit) || p.Can(frontend.ScopeCancel) || p.RequestsPerSecond != 5 {
+		t.Fatalf("the printed key authenticates as %+v (%v)", p, err)
+	}
+
+	out, err = run(t, c, "keys", "list")
+	if err != nil || !strings.Contains(out, p.KeyID) || !strings.Contains(out, "team-a") || strings.Contains(out, key) {
+		t.Errorf("list = %q (%v): want the id and tenant, never the key", out, err)
+	}
+
+	if _, err := run(t, c, "keys", "revoke", p.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Authenticate(context.Background(), req); err == nil {
+		t.Error("the revoked key still authenticates")
+	}
+	if _, err := run(t, c, "keys", "revoke", p.KeyID); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Errorf("revoking twice: %v", err)
+	}
+
+	for _, args := range [][]string{
+		{"keys", "create"},
+		{"keys", "create", "--tenant", "Team_A"},
+		{"keys", "create", "--tenant", "team-a", "--scopes", "read,admin"},
+	} {
+		if _, err := run(t, c, args...); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}
