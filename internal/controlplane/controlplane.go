@@ -118,6 +118,17 @@ func Start(opts Options) (*ControlPlane, error) {
 	return cp, nil
 }
 
+// UserConfig returns a client config for a user authenticated by a client certificate, with only the
+// permissions RBAC grants that name and groups (and subject to API Priority and Fairness, unlike the
+// system:masters admin).
+func (cp *ControlPlane) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	user, err := cp.Env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("add user %s: %w", name, err)
+	}
+	return user.Config(), nil
+}
+
 // writeKubeconfig creates a user with a client certificate and writes its kubeconfig file.
 func (cp *ControlPlane) writeKubeconfig(name string, groups []string) (string, error) {
 	user, err := cp.Env.AddUser(envtest.User{Name: name, Groups: groups}, nil)

@@ -28,21 +28,29 @@ func ApplyManifests(ctx context.Context, c client.Client, dir string) error {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
-		data, err := os.ReadFile(f)
-		if err != nil {
+		if err := ApplyManifestFile(ctx, c, f); err != nil {
 			return err
 		}
-		for _, doc := range strings.Split(string(data), "\n---") {
-			u := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-				return fmt.Errorf("%s: %w", f, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			if err := c.Create(ctx, u); err != nil {
-				return fmt.Errorf("apply %s %s from %s: %w", u.GetKind(), u.GetName(), f, err)
-			}
+	}
+	return nil
+}
+
+// ApplyManifestFile creates every object of a YAML file; objects that already exist are left alone.
+func ApplyManifestFile(ctx context.Context, c client.Client, file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	for _, doc := range strings.Split(string(data), "\n---") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if err := c.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("apply %s %s from %s: %w", u.GetKind(), u.GetName(), file, err)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
@@ -27,11 +30,30 @@ func startFrontend(t *testing.T) string {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	// The frontend runs as its ServiceAccount with exactly the RBAC config/ grants it.
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controlplane.ApplyManifestFile(context.Background(), k8sClient, filepath.Join(root, "config", "rbac", "frontend_rbac.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cp.UserConfig("system:serviceaccount:seek-system:seek-frontend", "system:serviceaccounts", "system:authenticated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restricted, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restricted.List(context.Background(), &corev1.SecretList{}, client.InNamespace("default")); !apierrors.IsForbidden(err) {
+		t.Fatalf("the frontend identity may list Secrets outside seek-system (%v): it must not", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- frontend.Run(ctx, cp.Config, frontend.Options{
+		done <- frontend.Run(ctx, cfg, frontend.Options{
 			Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
 			MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 500, Burst: 1000, ShutdownTimeout: 5 * time.Second, Ready: ready,
 		})
