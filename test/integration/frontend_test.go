@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,6 +174,53 @@ func TestFrontend(t *testing.T) {
 			_, got := api.call("GET", "/v1/jobs/"+id, "")
 			return got["status"] == "canceled", fmt.Errorf("%v", got)
 		})
+	})
+
+	t.Run("1,000 concurrent identical submissions make one job", func(t *testing.T) {
+		const n = 1000
+		ids := make([]string, n)
+		codes := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				req, _ := http.NewRequest("POST", base+"/v1/workers/"+w.Name+"/jobs", strings.NewReader(`{"email":"race@example.com"}`))
+				req.Header.Set("X-Api-Key", api.key)
+				req.Header.Set("Idempotency-Key", "the-race")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				var body map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				codes[i] = resp.StatusCode
+				ids[i], _ = body["job_uuid"].(string)
+			})
+		}
+		wg.Wait()
+		created := 0
+		for i := range n {
+			if codes[i] == http.StatusAccepted {
+				created++
+			}
+			if (codes[i] != http.StatusAccepted && codes[i] != http.StatusOK) || ids[i] != ids[0] {
+				t.Fatalf("request %d: %d %q (first %q)", i, codes[i], ids[i], ids[0])
+			}
+		}
+		list := &seekv1alpha1.SeekJobList{}
+		if err := k8sClient.List(context.Background(), list, client.InNamespace(tenant)); err != nil {
+			t.Fatal(err)
+		}
+		same := 0
+		for _, sj := range list.Items {
+			if "job_"+sj.Name == ids[0] {
+				same++
+			}
+		}
+		if created != 1 || same != 1 {
+			t.Errorf("%d requests answered 202 and %d SeekJobs exist for the key; want exactly 1 each", created, same)
+		}
 	})
 
 	t.Run("input not matching the worker's schema", func(t *testing.T) {
