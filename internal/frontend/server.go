@@ -48,6 +48,7 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/workers/{worker}/jobs", s.authed(ScopeSubmit, s.submit))
+	mux.Handle("POST /v1/workers/{worker}/jobs:batch", s.authed(ScopeSubmit, s.submitBatch))
 	mux.Handle("GET /v1/jobs", s.authed(ScopeRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.authed(ScopeRead, s.getJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(ScopeCancel, s.cancel))
@@ -91,43 +92,20 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 	if err != nil {
 		return err
 	}
-	limit := s.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: fmt.Sprintf("the body exceeds %d bytes", limit)}
-	}
+	body, err := readBody(w, r, s.bodyLimit())
 	if err != nil {
-		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "reading the body: " + err.Error()}
+		return err
 	}
 	req, err := restapi.ParseSubmit(workerName, body)
 	if err != nil {
 		return err
 	}
-	if err := validateInput(worker, req.Input); err != nil {
-		return err
-	}
-	name, err := restapi.JobName(p.Tenant, r.Header.Get("Idempotency-Key"))
+	sj, created, err := s.createJob(r.Context(), p, worker, req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
-	sj := restapi.NewSeekJob(p.Tenant, name, workerName, req)
-	err = s.Client.Create(r.Context(), sj)
-	if apierrors.IsAlreadyExists(err) && r.Header.Get("Idempotency-Key") != "" {
-		existing := &seekv1alpha1.SeekJob{}
-		if err := s.APIReader.Get(r.Context(), client.ObjectKeyFromObject(sj), existing); err != nil {
-			return err
-		}
-		if err := restapi.SameRequest(existing, req); err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, restapi.ToResponse(existing))
-	}
-	if err != nil {
-		return err
+	if !created {
+		return writeJSON(w, http.StatusOK, restapi.ToResponse(sj))
 	}
 	if wait > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
@@ -136,6 +114,128 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 		}
 	}
 	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+}
+
+func (s *Server) bodyLimit() int64 {
+	if s.MaxBodyBytes <= 0 {
+		return DefaultMaxBodyBytes
+	}
+	return s.MaxBodyBytes
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: fmt.Sprintf("the body exceeds %d bytes", limit)}
+	}
+	if err != nil {
+		return nil, &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "reading the body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// createJob validates a parsed submission against its worker and stores its SeekJob. With an
+// idempotency key, a repeat of the same request returns the existing job (created false) and a
+// different request with the same key is a 422.
+func (s *Server) createJob(ctx context.Context, p *Principal, worker *seekv1alpha1.SeekWorker, req *restapi.SubmitRequest, idempotencyKey string) (*seekv1alpha1.SeekJob, bool, error) {
+	if err := validateInput(worker, req.Input); err != nil {
+		return nil, false, err
+	}
+	name, err := restapi.JobName(p.Tenant, idempotencyKey)
+	if err != nil {
+		return nil, false, err
+	}
+	sj := restapi.NewSeekJob(p.Tenant, name, worker.Name, req)
+	err = s.Client.Create(ctx, sj)
+	if apierrors.IsAlreadyExists(err) && idempotencyKey != "" {
+		existing := &seekv1alpha1.SeekJob{}
+		if err := s.APIReader.Get(ctx, client.ObjectKeyFromObject(sj), existing); err != nil {
+			return nil, false, err
+		}
+		if err := restapi.SameRequest(existing, req); err != nil {
+			return nil, false, err
+		}
+		return existing, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return sj, true, nil
+}
+
+// Batch bounds.
+const (
+	MaxBatchItems = 1000
+	// batchConcurrency bounds the creates one batch runs at once.
+	batchConcurrency = 16
+)
+
+// batchItem is one input's outcome: its job, or its error.
+type batchItem struct {
+	*restapi.JobResponse
+	Error *restapi.Error `json:"error,omitempty"`
+}
+
+// MarshalJSON renders a job, or {"error": {...}} for a failed item.
+func (b batchItem) MarshalJSON() ([]byte, error) {
+	if b.Error != nil {
+		return json.Marshal(b.Error)
+	}
+	return json.Marshal(b.JobResponse)
+}
+
+// submitBatch creates one job per input, in order, each succeeding or failing on its own. With an
+// Idempotency-Key, item i uses the key "<key>#<i>".
+func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	worker, err := s.worker(r.Context(), r.PathValue("worker"))
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r, 16*s.bodyLimit())
+	if err != nil {
+		return err
+	}
+	var batch struct {
+		Inputs []json.RawMessage `json:"inputs"`
+	}
+	if err := json.Unmarshal(body, &batch); err != nil {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: `the body must be {"inputs": [...]}: ` + err.Error()}
+	}
+	if len(batch.Inputs) == 0 || len(batch.Inputs) > MaxBatchItems {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "inputs", Message: fmt.Sprintf("inputs must hold 1 to %d items", MaxBatchItems)}
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > restapi.MaxIdempotencyKeyLength-5 {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "Idempotency-Key", Message: fmt.Sprintf("a batch's Idempotency-Key must be at most %d characters", restapi.MaxIdempotencyKeyLength-5)}
+	}
+	items := make([]batchItem, len(batch.Inputs))
+	sem := make(chan struct{}, batchConcurrency)
+	var wg sync.WaitGroup
+	for i, raw := range batch.Inputs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			itemKey := ""
+			if key != "" {
+				itemKey = fmt.Sprintf("%s#%d", key, i)
+			}
+			req, err := restapi.ParseSubmit(worker.Name, raw)
+			var sj *seekv1alpha1.SeekJob
+			if err == nil {
+				sj, _, err = s.createJob(r.Context(), p, worker, req, itemKey)
+			}
+			if err != nil {
+				items[i].Error = toAPIError(r, err)
+				return
+			}
+			items[i].JobResponse = restapi.ToResponse(sj)
+		})
+	}
+	wg.Wait()
+	return writeJSON(w, http.StatusAccepted, struct {
+		Items []batchItem `json:"items"`
+	}{items})
 }
 
 // MaxWait bounds Prefer: wait.
@@ -343,22 +443,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// writeError renders any error in the API's error shape. Errors that are not API errors are the
-// apiserver's: unavailable → 503 with Retry-After, anything else → 500 without internals.
+// writeError renders any error in the API's error shape.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	apiErr, ok := restapi.IsAPIError(err)
-	if !ok {
-		switch {
-		case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
-			apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)):
-			apiErr = &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
-		default:
-			ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)
-			apiErr = &restapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
-		}
-	}
+	apiErr := toAPIError(r, err)
 	if apiErr.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(apiErr.RetryAfter))
 	}
 	_ = writeJSON(w, apiErr.Status, apiErr)
+}
+
+// toAPIError maps an error to the API's shape. Errors that are not API errors are the apiserver's:
+// unavailable → 503 with Retry-After, anything else → 500 without internals (logged).
+func toAPIError(r *http.Request, err error) *restapi.Error {
+	if apiErr, ok := restapi.IsAPIError(err); ok {
+		return apiErr
+	}
+	switch {
+	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
+		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)):
+		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
+	default:
+		ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)
+		return &restapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
 }

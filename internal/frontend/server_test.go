@@ -324,3 +324,41 @@ func TestPreferWait(t *testing.T) {
 		t.Errorf("submit with wait = %d %v, want 202 queued", code, body)
 	}
 }
+
+func TestSubmitBatch(t *testing.T) {
+	f := newFixture(t, nil, emailWorker)
+	body := `{"inputs": [{"email":"a@b.c"}, {"email": 7}, [1], {"email":"d@e.f","callback_url":"https://x.example/"}]}`
+	code, out := f.do("POST", "/v1/workers/email-validator/jobs:batch", f.keys["a"], body, "Idempotency-Key", "batch-1")
+	items, _ := out["items"].([]any)
+	if code != http.StatusAccepted || len(items) != 4 {
+		t.Fatalf("batch = %d %v", code, out)
+	}
+	item := func(i int) map[string]any { return items[i].(map[string]any) }
+	if item(0)["status"] != "queued" || item(3)["status"] != "queued" || item(0)["job_uuid"] == item(3)["job_uuid"] {
+		t.Errorf("accepted items = %v, %v", item(0), item(3))
+	}
+	if e := errorOf(item(1)); e["code"] != "invalid_input" || e["field"] != "/email" {
+		t.Errorf("item 1 = %v, want invalid_input naming /email", item(1))
+	}
+	if e := errorOf(item(2)); e["code"] != "invalid_request" {
+		t.Errorf("item 2 = %v, want invalid_request", item(2))
+	}
+	list := &seekv1alpha1.SeekJobList{}
+	if err := f.client.List(context.Background(), list); err != nil || len(list.Items) != 2 {
+		t.Errorf("stored %d jobs (%v), want 2", len(list.Items), err)
+	}
+	_, again := f.do("POST", "/v1/workers/email-validator/jobs:batch", f.keys["a"], body, "Idempotency-Key", "batch-1")
+	againItems, _ := again["items"].([]any)
+	if len(againItems) != 4 || againItems[0].(map[string]any)["job_uuid"] != item(0)["job_uuid"] || againItems[3].(map[string]any)["job_uuid"] != item(3)["job_uuid"] {
+		t.Errorf("repeated batch = %v, want the same jobs", again)
+	}
+	for name, bad := range map[string]string{
+		"empty":     `{"inputs": []}`,
+		"too many":  `{"inputs": [` + strings.TrimSuffix(strings.Repeat(`{},`, MaxBatchItems+1), ",") + `]}`,
+		"not batch": `[{}]`,
+	} {
+		if code, out := f.do("POST", "/v1/workers/email-validator/jobs:batch", f.keys["a"], bad); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %v, want 400", name, code, out)
+		}
+	}
+}
