@@ -82,6 +82,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		}
 	}
 	srv := &Server{
+		Ready: func(ctx context.Context) error {
+			if !mgr.GetCache().WaitForCacheSync(ctx) {
+				return errors.New("informer caches not synced")
+			}
+			return nil
+		},
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
 		Keys:         &KeyStore{Reader: mgr.GetCache(), SystemNamespace: o.SystemNamespace},
@@ -98,7 +104,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}); err != nil {
 		return err
 	}
-	if err := mgr.Add(&apiServer{handler: accessLog(srv.Handler()), opts: o}); err != nil {
+	registerMetrics()
+	if err := mgr.Add(&apiServer{handler: instrument(srv.Handler()), opts: o}); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
@@ -145,25 +152,4 @@ func (a *apiServer) Start(ctx context.Context) error {
 	}
 	log.Info("REST API stopped")
 	return nil
-}
-
-// accessLog logs each request's method, path, status and duration. Never the API key.
-func accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		ctrl.Log.WithName("access").V(2).Info("Request", "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }

@@ -16,11 +16,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/restapi"
@@ -39,6 +41,8 @@ type Server struct {
 	Keys      *KeyStore
 	// MaxBodyBytes bounds a submission's body; DefaultMaxBodyBytes when zero.
 	MaxBodyBytes int64
+	// Ready reports whether the server can answer from its caches (GET /readyz); always ready when nil.
+	Ready func(context.Context) error
 
 	limiterOnce sync.Once
 	limiter     *rateLimiter
@@ -54,6 +58,21 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(ScopeCancel, s.cancel))
 	mux.Handle("GET /v1/workers", s.authed(ScopeRead, s.listWorkers))
 	mux.Handle("GET /v1/workers/{worker}", s.authed(ScopeRead, s.getWorker))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			if err := s.Ready(ctx); err != nil {
+				writeError(w, r, &restapi.Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: err.Error(), RetryAfter: 1})
+				return
+			}
+		}
+		_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &restapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})

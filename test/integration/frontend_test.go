@@ -223,6 +223,19 @@ func TestFrontend(t *testing.T) {
 		}
 	})
 
+	t.Run("health, readiness and request metrics", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if status, body, err := httpGet(context.Background(), base+path); err != nil || status != http.StatusOK {
+				t.Errorf("%s = %d %s (%v)", path, status, body, err)
+			}
+		}
+		status, body, err := httpGet(context.Background(), base+"/metrics")
+		want := `seek_frontend_requests_total{code="202",route="POST /v1/workers/{worker}/jobs"}`
+		if err != nil || status != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("/metrics = %d (%v), want a line starting %s", status, err, want)
+		}
+	})
+
 	t.Run("input not matching the worker's schema", func(t *testing.T) {
 		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"email":42}`)
 		e, _ := body["error"].(map[string]any)
