@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +30,12 @@ const systemNamespace = "seek-system"
 // startFrontend runs the REST frontend against the control plane and returns its base URL.
 func startFrontend(t *testing.T) string {
 	t.Helper()
+	return startFrontendVia(t, "")
+}
+
+// startFrontendVia runs the REST frontend, reaching the apiserver through host ("" for directly).
+func startFrontendVia(t *testing.T, host string) string {
+	t.Helper()
 	err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -42,6 +51,9 @@ func startFrontend(t *testing.T) string {
 	cfg, err := cp.UserConfig("system:serviceaccount:seek-system:seek-frontend", "system:serviceaccounts", "system:authenticated")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if host != "" {
+		cfg.Host = host
 	}
 	restricted, err := client.New(cfg, client.Options{})
 	if err != nil {
@@ -242,5 +254,102 @@ func TestFrontend(t *testing.T) {
 		if code != http.StatusBadRequest || e["field"] != "/email" {
 			t.Errorf("= %d %v, want 400 naming /email", code, body)
 		}
+	})
+}
+
+// tcpProxy forwards connections to target until cut; restore accepts again on the same address.
+type tcpProxy struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	l      net.Listener
+	conns  []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, target: target}
+	p.restore()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *tcpProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addr := p.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.l, p.addr = l, l.Addr().String()
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", p.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+// cut refuses new connections and breaks the open ones, as a stopped apiserver would.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != nil {
+		p.l.Close()
+		p.l = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestFrontendApiserverOutage(t *testing.T) {
+	u, err := url.Parse(cp.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	base := startFrontendVia(t, "https://"+proxy.addr)
+	tenant := newNamespace(t)
+	w := readyWorker(t, echoWorker(t).Obj())
+	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.ScopeSubmit, frontend.ScopeRead)}
+	eventually(t, "frontend serving", func(context.Context) (bool, error) {
+		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{}`)
+		return code == http.StatusAccepted, fmt.Errorf("%d %v", code, body)
+	})
+
+	proxy.cut()
+	req, _ := http.NewRequest("POST", base+"/v1/workers/"+w.Name+"/jobs", strings.NewReader(`{}`))
+	req.Header.Set("X-Api-Key", api.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("submit during the outage = %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	proxy.restore()
+	eventually(t, "recovery without a restart", func(context.Context) (bool, error) {
+		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{}`)
+		return code == http.StatusAccepted, fmt.Errorf("%d %v", code, body)
 	})
 }
