@@ -5,6 +5,7 @@ package frontend
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,12 @@ import (
 	"github.com/seek-api/seek-operator/internal/restapi"
 	"github.com/seek-api/seek-operator/internal/workerschema"
 )
+
+// OpenAPI is the OpenAPI 3.1 document of this API, served at GET /openapi.json. Tests validate real
+// responses against it.
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // DefaultMaxBodyBytes bounds a submission's body.
 const DefaultMaxBodyBytes = 256 * 1024
@@ -73,6 +80,10 @@ func (s *Server) Handler() http.Handler {
 		_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(OpenAPI)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &restapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})

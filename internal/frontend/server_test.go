@@ -26,6 +26,7 @@ const systemNS = "seek-system"
 
 type fixture struct {
 	t       testing.TB
+	openapi *openAPIValidator
 	client  client.Client
 	handler http.Handler
 	keys    map[string]string // tenant/scopes → key
@@ -40,7 +41,7 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, keys: map[string]string{}}
+	f := &fixture{t: t, keys: map[string]string{}, openapi: newOpenAPIValidator(t)}
 	for _, k := range []struct {
 		name, tenant string
 		scopes       []Scope
@@ -79,6 +80,9 @@ func (f *fixture) do(method, path, key, body string, header ...string) (int, map
 	}
 	rec := httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, req)
+	if err := f.openapi.validate(method, req.URL.Path, rec.Code, rec.Body.Bytes()); err != nil {
+		f.t.Errorf("OpenAPI: %v", err)
+	}
 	out := map[string]any{}
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		f.t.Fatalf("%s %s: response is not a JSON object: %q", method, path, rec.Body.String())
