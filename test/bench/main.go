@@ -3,6 +3,8 @@
 // ratios between them are meaningful even where absolute numbers are not.
 //
 //	B0          raw SeekJob creates/s at the given client concurrency, no controller running
+//	REST        the same through the REST frontend (running as its ServiceAccount), closed loop, and
+//	            open loop at half of B0; GET latency
 //	steady      SeekJobs/s from the first create to the last Job the controller created for them, the
 //	            SeekJobs being created at full speed while the controller runs
 //	backlog     SeekJobs/s a freshly started manager turns a backlog of SeekJobs into Jobs (cache
@@ -147,7 +149,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
-	for _, ns := range []string{"b0", "b1", "b2", "b3"} {
+	for _, ns := range []string{"b0", "b1", "b2", "b3", "b4"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
@@ -162,6 +164,10 @@ func run(cfg config) error {
 	cpuB0 := cpuSeconds().minus(cpuBefore)
 	if err := c.DeleteAllOf(ctx, &seekv1alpha1.SeekJob{}, client.InNamespace("b0")); err != nil {
 		return err
+	}
+	restNums, err := runREST(ctx, cp, c, cfg, b0.rate)
+	if err != nil {
+		return fmt.Errorf("REST phase: %w", err)
 	}
 
 	// The manager, with every API write counted.
@@ -247,6 +253,11 @@ func run(cfg config) error {
 	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
 	fmt.Fprintf(tw, "B0: raw SeekJob creates/s (no controller)\t%.0f\t\t\n", b0.rate)
 	fmt.Fprintf(tw, "B0 create latency p50 / p99 (ms)\t%.1f / %.1f\t\t\n", b0.p50, b0.p99)
+	fmt.Fprintf(tw, "REST submits/s (frontend as its ServiceAccount)\t%.0f\t\t\n", restNums.submit.rate)
+	fmt.Fprintf(tw, "REST submit / B0\t%.2f\t≥ 0.8\t\n", restNums.submit.rate/b0.rate)
+	fmt.Fprintf(tw, "REST submit latency p50 / p99 at full load (ms)\t%.1f / %.1f\t\t\n", restNums.submit.p50, restNums.submit.p99)
+	fmt.Fprintf(tw, "REST submit latency p50 / p99 at half load, %.0f/s (ms)\t%.1f / %.1f\tp99 ≤ 100\t\n", restNums.halfLoadTarget, restNums.halfLoad.p50, restNums.halfLoad.p99)
+	fmt.Fprintf(tw, "REST GET latency p50 / p99 (ms), %.0f GETs/s\t%.1f / %.1f\t\t\n", restNums.get.rate, restNums.get.p50, restNums.get.p99)
 	fmt.Fprintf(tw, "steady: creates/s while the controller runs\t%.0f\t\t\n", created.rate)
 	fmt.Fprintf(tw, "steady: SeekJob → Job throughput/s\t%.0f\t\t\n", steady)
 	fmt.Fprintf(tw, "steady: ratio to B0\t%.2f\t≥ 0.5\t\n", steady/b0.rate)
