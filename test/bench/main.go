@@ -478,7 +478,11 @@ func parallel(cfg config, n int, op func(i int) error) (createStats, error) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	return summarize(latencies, time.Since(start), errs)
+}
+
+// summarize turns per-operation latencies into a rate and percentiles, or returns the first error.
+func summarize(latencies []time.Duration, elapsed time.Duration, errs chan error) (createStats, error) {
 	select {
 	case err := <-errs:
 		return createStats{}, err
@@ -488,7 +492,7 @@ func parallel(cfg config, n int, op func(i int) error) (createStats, error) {
 	ms := func(q float64) float64 {
 		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
 	}
-	return createStats{rate: float64(n) / elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}, nil
+	return createStats{rate: float64(len(latencies)) / elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}, nil
 }
 
 func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {

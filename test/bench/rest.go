@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -149,15 +148,5 @@ func openLoop(n int, rate float64, op func() error) (createStats, error) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	select {
-	case err := <-errs:
-		return createStats{}, err
-	default:
-	}
-	slices.Sort(latencies)
-	ms := func(q float64) float64 {
-		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
-	return createStats{rate: float64(n) / elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}, nil
+	return summarize(latencies, time.Since(start), errs)
 }
