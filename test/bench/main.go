@@ -59,6 +59,7 @@ type config struct {
 	qps         float64
 	burst       int
 	reconcilers int
+	restProfile string
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&cfg.burst, "manager-burst", 400, "Manager API burst (--kube-api-burst).")
 	flag.IntVar(&cfg.reconcilers, "job-concurrency", 16, "Manager --job-concurrency.")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
+	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write a CPU profile of this process (load generator and frontend) during the REST phase.")
 	flag.Parse()
 	if *logPath == "" {
 		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -99,6 +101,16 @@ func runREST(ctx context.Context, cp *controlplane.ControlPlane, c client.Client
 		return err == nil, err
 	}); err != nil {
 		return st, err
+	}
+	if cfg.restProfile != "" {
+		f, err := os.Create(cfg.restProfile)
+		if err != nil {
+			return st, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return st, err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	submit := []byte(`{"n": 1}`)
 	ids := make([]string, cfg.jobs)
