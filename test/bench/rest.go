@@ -41,8 +41,10 @@ func runREST(ctx context.Context, cp *controlplane.ControlPlane, c client.Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
 		return st, err
 	}
-	if err := controlplane.ApplyManifestFile(ctx, c, filepath.Join(root, "config", "rbac", "frontend_rbac.yaml")); err != nil {
-		return st, err
+	for _, f := range []string{"rbac/frontend_rbac.yaml", "frontend/flowcontrol.yaml"} {
+		if err := controlplane.ApplyManifestFile(ctx, c, filepath.Join(root, "config", f)); err != nil {
+			return st, err
+		}
 	}
 	if err := c.Create(ctx, testutil.MakeSeekWorker("rest").Obj()); err != nil {
 		return st, err
