@@ -14,8 +14,6 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/seek-api/seek-operator/internal/manager"
 )
 
 func main() {
@@ -24,7 +22,8 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		return client.New(cfg, client.Options{Scheme: manager.NewScheme()})
+		return client.New(cfg, client.Options{}) // Secrets only: client-go's scheme
+
 	})
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "seekctl:", err)
