@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/frontend/apitest"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
@@ -26,7 +27,7 @@ const systemNS = "seek-system"
 
 type fixture struct {
 	t       testing.TB
-	openapi *openAPIValidator
+	openapi *apitest.Validator
 	client  client.Client
 	handler http.Handler
 	keys    map[string]string // tenant/scopes → key
@@ -41,7 +42,7 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, keys: map[string]string{}, openapi: newOpenAPIValidator(t)}
+	f := &fixture{t: t, keys: map[string]string{}, openapi: apitest.NewValidator(t, OpenAPI)}
 	for _, k := range []struct {
 		name, tenant string
 		scopes       []Scope
@@ -80,7 +81,7 @@ func (f *fixture) do(method, path, key, body string, header ...string) (int, map
 	}
 	rec := httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, req)
-	if err := f.openapi.validate(method, req.URL.Path, rec.Code, rec.Body.Bytes()); err != nil {
+	if err := f.openapi.Validate(method, req.URL.Path, rec.Code, rec.Body.Bytes()); err != nil {
 		f.t.Errorf("OpenAPI: %v", err)
 	}
 	out := map[string]any{}

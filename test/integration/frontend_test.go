@@ -22,6 +22,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/frontend"
+	"github.com/seek-api/seek-operator/internal/frontend/apitest"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
@@ -105,6 +106,12 @@ type apiClient struct {
 	key  string
 }
 
+// openAPI checks every response the integration tests receive against the API's OpenAPI document.
+var (
+	openAPI     *apitest.Validator
+	openAPIOnce sync.Once
+)
+
 func (c *apiClient) call(method, path, body string) (int, map[string]any) {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
@@ -117,8 +124,16 @@ func (c *apiClient) call(method, path, body string) (int, map[string]any) {
 		c.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	openAPIOnce.Do(func() { openAPI = apitest.NewValidator(c.t, frontend.OpenAPI) })
+	if err := openAPI.Validate(method, req.URL.Path, resp.StatusCode, raw); err != nil {
+		c.t.Errorf("OpenAPI: %v", err)
+	}
 	out := map[string]any{}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal(raw, &out); err != nil {
 		c.t.Fatalf("%s %s: body is not a JSON object: %v", method, path, err)
 	}
 	return resp.StatusCode, out
