@@ -4,9 +4,11 @@ package workerschema
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -31,8 +33,41 @@ func (noLoader) Load(url string) (any, error) {
 	return nil, fmt.Errorf("external $ref %q is not allowed: input schemas must be self-contained", url)
 }
 
-// Compile parses and compiles a JSON Schema document (draft 2020-12 unless it says otherwise).
+// maxCached bounds the compiled-schema cache; there is one schema per worker, so it rarely fills.
+const maxCached = 512
+
+type cached struct {
+	schema *Schema
+	err    error
+}
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[[sha256.Size]byte]cached{}
+)
+
+// Compile parses and compiles a JSON Schema document (draft 2020-12 unless it says otherwise). Results
+// are cached by the document's content: every job start and every REST submission checks its input, and
+// compiling on each would be the most expensive step of both. A compiled Schema is safe for concurrent use.
 func Compile(raw []byte) (*Schema, error) {
+	key := sha256.Sum256(raw)
+	cacheMu.Lock()
+	c, ok := cache[key]
+	cacheMu.Unlock()
+	if ok {
+		return c.schema, c.err
+	}
+	schema, err := compile(raw)
+	cacheMu.Lock()
+	if len(cache) >= maxCached {
+		clear(cache)
+	}
+	cache[key] = cached{schema, err}
+	cacheMu.Unlock()
+	return schema, err
+}
+
+func compile(raw []byte) (*Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("input schema is not valid JSON: %w", err)

@@ -263,3 +263,23 @@ func TestValidateIsRepeatable(t *testing.T) {
 		}
 	}
 }
+
+func TestCompileIsCachedByContent(t *testing.T) {
+	doc := []byte(`{"type":"object","required":["cached"]}`)
+	a, err := workerschema.Compile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := workerschema.Compile(append([]byte(nil), doc...))
+	if a != b {
+		t.Error("the same document compiled twice")
+	}
+	if err := b.Validate([]byte(`{}`)); err == nil {
+		t.Error("the cached schema does not validate")
+	}
+	_, err1 := workerschema.Compile([]byte(`{"type": 12}`))
+	_, err2 := workerschema.Compile([]byte(`{"type": 12}`))
+	if err1 == nil || err1 != err2 {
+		t.Errorf("compile errors are not cached: %v / %v", err1, err2)
+	}
+}
