@@ -235,27 +235,21 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 // validateAgainstWorker checks what the API schema cannot: the worker-specific input size, input
 // schema and maximum timeout. It returns a Finished reason and message, or "" when sj is acceptable.
 func validateAgainstWorker(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) (string, string) {
-	limit := int(w.Spec.Limits.MaxInputBytes)
-	if limit == 0 {
-		limit = seekv1alpha1.DefaultMaxInputBytes
-	}
-	input := []byte(inputText(sj))
-	if len(input) > limit {
-		return seekv1alpha1.JobReasonInputTooLarge, fmt.Sprintf("spec.input is %d bytes; SeekWorker %q accepts at most %d", len(input), w.Name, limit)
+	inputErr := workerschema.CheckInput(w, []byte(inputText(sj)))
+	if inputErr != nil && inputErr.Problem == workerschema.InputTooLarge {
+		return seekv1alpha1.JobReasonInputTooLarge, fmt.Sprintf("spec.input is %d bytes; SeekWorker %q accepts at most %d", inputErr.Size, w.Name, inputErr.Limit)
 	}
 	if sj.Spec.Timeout != nil && w.Spec.Timeouts.MaximumTimeout != nil && sj.Spec.Timeout.Duration > w.Spec.Timeouts.MaximumTimeout.Duration {
 		return seekv1alpha1.JobReasonInvalidTimeout, fmt.Sprintf("spec.timeout %s exceeds the maximum %s of SeekWorker %q", sj.Spec.Timeout.Duration, w.Spec.Timeouts.MaximumTimeout.Duration, w.Name)
 	}
-	if w.Spec.InputSchema != nil {
-		schema, err := workerschema.Compile(w.Spec.InputSchema.Raw)
-		if err != nil {
-			return seekv1alpha1.JobReasonInvalidInput, fmt.Sprintf("SeekWorker %q has an invalid input schema: %v", w.Name, err)
-		}
-		if err := schema.Validate(input); err != nil {
-			return seekv1alpha1.JobReasonInvalidInput, "spec." + err.Error()
-		}
+	switch {
+	case inputErr == nil:
+		return "", ""
+	case inputErr.Problem == workerschema.SchemaBroken:
+		return seekv1alpha1.JobReasonInvalidInput, fmt.Sprintf("SeekWorker %q has an invalid input schema: %v", w.Name, inputErr.Err)
+	default:
+		return seekv1alpha1.JobReasonInvalidInput, "spec." + inputErr.Field.Error()
 	}
-	return "", ""
 }
 
 // admitted reports whether sj may start now: the worker has no concurrency limit, or its controller

@@ -129,6 +129,13 @@ func (cp *ControlPlane) UserConfig(name string, groups ...string) (*rest.Config,
 	return user.Config(), nil
 }
 
+// ServiceAccountConfig returns a client config that authenticates as the ServiceAccount namespace/name
+// would in a cluster (its user name and groups), so RBAC bindings to the ServiceAccount apply.
+func (cp *ControlPlane) ServiceAccountConfig(namespace, name string) (*rest.Config, error) {
+	return cp.UserConfig("system:serviceaccount:"+namespace+":"+name,
+		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
+}
+
 // writeKubeconfig creates a user with a client certificate and writes its kubeconfig file.
 func (cp *ControlPlane) writeKubeconfig(name string, groups []string) (string, error) {
 	user, err := cp.Env.AddUser(envtest.User{Name: name, Groups: groups}, nil)

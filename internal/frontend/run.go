@@ -81,13 +81,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("informer for %T: %w", obj, err)
 		}
 	}
+	synced := func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("informer caches not synced")
+		}
+		return nil
+	}
 	srv := &Server{
-		Ready: func(ctx context.Context) error {
-			if !mgr.GetCache().WaitForCacheSync(ctx) {
-				return errors.New("informer caches not synced")
-			}
-			return nil
-		},
+		Ready:        synced,
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
 		Keys:         &KeyStore{Reader: mgr.GetCache(), SystemNamespace: o.SystemNamespace},
@@ -96,12 +97,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", func(r *http.Request) error {
-		if !mgr.GetCache().WaitForCacheSync(r.Context()) {
-			return errors.New("informer caches not synced")
-		}
-		return nil
-	}); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", func(r *http.Request) error { return synced(r.Context()) }); err != nil {
 		return err
 	}
 	registerMetrics()

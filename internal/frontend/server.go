@@ -308,26 +308,17 @@ func (s *Server) awaitFinished(ctx context.Context, sj *seekv1alpha1.SeekJob, d 
 
 // validateInput applies the checks the controller would: size and the worker's JSON Schema.
 func validateInput(w *seekv1alpha1.SeekWorker, input []byte) error {
-	limit := int(w.Spec.Limits.MaxInputBytes)
-	if limit == 0 {
-		limit = seekv1alpha1.DefaultMaxInputBytes
-	}
-	if len(input) > limit {
-		return &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "input_too_large",
-			Message: fmt.Sprintf("the input is %d bytes; worker %q accepts at most %d", len(input), w.Name, limit)}
-	}
-	if w.Spec.InputSchema == nil {
+	switch e := workerschema.CheckInput(w, input); {
+	case e == nil:
 		return nil
-	}
-	schema, err := workerschema.Compile(w.Spec.InputSchema.Raw)
-	if err != nil {
+	case e.Problem == workerschema.InputTooLarge:
+		return &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "input_too_large",
+			Message: fmt.Sprintf("the input is %d bytes; worker %q accepts at most %d", e.Size, w.Name, e.Limit)}
+	case e.Problem == workerschema.SchemaBroken:
 		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "worker_not_ready", Message: fmt.Sprintf("worker %q has an invalid input schema", w.Name)}
+	default:
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_input", Message: e.Field.Error(), Field: e.Field.Field}
 	}
-	var fe *workerschema.FieldError
-	if err := schema.Validate(input); errors.As(err, &fe) {
-		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_input", Message: fe.Error(), Field: fe.Field}
-	}
-	return nil
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) error {

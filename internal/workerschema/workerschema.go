@@ -14,6 +14,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 )
 
 const schemaURL = "seek://worker/input-schema.json"
@@ -134,4 +136,51 @@ func pointer(tokens []string) string {
 		sb.WriteString(strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1"))
 	}
 	return sb.String()
+}
+
+// InputProblem is what CheckInput found wrong with an input.
+type InputProblem int
+
+const (
+	// InputTooLarge means the input exceeds the worker's limits.maxInputBytes.
+	InputTooLarge InputProblem = iota + 1
+	// InputInvalid means the input does not match the worker's schema (Field says where).
+	InputInvalid
+	// SchemaBroken means the worker's own input schema does not compile.
+	SchemaBroken
+)
+
+// InputError is an input a worker does not accept. Callers word it for their audience (a SeekJob
+// condition, an HTTP response).
+type InputError struct {
+	Problem     InputProblem
+	Size, Limit int         // for InputTooLarge
+	Field       *FieldError // for InputInvalid
+	Err         error       // for SchemaBroken
+}
+
+// CheckInput applies a worker's input rules, shared by the job controller and the REST frontend:
+// the size cap (limits.maxInputBytes, default 64 KiB), then the input schema.
+func CheckInput(w *seekv1alpha1.SeekWorker, input []byte) *InputError {
+	limit := int(w.Spec.Limits.MaxInputBytes)
+	if limit == 0 {
+		limit = seekv1alpha1.DefaultMaxInputBytes
+	}
+	if len(input) > limit {
+		return &InputError{Problem: InputTooLarge, Size: len(input), Limit: limit}
+	}
+	if w.Spec.InputSchema == nil {
+		return nil
+	}
+	schema, err := Compile(w.Spec.InputSchema.Raw)
+	if err != nil {
+		return &InputError{Problem: SchemaBroken, Err: err}
+	}
+	var fe *FieldError
+	if err := schema.Validate(input); errors.As(err, &fe) {
+		return &InputError{Problem: InputInvalid, Field: fe}
+	} else if err != nil {
+		return &InputError{Problem: InputInvalid, Field: &FieldError{Message: err.Error()}}
+	}
+	return nil
 }

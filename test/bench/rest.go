@@ -56,7 +56,7 @@ func runREST(ctx context.Context, cp *controlplane.ControlPlane, c client.Client
 	if err := c.Create(ctx, secret); err != nil {
 		return st, err
 	}
-	userCfg, err := cp.UserConfig("system:serviceaccount:seek-system:seek-frontend", "system:serviceaccounts", "system:authenticated")
+	userCfg, err := cp.ServiceAccountConfig("seek-system", "seek-frontend")
 	if err != nil {
 		return st, err
 	}

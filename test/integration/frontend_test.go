@@ -49,7 +49,7 @@ func startFrontendVia(t *testing.T, host string) string {
 	if err := controlplane.ApplyManifestFile(context.Background(), k8sClient, filepath.Join(root, "config", "rbac", "frontend_rbac.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cp.UserConfig("system:serviceaccount:seek-system:seek-frontend", "system:serviceaccounts", "system:authenticated")
+	cfg, err := cp.ServiceAccountConfig("seek-system", "seek-frontend")
 	if err != nil {
 		t.Fatal(err)
 	}
