@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -73,7 +72,7 @@ func NewKey(systemNamespace, tenant string, scopes []Scope, requestsPerSecond fl
 	if _, err := rand.Read(b); err != nil {
 		return nil, "", err
 	}
-	s := lowerBase32.EncodeToString(b)
+	s := restapi.LowerBase32.EncodeToString(b)
 	id, secret := s[:keyIDLength], s[keyIDLength:keyIDLength+secretLength]
 	sum := sha256.Sum256([]byte(secret))
 	names := make([]string, len(scopes))
@@ -157,4 +156,3 @@ func (k *KeyStore) Authenticate(ctx context.Context, r *http.Request) (*Principa
 	return p, nil
 }
 
-var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -39,7 +39,8 @@ const (
 	randomNameLength = 26 // 130 bits of base32: unguessable
 )
 
-var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// LowerBase32 encodes random and hashed bytes in characters valid in Kubernetes names and API keys.
+var LowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // Error is the one error shape of the API: {"error": {"code", "message", "field"}} with an HTTP status.
 type Error struct {
@@ -130,13 +131,13 @@ func JobName(namespace, idempotencyKey string) (string, error) {
 		if _, err := rand.Read(b); err != nil {
 			return "", err
 		}
-		return lowerBase32.EncodeToString(b)[:randomNameLength], nil
+		return LowerBase32.EncodeToString(b)[:randomNameLength], nil
 	}
 	if len(idempotencyKey) > MaxIdempotencyKeyLength {
 		return "", invalid("Idempotency-Key", "Idempotency-Key must be at most %d characters", MaxIdempotencyKeyLength)
 	}
 	sum := sha256.Sum256([]byte(namespace + "\x00" + idempotencyKey))
-	return "i" + lowerBase32.EncodeToString(sum[:])[:randomNameLength-1], nil
+	return "i" + LowerBase32.EncodeToString(sum[:])[:randomNameLength-1], nil
 }
 
 // NewSeekJob builds the SeekJob for a submission.
