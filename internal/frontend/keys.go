@@ -155,4 +155,3 @@ func (k *KeyStore) Authenticate(ctx context.Context, r *http.Request) (*Principa
 	}
 	return p, nil
 }
-
