@@ -246,6 +246,8 @@ const (
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.error.reason`,priority=1
 // +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.workerName`
+// +kubebuilder:selectablefield:JSONPath=`.status.state`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters (it names the Job and labels its pods)"
 
 // SeekJob is one asynchronous job: an input for a named SeekWorker. The controller runs it as a
@@ -280,7 +282,8 @@ const (
 	LabelJobName = "seek-api.com/job-name"
 	// LabelJobUID links a batch/v1 Job and its pods to their SeekJob (value: the SeekJob's UID).
 	LabelJobUID = "seek-api.com/job-uid"
-	// LabelWorker names the SeekWorker of a Job, its pods and SeekJobs.
+	// LabelWorker names the SeekWorker of a Job and its pods. (SeekJobs are selected by the field
+	// spec.workerName: kubectl get seekjobs --field-selector spec.workerName=NAME.)
 	LabelWorker = "seek-api.com/worker"
 	// AnnotationInput carries the job input on the pod template; the downward API projects it into the
 	// container as a file.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -65,8 +66,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Scheme: scheme,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
+			// Keys and workers are only read, on every request: hand out the cached objects themselves
+			// rather than deep copies. SeekJobs are copied: cancel patches the object it reads.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}: {Label: keys, Namespaces: map[string]cache.Config{o.SystemNamespace: {}}},
+				&corev1.Secret{}: {Label: keys, Namespaces: map[string]cache.Config{o.SystemNamespace: {}},
+					UnsafeDisableDeepCopy: ptr.To(true)},
+				&seekv1alpha1.SeekWorker{}: {UnsafeDisableDeepCopy: ptr.To(true)},
 			},
 		},
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},

@@ -176,7 +176,7 @@ func (s *Server) createJob(ctx context.Context, p *Principal, worker *seekv1alph
 	if err != nil {
 		return nil, false, err
 	}
-	sj := restapi.NewSeekJob(p.Tenant, name, worker.Name, req)
+	sj := restapi.NewSeekJob(p.Tenant, name, worker.Name, req, idempotencyKey != "")
 	err = s.Client.Create(ctx, sj)
 	if apierrors.IsAlreadyExists(err) && idempotencyKey != "" {
 		existing := &seekv1alpha1.SeekJob{}

@@ -30,11 +30,9 @@ const (
 	CallbackURLField = "callback_url"
 	// MaxIdempotencyKeyLength bounds the Idempotency-Key header.
 	MaxIdempotencyKeyLength = 255
-	// AnnotationRequestHash records the hash of the request that created a SeekJob, so a repeated
-	// Idempotency-Key with a different body can be told apart.
+	// AnnotationRequestHash records the hash of the request that created a SeekJob under an
+	// Idempotency-Key, so a repeated key with a different body can be told apart.
 	AnnotationRequestHash = "seek-api.com/request-sha256"
-	// LabelSource marks SeekJobs created through the REST API.
-	LabelSource = "seek-api.com/source"
 
 	randomNameLength = 26 // 130 bits of base32: unguessable
 )
@@ -141,18 +139,16 @@ func JobName(namespace, idempotencyKey string) (string, error) {
 }
 
 // NewSeekJob builds the SeekJob for a submission.
-func NewSeekJob(namespace, name, worker string, req *SubmitRequest) *seekv1alpha1.SeekJob {
+func NewSeekJob(namespace, name, worker string, req *SubmitRequest, idempotent bool) *seekv1alpha1.SeekJob {
 	sj := &seekv1alpha1.SeekJob{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   namespace,
-			Labels:      map[string]string{seekv1alpha1.LabelWorker: worker, LabelSource: "rest"},
-			Annotations: map[string]string{AnnotationRequestHash: req.RequestHash},
-		},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: seekv1alpha1.SeekJobSpec{
 			WorkerName: seekv1alpha1.WorkerName(worker),
 			Input:      seekv1alpha1.NewJSON(req.Input),
 		},
+	}
+	if idempotent {
+		sj.Annotations = map[string]string{AnnotationRequestHash: req.RequestHash}
 	}
 	if req.CallbackURL != "" {
 		sj.Spec.Callback = &seekv1alpha1.Callback{URL: req.CallbackURL}

@@ -127,13 +127,49 @@ func TestNameFromID(t *testing.T) {
 
 func TestSameRequest(t *testing.T) {
 	req, _ := ParseSubmit("echo", []byte(`{"a":1}`))
-	sj := NewSeekJob("ns", "n", "echo", req)
+	sj := NewSeekJob("ns", "n", "echo", req, true)
 	if err := SameRequest(sj, req); err != nil {
 		t.Errorf("same request: %v", err)
 	}
 	other, _ := ParseSubmit("echo", []byte(`{"a":2}`))
 	if err := SameRequest(sj, other); err != ErrIdempotencyConflict {
 		t.Errorf("different request: %v, want the idempotency conflict", err)
+	}
+}
+
+func TestNewSeekJob(t *testing.T) {
+	plain, _ := ParseSubmit("echo", []byte(`{"a":1}`))
+	withCallback, _ := ParseSubmit("echo", []byte(`{"a":1,"callback_url":"https://app.example/hook"}`))
+	cases := []struct {
+		name       string
+		req        *SubmitRequest
+		idempotent bool
+		want       *seekv1alpha1.SeekJob
+	}{
+		{
+			name: "plain: nothing but the spec, like a SeekJob applied with kubectl",
+			req:  plain,
+			want: testutil.MakeSeekJob("n", "ns").Worker("echo").Input(`{"a":1}`).Obj(),
+		},
+		{
+			name:       "idempotent: the request hash is kept to tell a conflicting repeat",
+			req:        plain,
+			idempotent: true,
+			want:       testutil.MakeSeekJob("n", "ns").Worker("echo").Input(`{"a":1}`).Annotation(AnnotationRequestHash, plain.RequestHash).Obj(),
+		},
+		{
+			name: "callback",
+			req:  withCallback,
+			want: testutil.MakeSeekJob("n", "ns").Worker("echo").Input(`{"a":1}`).Callback("https://app.example/hook").Obj(),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := NewSeekJob("ns", "n", "echo", tc.req, tc.idempotent)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("NewSeekJob (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -50,10 +50,10 @@ func (w *SeekJobWrapper) Clone() *SeekJobWrapper {
 	return &SeekJobWrapper{*w.DeepCopy()}
 }
 
-// Worker sets spec.workerName and the worker label.
+// Worker sets spec.workerName.
 func (w *SeekJobWrapper) Worker(name string) *SeekJobWrapper {
 	w.Spec.WorkerName = seekv1alpha1.WorkerName(name)
-	return w.Label(seekv1alpha1.LabelWorker, name)
+	return w
 }
 
 // Input sets spec.input to the given JSON text (not validated, so tests can pass malformed input).

@@ -4,7 +4,8 @@
 //
 //	B0          raw SeekJob creates/s at the given client concurrency, no controller running
 //	REST        the same through the REST frontend (running as its ServiceAccount), closed loop, and
-//	            open loop at half of B0; GET latency
+//	            both open loop at half of B0; GET latency. B0 and REST alternate in rounds, so that
+//	            drift in the machine's speed hits both sides of their ratio alike
 //	steady      SeekJobs/s from the first create to the last Job the controller created for them, the
 //	            SeekJobs being created at full speed while the controller runs
 //	backlog     SeekJobs/s a freshly started manager turns a backlog of SeekJobs into Jobs (cache
@@ -70,7 +71,7 @@ func main() {
 	flag.IntVar(&cfg.burst, "manager-burst", 400, "Manager API burst (--kube-api-burst).")
 	flag.IntVar(&cfg.reconcilers, "job-concurrency", 16, "Manager --job-concurrency.")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
-	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write a CPU profile of this process (load generator and frontend) during the REST phase.")
+	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
 	flag.Parse()
 	if *logPath == "" {
 		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
@@ -157,20 +158,13 @@ func run(cfg config) error {
 		}
 	}
 
-	// B0: raw creates, no controller.
-	cpuBefore := cpuSeconds()
-	b0, err := createJobs(ctx, c, "b0", "absent", cfg)
+	// B0 and the REST frontend, no controller.
+	sub, err := runSubmissions(ctx, cp, c, cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("B0 and REST phases: %w", err)
 	}
-	cpuB0 := cpuSeconds().minus(cpuBefore)
-	if err := c.DeleteAllOf(ctx, &seekv1alpha1.SeekJob{}, client.InNamespace("b0")); err != nil {
-		return err
-	}
-	restNums, err := runREST(ctx, cp, c, cfg, b0.rate)
-	if err != nil {
-		return fmt.Errorf("REST phase: %w", err)
-	}
+	b0, restSubmit := sub.b0.stats(), sub.rest.stats()
+	cpuB0 := sub.cpuB0
 
 	// The manager, with every API write counted.
 	counter := &writeCounter{counts: map[string]int{}}
@@ -197,10 +191,10 @@ func run(cfg config) error {
 	// Steady state: SeekJobs created at full speed while the controller runs.
 	time.Sleep(time.Second)
 	counter.reset()
-	cpuBefore = cpuSeconds()
+	cpuBefore := cpuSeconds()
 	jobsB1 := countJobs(ctx, cs, "b1", cfg.jobs)
 	start := time.Now()
-	created, err := createJobs(ctx, c, "b1", "bench", cfg)
+	createdSample, err := createJobs(ctx, c, "b1", "bench", cfg)
 	if err != nil {
 		return err
 	}
@@ -208,6 +202,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	created := createdSample.stats()
 	steady := float64(cfg.jobs) / last.Sub(start).Seconds()
 	if err := waitAllRunning(ctx, c, "b1"); err != nil {
 		return err
@@ -223,16 +218,18 @@ func run(cfg config) error {
 	// Jobs created raw, and one status update per SeekJob.
 	mgr.stop()
 	cpuBefore = cpuSeconds()
-	rawJobs, err := copyJobs(ctx, c, "b1", "b3", cfg)
+	rawJobsSample, err := copyJobs(ctx, c, "b1", "b3", cfg)
 	if err != nil {
 		return err
 	}
+	rawJobs := rawJobsSample.stats()
 	cpuRawJobs := cpuSeconds().minus(cpuBefore)
 	cpuBefore = cpuSeconds()
-	rawStatus, err := touchStatuses(ctx, c, "b1", cfg)
+	rawStatusSample, err := touchStatuses(ctx, c, "b1", cfg)
 	if err != nil {
 		return err
 	}
+	rawStatus := rawStatusSample.stats()
 	cpuRawStatus := cpuSeconds().minus(cpuBefore)
 	bound := 1 / (1 + b0.rate/rawJobs.rate + b0.rate/rawStatus.rate)
 
@@ -253,13 +250,15 @@ func run(cfg config) error {
 	fmt.Fprintf(os.Stdout, "\nSeek controller benchmark: %d SeekJobs per phase, client concurrency %d, manager QPS %.0f/burst %d, %d job reconcilers, %d CPUs\n\n",
 		cfg.jobs, cfg.concurrency, cfg.qps, cfg.burst, cfg.reconcilers, runtime.NumCPU())
 	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
+	b0Half, restHalf, get := sub.b0Half.stats(), sub.restHalf.stats(), sub.get.stats()
 	fmt.Fprintf(tw, "B0: raw SeekJob creates/s (no controller)\t%.0f\t\t\n", b0.rate)
-	fmt.Fprintf(tw, "B0 create latency p50 / p99 (ms)\t%.1f / %.1f\t\t\n", b0.p50, b0.p99)
-	fmt.Fprintf(tw, "REST submits/s (frontend as its ServiceAccount)\t%.0f\t\t\n", restNums.submit.rate)
-	fmt.Fprintf(tw, "REST submit / B0\t%.2f\t≥ 0.8\t\n", restNums.submit.rate/b0.rate)
-	fmt.Fprintf(tw, "REST submit latency p50 / p99 at full load (ms)\t%.1f / %.1f\t\t\n", restNums.submit.p50, restNums.submit.p99)
-	fmt.Fprintf(tw, "REST submit latency p50 / p99 at half load, %.0f/s (ms)\t%.1f / %.1f\tp99 ≤ 100\t\n", restNums.halfLoadTarget, restNums.halfLoad.p50, restNums.halfLoad.p99)
-	fmt.Fprintf(tw, "REST GET latency p50 / p99 (ms), %.0f GETs/s\t%.1f / %.1f\t\t\n", restNums.get.rate, restNums.get.p50, restNums.get.p99)
+	fmt.Fprintf(tw, "REST submits/s (frontend as its ServiceAccount)\t%.0f\t\t\n", restSubmit.rate)
+	fmt.Fprintf(tw, "REST submit / B0\t%.2f\t≥ 0.8\t\n", restSubmit.rate/b0.rate)
+	fmt.Fprintf(tw, "latency p50 / p99 at full load (ms): B0 create\t%.1f / %.1f\t\t\n", b0.p50, b0.p99)
+	fmt.Fprintf(tw, "REST submit\t%.1f / %.1f\t\t\n", restSubmit.p50, restSubmit.p99)
+	fmt.Fprintf(tw, "latency p50 / p99 at half load, %.0f/s open loop (ms): B0 create\t%.1f / %.1f\t\t\n", b0.rate/2, b0Half.p50, b0Half.p99)
+	fmt.Fprintf(tw, "REST submit\t%.1f / %.1f\tp99 ≤ 100\t\n", restHalf.p50, restHalf.p99)
+	fmt.Fprintf(tw, "REST GET latency p50 / p99 (ms), %.0f GETs/s\t%.1f / %.1f\t\t\n", get.rate, get.p50, get.p99)
 	fmt.Fprintf(tw, "steady: creates/s while the controller runs\t%.0f\t\t\n", created.rate)
 	fmt.Fprintf(tw, "steady: SeekJob → Job throughput/s\t%.0f\t\t\n", steady)
 	fmt.Fprintf(tw, "steady: ratio to B0\t%.2f\t≥ 0.5\t\n", steady/b0.rate)
@@ -275,8 +274,11 @@ func run(cfg config) error {
 	for _, k := range cpuSteady.keys() {
 		fmt.Fprintf(tw, "CPU ms per raw Job create / status update, %s\t%.2f / %.2f\t\t\n", k, cpuRawJobs[k]*1000/float64(cfg.jobs), cpuRawStatus[k]*1000/float64(cfg.jobs))
 	}
+	for _, k := range sub.cpuREST.keys() {
+		fmt.Fprintf(tw, "CPU ms per submission, %s: B0 / REST\t%.2f / %.2f\t\t\n", k, cpuB0[k]*1000/float64(len(sub.b0.latencies)), sub.cpuREST[k]*1000/float64(len(sub.rest.latencies)))
+	}
 	for _, k := range cpuSteady.keys() {
-		fmt.Fprintf(tw, "CPU ms per SeekJob, %s: B0 / steady\t%.2f / %.2f\t\t\n", k, cpuB0[k]*1000/float64(cfg.jobs), cpuSteady[k]*1000/float64(cfg.jobs))
+		fmt.Fprintf(tw, "CPU ms per SeekJob, %s: B0 / steady\t%.2f / %.2f\t\t\n", k, cpuB0[k]*1000/float64(len(sub.b0.latencies)), cpuSteady[k]*1000/float64(cfg.jobs))
 	}
 	return tw.Flush()
 }
@@ -412,16 +414,22 @@ func (t cpuTimes) minus(o cpuTimes) cpuTimes {
 	return d
 }
 
+func (t cpuTimes) add(o cpuTimes) {
+	for k, v := range o {
+		t[k] += v
+	}
+}
+
 func (t cpuTimes) keys() []string {
 	return slices.Sorted(maps.Keys(t))
 }
 
 // copyJobs re-creates the Jobs of one namespace in another, stripped of identity and owner: the exact
 // objects the controller writes, without the controller.
-func copyJobs(ctx context.Context, c client.Client, from, to string, cfg config) (createStats, error) {
+func copyJobs(ctx context.Context, c client.Client, from, to string, cfg config) (sample, error) {
 	list := &batchv1.JobList{}
 	if err := c.List(ctx, list, client.InNamespace(from)); err != nil {
-		return createStats{}, err
+		return sample{}, err
 	}
 	return parallel(cfg, len(list.Items), func(i int) error {
 		job := list.Items[i].DeepCopy()
@@ -433,10 +441,10 @@ func copyJobs(ctx context.Context, c client.Client, from, to string, cfg config)
 }
 
 // touchStatuses writes one status update to every SeekJob of a namespace, as the controller does.
-func touchStatuses(ctx context.Context, c client.Client, ns string, cfg config) (createStats, error) {
+func touchStatuses(ctx context.Context, c client.Client, ns string, cfg config) (sample, error) {
 	list := &seekv1alpha1.SeekJobList{}
 	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
-		return createStats{}, err
+		return sample{}, err
 	}
 	return parallel(cfg, len(list.Items), func(i int) error {
 		sj := &list.Items[i]
@@ -450,14 +458,14 @@ type createStats struct {
 }
 
 // createJobs creates cfg.jobs SeekJobs in ns from cfg.concurrency goroutines and reports the rate.
-func createJobs(ctx context.Context, c client.Client, ns, worker string, cfg config) (createStats, error) {
+func createJobs(ctx context.Context, c client.Client, ns, worker string, cfg config) (sample, error) {
 	return parallel(cfg, cfg.jobs, func(i int) error {
 		return c.Create(ctx, testutil.MakeSeekJob(fmt.Sprintf("j-%05d", i), ns).Worker(worker).Input(`{"n": 1}`).Obj())
 	})
 }
 
 // parallel runs op(0..n-1) from cfg.concurrency goroutines and reports the rate and latencies.
-func parallel(cfg config, n int, op func(i int) error) (createStats, error) {
+func parallel(cfg config, n int, op func(i int) error) (sample, error) {
 	var next atomic.Int64
 	latencies := make([]time.Duration, n)
 	errs := make(chan error, cfg.concurrency)
@@ -480,21 +488,41 @@ func parallel(cfg config, n int, op func(i int) error) (createStats, error) {
 		})
 	}
 	wg.Wait()
-	return summarize(latencies, time.Since(start), errs)
+	return newSample(latencies, time.Since(start), errs)
 }
 
-// summarize turns per-operation latencies into a rate and percentiles, or returns the first error.
-func summarize(latencies []time.Duration, elapsed time.Duration, errs chan error) (createStats, error) {
+// sample is the latencies of a set of operations and the wall time they took.
+type sample struct {
+	latencies []time.Duration
+	elapsed   time.Duration
+}
+
+// newSample returns the sample, or the first error an operation reported.
+func newSample(latencies []time.Duration, elapsed time.Duration, errs chan error) (sample, error) {
 	select {
 	case err := <-errs:
-		return createStats{}, err
+		return sample{}, err
 	default:
 	}
-	slices.Sort(latencies)
-	ms := func(q float64) float64 {
-		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
+	return sample{latencies: latencies, elapsed: elapsed}, nil
+}
+
+// merge adds another sample of the same operation, taken at another time.
+func (s *sample) merge(o sample) {
+	s.latencies = append(s.latencies, o.latencies...)
+	s.elapsed += o.elapsed
+}
+
+// stats is the sample's rate and latency percentiles.
+func (s sample) stats() createStats {
+	if len(s.latencies) == 0 {
+		return createStats{}
 	}
-	return createStats{rate: float64(len(latencies)) / elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}, nil
+	sorted := slices.Sorted(slices.Values(s.latencies))
+	ms := func(q float64) float64 {
+		return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
+	}
+	return createStats{rate: float64(len(sorted)) / s.elapsed.Seconds(), p50: ms(0.5), p99: ms(0.99)}
 }
 
 func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {

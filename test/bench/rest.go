@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -22,130 +23,204 @@ import (
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
-// restStats are the REST frontend's numbers, measured with no controller running (like B0).
-type restStats struct {
-	submit         createStats // closed loop at the client concurrency
-	halfLoad       createStats // open loop at half of B0
-	halfLoadTarget float64
-	get            createStats // GETs of existing jobs at the client concurrency
+// rounds is how many alternating raw and REST chunks the submission phases are split into: the
+// machine's speed drifts (other tenants of the host, GC, compaction), and alternating makes the drift
+// hit both sides of a ratio alike.
+const rounds = 4
+
+// submitStats are B0 and the REST frontend's numbers, measured with no controller running.
+type submitStats struct {
+	b0, rest         sample   // closed loop at the client concurrency
+	b0Half, restHalf sample   // open loop at half of B0
+	get              sample   // GETs of existing jobs at the client concurrency
+	cpuB0, cpuREST   cpuTimes // CPU seconds by process during the closed-loop phases
 }
 
-// runREST starts the frontend as its own ServiceAccount (so RBAC and API Priority and Fairness apply)
-// and measures submissions and reads through HTTP.
-func runREST(ctx context.Context, cp *controlplane.ControlPlane, c client.Client, cfg config, b0 float64) (restStats, error) {
-	var st restStats
-	root, err := controlplane.RepoRoot()
+// runSubmissions measures raw SeekJob creates (B0) and REST submissions, interleaved in rounds. The
+// frontend runs only during its own rounds, so B0 pays nothing for it.
+func runSubmissions(ctx context.Context, cp *controlplane.ControlPlane, c client.Client, cfg config) (submitStats, error) {
+	var st submitStats
+	h, err := newRESTHarness(ctx, cp, c, cfg)
 	if err != nil {
 		return st, err
 	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
-		return st, err
-	}
-	for _, f := range []string{"rbac/frontend_rbac.yaml", "frontend/flowcontrol.yaml"} {
-		if err := controlplane.ApplyManifestFile(ctx, c, filepath.Join(root, "config", f)); err != nil {
-			return st, err
+	raw := func(prefix string) func(i int) error {
+		return func(i int) error {
+			return c.Create(ctx, testutil.MakeSeekJob(fmt.Sprintf("%s-%05d", prefix, i), "b0").Worker("absent").Input(`{"n": 1}`).Obj())
 		}
 	}
-	if err := c.Create(ctx, testutil.MakeSeekWorker("rest").Obj()); err != nil {
-		return st, err
-	}
-	secret, key, err := frontend.NewKey("seek-system", "b4", []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead}, 1e6)
-	if err != nil {
-		return st, err
-	}
-	if err := c.Create(ctx, secret); err != nil {
-		return st, err
-	}
-	userCfg, err := cp.ServiceAccountConfig("seek-system", "seek-frontend")
-	if err != nil {
-		return st, err
-	}
-	fctx, stop := context.WithCancel(ctx)
-	defer stop()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- frontend.Run(fctx, userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
-			SystemNamespace: "seek-system", MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 5000, Burst: 10000, ShutdownTimeout: 5 * time.Second, Ready: ready})
-	}()
-	var base string
-	select {
-	case addr := <-ready:
-		base = "http://" + addr
-	case err := <-done:
-		return st, fmt.Errorf("frontend: %w", err)
-	}
-	defer func() { stop(); <-done }()
-	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency * 2}}
-	call := func(method, path string, body []byte, want int) (string, error) {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
-		if err != nil {
-			return "", err
-		}
-		req.Header.Set("X-Api-Key", key)
-		resp, err := httpc.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		var out struct {
-			JobUUID string `json:"job_uuid"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode != want {
-			return "", fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
-		}
-		return out.JobUUID, nil
-	}
-	// Wait until the key and worker are in the frontend's cache.
-	if err := waitFor(ctx, time.Minute, func() (bool, error) {
-		_, err := call("GET", "/v1/workers/rest", nil, http.StatusOK)
-		return err == nil, err
-	}); err != nil {
-		return st, err
-	}
-	if cfg.restProfile != "" {
-		f, err := os.Create(cfg.restProfile)
-		if err != nil {
-			return st, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return st, err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	submit := []byte(`{"n": 1}`)
-	ids := make([]string, cfg.jobs)
+	var ids []string
 	var mu sync.Mutex
-	if st.submit, err = parallel(cfg, cfg.jobs, func(i int) error {
-		id, err := call("POST", "/v1/workers/rest/jobs", submit, http.StatusAccepted)
+	submit := func(int) error {
+		id, err := h.call(ctx, "POST", "/v1/workers/rest/jobs", []byte(`{"n": 1}`), http.StatusAccepted)
 		mu.Lock()
-		ids[i] = id
+		ids = append(ids, id)
 		mu.Unlock()
 		return err
-	}); err != nil {
-		return st, err
 	}
-	st.halfLoadTarget = b0 / 2
-	if st.halfLoad, err = openLoop(cfg.jobs, st.halfLoadTarget, func() error {
-		_, err := call("POST", "/v1/workers/rest/jobs", submit, http.StatusAccepted)
-		return err
-	}); err != nil {
-		return st, err
+	chunk := cfg.jobs / rounds
+	st.cpuB0, st.cpuREST = cpuTimes{}, cpuTimes{}
+	for r := range rounds {
+		before := cpuSeconds()
+		s, err := parallel(cfg, chunk, raw(fmt.Sprintf("c%d", r)))
+		if err != nil {
+			return st, err
+		}
+		st.cpuB0.add(cpuSeconds().minus(before))
+		st.b0.merge(s)
+		err = h.during(ctx, func() error {
+			before := cpuSeconds()
+			s, err := parallel(cfg, chunk, submit)
+			st.cpuREST.add(cpuSeconds().minus(before))
+			st.rest.merge(s)
+			return err
+		})
+		if err != nil {
+			return st, err
+		}
 	}
-	if st.get, err = parallel(cfg, cfg.jobs, func(i int) error {
-		_, err := call("GET", "/v1/jobs/"+ids[i], nil, http.StatusOK)
+	half := st.b0.stats().rate / 2
+	for r := range rounds {
+		s, err := openLoop(chunk, half, raw(fmt.Sprintf("o%d", r)))
+		if err != nil {
+			return st, err
+		}
+		st.b0Half.merge(s)
+		err = h.during(ctx, func() error {
+			s, err := openLoop(chunk, half, submit)
+			st.restHalf.merge(s)
+			return err
+		})
+		if err != nil {
+			return st, err
+		}
+	}
+	err = h.during(ctx, func() error {
+		st.get, err = parallel(cfg, len(ids), func(i int) error {
+			_, err := h.call(ctx, "GET", "/v1/jobs/"+ids[i], nil, http.StatusOK)
+			return err
+		})
 		return err
-	}); err != nil {
+	})
+	if err != nil {
 		return st, err
 	}
 	// The controller phases that follow must not see these jobs.
-	return st, c.DeleteAllOf(ctx, &seekv1alpha1.SeekJob{}, client.InNamespace("b4"))
+	for _, ns := range []string{"b0", "b4"} {
+		if err := c.DeleteAllOf(ctx, &seekv1alpha1.SeekJob{}, client.InNamespace(ns)); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
 }
 
-// openLoop starts n operations at a fixed rate, whatever the latency (so queueing shows in it), and
-// reports the achieved rate and latencies.
-func openLoop(n int, rate float64, op func() error) (createStats, error) {
+// restHarness runs the frontend as its own ServiceAccount (so RBAC and API Priority and Fairness apply)
+// with an API key for tenant b4 and a worker.
+type restHarness struct {
+	cfg     config
+	userCfg *rest.Config
+	key     string
+	httpc   *http.Client
+	base    string
+	runs    int // frontend runs so far, to name profiles
+}
+
+func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client.Client, cfg config) (*restHarness, error) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"rbac/frontend_rbac.yaml", "frontend/flowcontrol.yaml"} {
+		if err := controlplane.ApplyManifestFile(ctx, c, filepath.Join(root, "config", f)); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Create(ctx, testutil.MakeSeekWorker("rest").Obj()); err != nil {
+		return nil, err
+	}
+	secret, key, err := frontend.NewKey("seek-system", "b4", []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead}, 1e6)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx, secret); err != nil {
+		return nil, err
+	}
+	userCfg, err := cp.ServiceAccountConfig("seek-system", "seek-frontend")
+	if err != nil {
+		return nil, err
+	}
+	h := &restHarness{cfg: cfg, userCfg: userCfg, key: key,
+		httpc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency * 2}}}
+	return h, nil
+}
+
+// during starts the frontend, waits until its caches are synced, runs measure (CPU-profiled to
+// <rest-cpuprofile>.<run> when asked) and stops the frontend.
+func (h *restHarness) during(ctx context.Context, measure func() error) error {
+	fctx, stop := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- frontend.Run(fctx, h.userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
+			SystemNamespace: "seek-system", MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 5000, Burst: 10000, ShutdownTimeout: 5 * time.Second, Ready: ready})
+	}()
+	defer func() { stop(); <-done }()
+	select {
+	case addr := <-ready:
+		h.base = "http://" + addr
+	case err := <-done:
+		return fmt.Errorf("frontend: %w", err)
+	}
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		if _, err := h.call(ctx, "GET", "/readyz", nil, http.StatusOK); err != nil {
+			return false, err
+		}
+		_, err := h.call(ctx, "GET", "/v1/workers/rest", nil, http.StatusOK)
+		return err == nil, err
+	}); err != nil {
+		return err
+	}
+	h.runs++
+	if h.cfg.restProfile != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", h.cfg.restProfile, h.runs))
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	return measure()
+}
+
+// call makes one API request and returns the job_uuid of the response.
+func (h *restHarness) call(ctx context.Context, method, path string, body []byte, want int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, h.base+path, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-Api-Key", h.key)
+	resp, err := h.httpc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		JobUUID string `json:"job_uuid"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != want {
+		return "", fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	return out.JobUUID, nil
+}
+
+// openLoop starts n operations at a fixed rate, whatever the latency (so queueing shows in it).
+func openLoop(n int, rate float64, op func(i int) error) (sample, error) {
 	latencies := make([]time.Duration, n)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -154,7 +229,7 @@ func openLoop(n int, rate float64, op func() error) (createStats, error) {
 		time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
 		wg.Go(func() {
 			t0 := time.Now()
-			if err := op(); err != nil {
+			if err := op(i); err != nil {
 				errs <- err
 				return
 			}
@@ -162,5 +237,5 @@ func openLoop(n int, rate float64, op func() error) (createStats, error) {
 		})
 	}
 	wg.Wait()
-	return summarize(latencies, time.Since(start), errs)
+	return newSample(latencies, time.Since(start), errs)
 }
