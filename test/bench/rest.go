@@ -31,7 +31,7 @@ const rounds = 4
 // submitStats are B0 and the REST frontend's numbers, measured with no controller running.
 type submitStats struct {
 	b0, rest         sample   // closed loop at the client concurrency
-	b0Half, restHalf sample   // open loop at half of B0
+	b0Half, restHalf sample   // open loop at half of the REST rate
 	get              sample   // GETs of existing jobs at the client concurrency
 	cpuB0, cpuREST   cpuTimes // CPU seconds by process during the closed-loop phases
 }
@@ -79,7 +79,8 @@ func runSubmissions(ctx context.Context, cp *controlplane.ControlPlane, c client
 			return st, err
 		}
 	}
-	half := st.b0.stats().rate / 2
+	// Half load: half of what the frontend sustains, offered to both at a fixed rate.
+	half := st.rest.stats().rate / 2
 	for r := range rounds {
 		s, err := openLoop(chunk, half, raw(fmt.Sprintf("o%d", r)))
 		if err != nil {
@@ -182,6 +183,14 @@ func (h *restHarness) during(ctx context.Context, measure func() error) error {
 		return err == nil, err
 	}); err != nil {
 		return err
+	}
+	// Warm up: connections from the load generator to the frontend and from the frontend to the
+	// apiserver are opened outside the measurement.
+	if _, err := parallel(h.cfg, 2*h.cfg.concurrency, func(int) error {
+		_, err := h.call(ctx, "POST", "/v1/workers/rest/jobs", []byte(`{"warmup": true}`), http.StatusAccepted)
+		return err
+	}); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
 	}
 	h.runs++
 	if h.cfg.restProfile != "" {

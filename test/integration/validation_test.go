@@ -5,10 +5,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
 // object parses a manifest, filling in a unique name (for cluster-scoped workers) where it says NAME.
@@ -181,4 +187,58 @@ spec:
 			}
 		}
 	})
+}
+
+// TestSelectableFields lists SeekJobs by worker and state with field selectors, as
+// kubectl get seekjobs --field-selector spec.workerName=W,status.state=S does.
+func TestSelectableFields(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	for _, j := range []struct {
+		name, worker string
+		state        seekv1alpha1.JobState
+	}{{"a1", "alpha", seekv1alpha1.JobStateCompleted}, {"a2", "alpha", seekv1alpha1.JobStateFailed}, {"b1", "beta", seekv1alpha1.JobStateCompleted}} {
+		sj := testutil.MakeSeekJob(j.name, ns).Worker(j.worker).Obj()
+		if err := k8sClient.Create(ctx, sj); err != nil {
+			t.Fatal(err)
+		}
+		// The running manager may write status too; a terminal state is final for it.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj); err != nil {
+				return err
+			}
+			sj.Status.State = j.state
+			return k8sClient.Status().Update(ctx, sj)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		selector string
+		want     []string
+	}{
+		{"spec.workerName=alpha", []string{"a1", "a2"}},
+		{"status.state=Completed", []string{"a1", "b1"}},
+		{"spec.workerName=alpha,status.state=Completed", []string{"a1"}},
+		{"spec.workerName!=alpha", []string{"b1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.selector, func(t *testing.T) {
+			sel, err := fields.ParseSelector(tc.selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list := &seekv1alpha1.SeekJobList{}
+			if err := k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingFieldsSelector{Selector: sel}); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, sj := range list.Items {
+				got = append(got, sj.Name)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("names (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
