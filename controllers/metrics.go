@@ -11,6 +11,9 @@ import (
 
 // Metrics are the job metrics the controllers export next to controller-runtime's own.
 type Metrics struct {
+	// Callbacks are the webhook delivery metrics.
+	Callbacks *CallbackMetrics
+
 	finished *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	latency  *prometheus.HistogramVec
@@ -23,6 +26,7 @@ var durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 // gauge is scraped.
 func NewMetrics(reader client.Reader) *Metrics {
 	return &Metrics{
+		Callbacks: NewCallbackMetrics(),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seek_jobs_finished_total",
 			Help: "SeekJobs that reached a terminal state, by worker, state and reason.",
@@ -47,7 +51,7 @@ func NewMetrics(reader client.Reader) *Metrics {
 // Register adds the metrics to a registry (controller-runtime's metrics.Registry in the manager) and
 // returns a function that removes them again, so a process can run the manager more than once.
 func (m *Metrics) Register(reg prometheus.Registerer) (unregister func(), err error) {
-	collectors := []prometheus.Collector{m.finished, m.duration, m.latency, m.byState}
+	collectors := append([]prometheus.Collector{m.finished, m.duration, m.latency, m.byState}, m.Callbacks.Collectors()...)
 	unregister = func() {
 		for _, c := range collectors {
 			reg.Unregister(c)

@@ -5,6 +5,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/signingkeys"
+	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
 // workerNameField indexes SeekJobs by spec.workerName in the cache.
@@ -34,11 +38,35 @@ type Options struct {
 	JobConcurrency int
 	// Clock is the time source; the real clock when nil.
 	Clock clock.PassiveClock
+	// SystemNamespace holds the webhook signing secrets.
+	SystemNamespace string
+	// Callbacks configure webhook delivery.
+	Callbacks CallbackOptions
 }
 
+// CallbackOptions configure webhook delivery.
+type CallbackOptions struct {
+	// Policy is the SSRF policy every attempt is checked against at connect time.
+	Policy webhook.Policy
+	// Timeout bounds one attempt; DefaultCallbackTimeout when zero.
+	Timeout time.Duration
+	// Schedule is the delay before each attempt; webhook.DefaultSchedule when empty.
+	Schedule []time.Duration
+	// Concurrency is how many deliveries run at once; DefaultCallbackConcurrency when zero. A slow
+	// receiver holds one of them for at most Timeout, and never a job reconciler.
+	Concurrency int
+}
+
+// Callback defaults.
+const (
+	DefaultCallbackTimeout     = 15 * time.Second
+	DefaultCallbackConcurrency = 32
+	callbackJitter             = 0.1
+)
+
 // CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
-// SeekJob label, and no managedFields on anything.
-func CacheOptions() cache.Options {
+// SeekJob label, the webhook signing Secrets of the system namespace, and no managedFields on anything.
+func CacheOptions(systemNamespace string) cache.Options {
 	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
 	if err != nil {
 		panic(err)
@@ -49,6 +77,8 @@ func CacheOptions() cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&batchv1.Job{}: {Label: ours},
 			&corev1.Pod{}:  {Label: ours},
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{signingkeys.Label: "true"}),
+				Namespaces: map[string]cache.Config{systemNamespace: {}}},
 		},
 	}
 }
@@ -104,7 +134,45 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up SeekJob TTL controller: %w", err)
 	}
+
+	if err := setupCallbacks(mgr, opts, metrics.Callbacks); err != nil {
+		return nil, err
+	}
 	return metrics, nil
+}
+
+func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
+	co := opts.Callbacks
+	if co.Timeout <= 0 {
+		co.Timeout = DefaultCallbackTimeout
+	}
+	if len(co.Schedule) == 0 {
+		co.Schedule = webhook.DefaultSchedule
+	}
+	if co.Concurrency <= 0 {
+		co.Concurrency = DefaultCallbackConcurrency
+	}
+	c := mgr.GetClient()
+	callbacks := &CallbackReconciler{
+		Client:   c,
+		Recorder: mgr.GetEventRecorder("seek-callback-controller"),
+		Clock:    opts.Clock,
+		HTTP:     co.Policy.NewClient(co.Timeout),
+		Keys:     &signingkeys.Store{Client: c, Reader: c, Namespace: opts.SystemNamespace, Clock: opts.Clock},
+		Retry:    retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
+		Metrics:  m,
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("seekjob-callback").
+		For(&seekv1alpha1.SeekJob{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.(*seekv1alpha1.SeekJob).Spec.Callback != nil
+		}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: co.Concurrency}).
+		Complete(callbacks)
+	if err != nil {
+		return fmt.Errorf("set up SeekJob callback controller: %w", err)
+	}
+	return nil
 }
 
 // podToSeekJob maps a worker pod to its SeekJob through the job-name label.

@@ -32,6 +32,10 @@ func (r *SeekJobTTLReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !sj.Status.State.IsTerminal() || sj.Status.CompletionTime == nil || sj.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
+	if callbackPending(sj) {
+		// Kept until its callback is settled (delivered or given up): the ledger's change requeues it.
+		return ctrl.Result{}, nil
+	}
 	w := &seekv1alpha1.SeekWorker{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -49,4 +53,12 @@ func (r *SeekJobTTLReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("Deleted expired SeekJob", "finishedAt", sj.Status.CompletionTime)
 	return ctrl.Result{}, nil
+}
+
+// callbackPending reports whether a finished job's callback has not been delivered or given up yet.
+func callbackPending(sj *seekv1alpha1.SeekJob) bool {
+	if sj.Spec.Callback == nil {
+		return false
+	}
+	return sj.Status.Callback == nil || sj.Status.Callback.State != seekv1alpha1.CallbackDelivered && sj.Status.Callback.State != seekv1alpha1.CallbackFailed
 }

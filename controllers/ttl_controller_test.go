@@ -98,6 +98,24 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 			wantDeleted: true,
 		},
 		{
+			name: "expired, callback still being delivered: kept",
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackPending).Obj(), worker.Obj()},
+		},
+		{
+			name: "expired, callback not planned yet: kept",
+			objs: []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").Obj(), worker.Obj()},
+		},
+		{
+			name:        "expired, callback delivered: deleted",
+			objs:        []client.Object{finishedAgo(25*time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackDelivered).Obj(), worker.Obj()},
+			wantDeleted: true,
+		},
+		{
+			name:        "expired, callback given up: deleted",
+			objs:        []client.Object{finishedAgo(25*time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackFailed).Obj(), worker.Obj()},
+			wantDeleted: true,
+		},
+		{
 			name: "worker TTL",
 			objs: []client.Object{finishedAgo(30 * time.Minute).Obj(), worker.Clone().TTL(2 * time.Hour).Obj()},
 			want: ctrl.Result{RequeueAfter: 90 * time.Minute},

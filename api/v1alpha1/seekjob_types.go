@@ -142,7 +142,8 @@ type JobError struct {
 	Details *JSON `json:"details,omitempty"`
 }
 
-// SeekJobStatus is the observed state of a SeekJob. The job controller is its only writer.
+// SeekJobStatus is the observed state of a SeekJob. The job controller writes all of it but callback,
+// which the callback controller writes.
 type SeekJobStatus struct {
 	// observedGeneration is the generation this status was computed from.
 	// +optional
@@ -188,6 +189,92 @@ type SeekJobStatus struct {
 	// error says why the job did not complete. Set when state is Failed, Canceled or TimedOut.
 	// +optional
 	Error *JobError `json:"error,omitempty"`
+
+	// callback is the delivery ledger of spec.callback: one entry per event that happened.
+	// +optional
+	Callback *CallbackStatus `json:"callback,omitempty"`
+}
+
+// CallbackState is where a callback delivery stands.
+//
+// +kubebuilder:validation:Enum=Pending;Delivered;Failed
+type CallbackState string
+
+const (
+	// CallbackPending means an attempt is due or scheduled.
+	CallbackPending CallbackState = "Pending"
+	// CallbackDelivered means the receiver answered an attempt with a 2xx status.
+	CallbackDelivered CallbackState = "Delivered"
+	// CallbackFailed means delivery was given up: the receiver answered 410 Gone, or every scheduled
+	// attempt failed.
+	CallbackFailed CallbackState = "Failed"
+)
+
+// CallbackStatus is the delivery ledger of a job's callback.
+type CallbackStatus struct {
+	// state summarises the deliveries: Failed if one failed, else Pending if one is pending, else
+	// Delivered.
+	// +optional
+	State CallbackState `json:"state,omitempty"`
+
+	// deliveries holds one entry per event that happened, in the order they happened.
+	// +optional
+	// +listType=map
+	// +listMapKey=event
+	// +kubebuilder:validation:MaxItems=2
+	Deliveries []CallbackDelivery `json:"deliveries,omitempty"`
+
+	// redeliveryRequest is the value of the seek-api.com/redeliver annotation last acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RedeliveryRequest string `json:"redeliveryRequest,omitempty"`
+}
+
+// CallbackDelivery is the delivery of one event: its attempts so far and what comes next.
+type CallbackDelivery struct {
+	// event is the job event delivered.
+	// +required
+	Event CallbackEvent `json:"event"`
+
+	// id is the webhook-id header of every attempt: stable across retries and redeliveries, the
+	// receiver's deduplication key.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	ID string `json:"id"`
+
+	// type is the payload's type, such as job.started or job.completed.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Type string `json:"type"`
+
+	// state is Pending, Delivered or Failed.
+	// +required
+	State CallbackState `json:"state"`
+
+	// attempts is how many attempts were made.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// lastAttemptTime is when the last attempt was made.
+	// +optional
+	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
+
+	// lastStatusCode is the HTTP status of the last attempt's response; unset when it got none.
+	// +optional
+	LastStatusCode int32 `json:"lastStatusCode,omitempty"`
+
+	// lastError says why the last attempt failed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+
+	// nextAttemptTime is when the next attempt is due, while Pending.
+	// +optional
+	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
+
+	// deliveredTime is when the receiver accepted the event.
+	// +optional
+	DeliveredTime *metav1.Time `json:"deliveredTime,omitempty"`
 }
 
 // Condition types of a SeekJob and their reasons, grouped per condition. The job controller owns both.
@@ -245,6 +332,7 @@ const (
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.error.reason`,priority=1
 // +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
+// +kubebuilder:printcolumn:name="Callback",type=string,JSONPath=`.status.callback.state`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:selectablefield:JSONPath=`.spec.workerName`
 // +kubebuilder:selectablefield:JSONPath=`.status.state`
@@ -285,6 +373,9 @@ const (
 	// LabelWorker names the SeekWorker of a Job and its pods. (SeekJobs are selected by the field
 	// spec.workerName: kubectl get seekjobs --field-selector spec.workerName=NAME.)
 	LabelWorker = "seek-api.com/worker"
+	// AnnotationRedeliver, set or changed on a SeekJob, asks for its callback's events to be delivered
+	// again (same webhook-id, a fresh schedule). Any value up to 64 characters, e.g. a timestamp.
+	AnnotationRedeliver = "seek-api.com/redeliver"
 	// AnnotationInput carries the job input on the pod template; the downward API projects it into the
 	// container as a file.
 	AnnotationInput = "seek-api.com/input"

@@ -40,6 +40,10 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if err := opts.Complete(); err != nil {
+		fmt.Fprintln(os.Stderr, "seek-dev:", err)
+		os.Exit(2)
+	}
 
 	if err := run(ctrl.SetupSignalHandler(), opts, *apiListen, *tenant, *samples, *kubeconfigOut); err != nil {
 		fmt.Fprintln(os.Stderr, "seek-dev:", err)
@@ -93,7 +97,7 @@ func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, 
 			return err
 		}
 	}
-	secret, key, err := frontend.NewKey(systemNamespace, tenant, []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead, frontend.ScopeCancel}, 0)
+	secret, key, err := frontend.NewKey(systemNamespace, tenant, frontend.Scopes, 0)
 	if err != nil {
 		return err
 	}
@@ -105,7 +109,8 @@ func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, 
 	g.Go(func() error { return manager.Run(ctx, cp.Config, opts) })
 	g.Go(func() error {
 		return frontend.Run(ctx, cp.Config, frontend.Options{Listen: apiListen, MetricsAddr: "0", HealthProbeAddr: "0",
-			SystemNamespace: systemNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400, ShutdownTimeout: 10 * time.Second})
+			SystemNamespace: systemNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400, ShutdownTimeout: 10 * time.Second,
+			Callbacks: opts.CallbackPolicy})
 	})
 	fmt.Printf(`
 Seek is running on a local control plane (etcd, kube-apiserver, kube-controller-manager).

@@ -107,7 +107,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 }
 
 func parseScopes(s string) ([]frontend.Scope, error) {
-	known := []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead, frontend.ScopeCancel}
+	known := frontend.Scopes
 	var out []frontend.Scope
 	for _, part := range strings.Split(s, ",") {
 		sc := frontend.Scope(strings.TrimSpace(part))

@@ -28,7 +28,12 @@ const (
 	ScopeSubmit Scope = "submit"
 	ScopeRead   Scope = "read"
 	ScopeCancel Scope = "cancel"
+	// ScopeWebhooks reads and rotates the tenant's webhook signing secret.
+	ScopeWebhooks Scope = "webhooks"
 )
+
+// Scopes are all the scopes a key can hold.
+var Scopes = []Scope{ScopeSubmit, ScopeRead, ScopeCancel, ScopeWebhooks}
 
 // API keys are Secrets in the system namespace: the key's id names the Secret, and the Secret holds
 // only a hash of the key's secret part, the tenant namespace and the scopes.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -22,6 +23,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/signingkeys"
+	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
 // Options configure the frontend process.
@@ -34,12 +37,28 @@ type Options struct {
 	QPS             float64
 	Burst           int
 	ShutdownTimeout time.Duration
+	// Callbacks is the SSRF policy for callback URLs; it must match the manager's.
+	Callbacks webhook.Policy
 	// Ready, when set, receives the address the API listens on once it does (tests use port 0).
 	Ready chan<- string
+
+	policyFlags *webhook.PolicyFlags
 }
 
-// BindFlags registers the frontend's flags with their defaults.
+// Complete turns parsed flags into options.
+func (o *Options) Complete() error {
+	if o.policyFlags == nil {
+		return nil
+	}
+	p, err := o.policyFlags.Policy()
+	o.Callbacks = p
+	return err
+}
+
+// BindFlags registers the frontend's flags with their defaults. Call Complete after parsing.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
+	o.policyFlags = &webhook.PolicyFlags{}
+	o.policyFlags.Bind(fs)
 	fs.StringVar(&o.Listen, "listen", ":8080", "Address of the REST API.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
@@ -97,6 +116,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
 		Keys:         &KeyStore{Reader: mgr.GetCache(), SystemNamespace: o.SystemNamespace},
+		Callbacks:    o.Callbacks,
+		// Signing secrets are read rarely: straight from the apiserver, not cached.
+		SigningKeys: &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.SystemNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -27,6 +27,8 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/restapi"
+	"github.com/seek-api/seek-operator/internal/signingkeys"
+	"github.com/seek-api/seek-operator/internal/webhook"
 	"github.com/seek-api/seek-operator/internal/workerschema"
 )
 
@@ -50,6 +52,11 @@ type Server struct {
 	MaxBodyBytes int64
 	// Ready reports whether the server can answer from its caches (GET /readyz); always ready when nil.
 	Ready func(context.Context) error
+	// Callbacks is the SSRF policy callback URLs are checked against at submit time; it must match the
+	// manager's, which checks again at every delivery.
+	Callbacks webhook.Policy
+	// SigningKeys hold the tenants' webhook signing secrets.
+	SigningKeys *signingkeys.Store
 
 	limiterOnce sync.Once
 	limiter     *rateLimiter
@@ -63,6 +70,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/jobs", s.authed(ScopeRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.authed(ScopeRead, s.getJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(ScopeCancel, s.cancel))
+	mux.Handle("POST /v1/jobs/{id}/callback:redeliver", s.authed(ScopeSubmit, s.redeliver))
+	mux.Handle("GET /v1/webhooks/secret", s.authed(ScopeWebhooks, s.webhookSecret))
+	mux.Handle("POST /v1/webhooks/secret:rotate", s.authed(ScopeWebhooks, s.rotateWebhookSecret))
 	mux.Handle("GET /v1/workers", s.authed(ScopeRead, s.listWorkers))
 	mux.Handle("GET /v1/workers/{worker}", s.authed(ScopeRead, s.getWorker))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -171,6 +181,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 func (s *Server) createJob(ctx context.Context, p *Principal, worker *seekv1alpha1.SeekWorker, req *restapi.SubmitRequest, idempotencyKey string) (*seekv1alpha1.SeekJob, bool, error) {
 	if err := validateInput(worker, req.Input); err != nil {
 		return nil, false, err
+	}
+	if req.CallbackURL != "" {
+		if err := s.Callbacks.CheckURL(req.CallbackURL); err != nil {
+			return nil, false, &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_callback_url", Field: restapi.CallbackURLField, Message: err.Error()}
+		}
 	}
 	name, err := restapi.JobName(p.Tenant, idempotencyKey)
 	if err != nil {
@@ -391,6 +406,60 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p *Principal) er
 		}
 	}
 	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+}
+
+// redeliver asks the callback controller to deliver a finished job's events again, through the
+// seek-api.com/redeliver annotation (what a kubectl user would set).
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	sj, err := s.job(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	switch {
+	case sj.Spec.Callback == nil:
+		return &restapi.Error{Status: http.StatusConflict, Code: "no_callback", Message: "this job has no callback_url"}
+	case sj.Status.Callback == nil || sj.Status.Callback.State == seekv1alpha1.CallbackPending || !sj.Status.State.IsTerminal():
+		return &restapi.Error{Status: http.StatusConflict, Code: "callback_pending", Message: "the job's callback is not settled yet: redeliver a finished job whose callback was delivered or failed"}
+	}
+	value := strconv.FormatInt(time.Now().UnixNano(), 10)
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{seekv1alpha1.AnnotationRedeliver: value}}})
+	if err != nil {
+		return err
+	}
+	if err := s.Client.Patch(r.Context(), sj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+}
+
+// WebhookSecretResponse is the tenant's signing secret.
+type WebhookSecretResponse struct {
+	Secret                  string     `json:"secret"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+}
+
+func toWebhookSecretResponse(k *signingkeys.Keys) WebhookSecretResponse {
+	out := WebhookSecretResponse{Secret: k.Current}
+	if k.Previous != "" && k.PreviousExpiresAt != nil && time.Now().Before(*k.PreviousExpiresAt) {
+		out.PreviousSecretExpiresAt = k.PreviousExpiresAt
+	}
+	return out
+}
+
+func (s *Server) webhookSecret(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	k, err := s.SigningKeys.Get(r.Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toWebhookSecretResponse(k))
+}
+
+func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	k, err := s.SigningKeys.Rotate(r.Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toWebhookSecretResponse(k))
 }
 
 // WorkerResponse is a worker in the catalogue.

@@ -23,6 +23,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/controllers"
+	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
 // Options configure the manager. BindFlags sets the defaults of cmd/manager; a zero QPS, Burst or
@@ -37,6 +38,13 @@ type Options struct {
 	Burst                int
 	JobConcurrency       int
 	GracefulShutdownTime time.Duration
+	// SystemNamespace holds the webhook signing secrets (shared with the frontend).
+	SystemNamespace string
+	// Callback* configure webhook delivery; see controllers.CallbackOptions.
+	CallbackPolicy      webhook.Policy
+	CallbackTimeout     time.Duration
+	CallbackSchedule    []time.Duration
+	CallbackConcurrency int
 	// Clock replaces the real clock (tests).
 	Clock clock.PassiveClock
 	// Registry receives the job metrics instead of controller-runtime's global registry. The metrics
@@ -45,10 +53,32 @@ type Options struct {
 	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
 	// refuses a second controller of the same name.
 	Restartable bool
+
+	policyFlags *webhook.PolicyFlags
 }
 
-// BindFlags registers the manager's flags with their defaults.
+// Complete turns parsed flags into options.
+func (o *Options) Complete() error {
+	if o.policyFlags == nil {
+		return nil
+	}
+	p, err := o.policyFlags.Policy()
+	o.CallbackPolicy = p
+	return err
+}
+
+// BindFlags registers the manager's flags with their defaults. Call Complete after parsing.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
+	o.policyFlags = &webhook.PolicyFlags{}
+	o.policyFlags.Bind(fs)
+	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace of the webhook signing secrets (the frontend's too).")
+	fs.DurationVar(&o.CallbackTimeout, "callback-timeout", controllers.DefaultCallbackTimeout, "Timeout of one callback delivery attempt.")
+	fs.IntVar(&o.CallbackConcurrency, "callback-concurrency", controllers.DefaultCallbackConcurrency, "Callback deliveries in flight at once.")
+	fs.Func("callback-schedule", "Comma-separated delays before each callback attempt (default: 0s,5s,5m,30m,2h,5h,10h,14h,20h,24h), jittered by 10%.", func(v string) error {
+		s, err := webhook.ParseSchedule(v)
+		o.CallbackSchedule = s
+		return err
+	})
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
@@ -58,6 +88,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
 	fs.IntVar(&o.JobConcurrency, "job-concurrency", 16, "SeekJobs reconciled in parallel.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for reconciles to finish on shutdown.")
+}
+
+func (o *Options) systemNamespace() string {
+	if o.SystemNamespace == "" {
+		return "seek-system"
+	}
+	return o.SystemNamespace
 }
 
 // NewScheme returns a scheme with the Kubernetes built-in types and the Seek API.
@@ -90,7 +127,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        NewScheme(),
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         controllers.CacheOptions(o.systemNamespace()),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.HealthProbeAddr,
 		LeaderElection:                o.LeaderElection,
@@ -103,7 +140,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	jobMetrics, err := controllers.SetupWithManager(mgr, controllers.Options{JobConcurrency: o.JobConcurrency, Clock: o.Clock})
+	jobMetrics, err := controllers.SetupWithManager(mgr, controllers.Options{
+		JobConcurrency:  o.JobConcurrency,
+		Clock:           o.Clock,
+		SystemNamespace: o.systemNamespace(),
+		Callbacks: controllers.CallbackOptions{
+			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
+		},
+	})
 	if err != nil {
 		return err
 	}

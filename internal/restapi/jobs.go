@@ -179,6 +179,21 @@ type JobResponse struct {
 	StartedAt    *time.Time      `json:"started_at"`
 	CompletedAt  *time.Time      `json:"completed_at"`
 	Attempts     int32           `json:"attempts"`
+	// Callback is the delivery ledger of the job's callback, null without one.
+	Callback *CallbackResponse `json:"callback"`
+}
+
+// CallbackResponse shows where a job's callback stands: the delivery of its terminal event (or, before
+// that, of its started event).
+type CallbackResponse struct {
+	URL string `json:"url"`
+	// State is waiting (no event to deliver yet), pending, delivered or failed.
+	State          string     `json:"state"`
+	Attempts       int32      `json:"attempts"`
+	LastStatusCode *int32     `json:"last_status_code"`
+	LastError      *string    `json:"last_error"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	DeliveredAt    *time.Time `json:"delivered_at"`
 }
 
 // JobError is a failed job's error in responses.
@@ -228,7 +243,29 @@ func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
 			r.Error.Details = json.RawMessage(e.Details.Raw)
 		}
 	}
+	if sj.Spec.Callback != nil {
+		r.Callback = toCallbackResponse(sj)
+	}
 	return r
+}
+
+func toCallbackResponse(sj *seekv1alpha1.SeekJob) *CallbackResponse {
+	out := &CallbackResponse{URL: sj.Spec.Callback.URL, State: "waiting"}
+	ledger := sj.Status.Callback
+	if ledger == nil || len(ledger.Deliveries) == 0 {
+		return out
+	}
+	d := ledger.Deliveries[len(ledger.Deliveries)-1] // the terminal event's, once there is one
+	out.State = strings.ToLower(string(d.State))
+	out.Attempts = d.Attempts
+	if d.LastStatusCode != 0 {
+		out.LastStatusCode = &d.LastStatusCode
+	}
+	if d.LastError != "" {
+		out.LastError = &d.LastError
+	}
+	out.NextAttemptAt, out.DeliveredAt = timePtr(d.NextAttemptTime), timePtr(d.DeliveredTime)
+	return out
 }
 
 func timePtr(t *metav1.Time) *time.Time {

@@ -197,6 +197,12 @@ func (w *SeekJobWrapper) Finished(state seekv1alpha1.JobState, reason string, t 
 	})
 }
 
+// CallbackLedger sets status.callback to the given deliveries, with the summary state they imply.
+func (w *SeekJobWrapper) CallbackLedger(state seekv1alpha1.CallbackState, deliveries ...seekv1alpha1.CallbackDelivery) *SeekJobWrapper {
+	w.Status.Callback = &seekv1alpha1.CallbackStatus{State: state, Deliveries: deliveries}
+	return w
+}
+
 // JobRef returns the reference a worker's status.activeJobs uses for sj.
 func JobRef(sj *seekv1alpha1.SeekJob) seekv1alpha1.JobReference {
 	return seekv1alpha1.JobReference{Namespace: sj.Namespace, Name: sj.Name, UID: string(sj.UID)}

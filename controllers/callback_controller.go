@@ -1,0 +1,198 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/restapi"
+	"github.com/seek-api/seek-operator/internal/signingkeys"
+	"github.com/seek-api/seek-operator/internal/webhook"
+)
+
+// Event reasons of the callback controller.
+const (
+	// EventCallbackFailed is emitted when a delivery is given up.
+	EventCallbackFailed = "CallbackFailed"
+)
+
+// CallbackReconciler delivers a SeekJob's events to spec.callback.url, signed per Standard Webhooks,
+// and owns status.callback, the delivery ledger: attempts, last status and error, next attempt time
+// and delivered time live there, so they survive restarts and leader changes. It makes at most one
+// attempt per reconcile and writes the ledger once after it.
+type CallbackReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// HTTP makes the attempts: an SSRF-safe client that follows no redirects (webhook.Policy.NewClient).
+	HTTP    *http.Client
+	Keys    *signingkeys.Store
+	Retry   retryPolicy
+	Metrics *CallbackMetrics
+}
+
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",namespace=seek-system,resources=secrets,verbs=get;list;watch;create
+
+// Reconcile makes the job's next due delivery attempt, if any, and schedules the one after.
+func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sj := &seekv1alpha1.SeekJob{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if sj.Spec.Callback == nil || sj.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	now := r.Clock.Now()
+	ledger := planDeliveries(sj, now)
+	if ledger == nil {
+		return ctrl.Result{}, nil // no event yet
+	}
+	d, wait := due(ledger, now)
+	var res *attemptResult
+	if d != nil {
+		res = r.attempt(ctx, sj, d, now)
+		recordAttempt(d, *res, now, r.Retry)
+		ledger.State = summarize(ledger.Deliveries)
+		_, wait = due(ledger, now)
+	}
+	if !equality.Semantic.DeepEqual(ledger, sj.Status.Callback) {
+		before := sj.DeepCopy()
+		sj.Status.Callback = ledger
+		if err := r.Client.Status().Patch(ctx, sj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				// Our copy was stale: the newer version's watch event reconciles again, and the attempt, if
+				// one was made, is repeated with the same webhook-id (deliveries are at least once).
+				ctrl.LoggerFrom(ctx).V(4).Info("Callback ledger update skipped", "reason", apierrors.ReasonForError(err))
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("write the callback ledger of %s: %w", klog.KObj(sj), err)
+		}
+	}
+	if d != nil {
+		r.observe(ctx, sj, d, res, now)
+	}
+	// Another delivery due now (a started and a terminal event) is picked up by the reconcile our own
+	// status write triggers; a later one by RequeueAfter.
+	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// attempt POSTs one event and classifies the answer.
+func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) *attemptResult {
+	log := ctrl.LoggerFrom(ctx)
+	data, err := json.Marshal(restapi.ToResponse(sj))
+	if err != nil {
+		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
+	}
+	body, err := json.Marshal(webhook.Payload{Type: d.Type, Timestamp: eventTime(sj, d.Event).UTC(), Data: data})
+	if err != nil {
+		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
+	}
+	keys, err := r.Keys.Get(ctx, sj.Namespace)
+	if err != nil {
+		return &attemptResult{outcome: webhook.Retry, err: "reading the signing secret: " + err.Error()}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sj.Spec.Callback.URL, bytes.NewReader(body))
+	if err != nil {
+		return &attemptResult{outcome: webhook.Gone, err: "invalid callback URL: " + err.Error()}
+	}
+	if err := webhook.Headers(req.Header, keys.Signing(now), d.ID, now, body); err != nil {
+		return &attemptResult{outcome: webhook.Retry, err: "signing: " + err.Error()}
+	}
+	req.Header.Set("User-Agent", "seek-webhooks/1")
+	start := time.Now()
+	resp, err := r.HTTP.Do(req)
+	r.Metrics.attemptDuration(time.Since(start))
+	outcome, retryAfter := webhook.Classify(resp, err, now)
+	res := &attemptResult{outcome: outcome, retryAfter: retryAfter}
+	switch {
+	case err != nil:
+		res.err = err.Error()
+	default:
+		res.statusCode = resp.StatusCode
+		if outcome != webhook.Delivered {
+			res.err = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, webhook.ReadSnippet(resp.Body, 256))
+		}
+		resp.Body.Close()
+	}
+	log.V(2).Info("Delivered callback attempt", "event", d.Event, "webhookID", d.ID, "attempt", d.Attempts+1, "outcome", outcome, "status", res.statusCode)
+	return res
+}
+
+// observe records metrics and events of an attempt whose result was written.
+func (r *CallbackReconciler) observe(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, res *attemptResult, now time.Time) {
+	r.Metrics.attempted(d, res, now.Sub(eventTime(sj, d.Event)))
+	if d.State == seekv1alpha1.CallbackFailed {
+		r.Recorder.Eventf(sj, nil, corev1.EventTypeWarning, EventCallbackFailed, "Deliver",
+			"Gave up delivering %s (webhook-id %s) after %d attempts: %s", d.Type, d.ID, d.Attempts, truncate(d.LastError, 512))
+	}
+}
+
+// CallbackMetrics are the delivery metrics.
+type CallbackMetrics struct {
+	attempts *prometheus.CounterVec
+	duration prometheus.Histogram
+	latency  prometheus.Histogram
+}
+
+// NewCallbackMetrics creates the delivery metrics.
+func NewCallbackMetrics() *CallbackMetrics {
+	return &CallbackMetrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seek_callback_attempts_total",
+			Help: "Callback delivery attempts, by outcome: delivered, retry (scheduled again) or failed (given up).",
+		}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "seek_callback_attempt_duration_seconds",
+			Help:    "Time a callback receiver took to answer an attempt.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30},
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "seek_callback_delivery_latency_seconds",
+			Help:    "Time from a job event (start, or terminal state) to its successful delivery, retries included.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86400, 259200},
+		}),
+	}
+}
+
+// Collectors are the metrics to register.
+func (m *CallbackMetrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.attempts, m.duration, m.latency}
+}
+
+func (m *CallbackMetrics) attemptDuration(d time.Duration) {
+	if m != nil {
+		m.duration.Observe(d.Seconds())
+	}
+}
+
+func (m *CallbackMetrics) attempted(d *seekv1alpha1.CallbackDelivery, _ *attemptResult, sinceEvent time.Duration) {
+	if m == nil {
+		return
+	}
+	switch d.State {
+	case seekv1alpha1.CallbackDelivered:
+		m.attempts.WithLabelValues("delivered").Inc()
+		m.latency.Observe(sinceEvent.Seconds())
+	case seekv1alpha1.CallbackFailed:
+		m.attempts.WithLabelValues("failed").Inc()
+	default:
+		m.attempts.WithLabelValues("retry").Inc()
+	}
+}
