@@ -99,7 +99,7 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 		},
 		{
 			name: "expired, callback still being delivered: kept",
-			objs: []client.Object{finishedAgo(25*time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackPending).Obj(), worker.Obj()},
+			objs: []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackPending).Obj(), worker.Obj()},
 		},
 		{
 			name: "expired, callback not planned yet: kept",
@@ -107,12 +107,12 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 		},
 		{
 			name:        "expired, callback delivered: deleted",
-			objs:        []client.Object{finishedAgo(25*time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackDelivered).Obj(), worker.Obj()},
+			objs:        []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackDelivered).Obj(), worker.Obj()},
 			wantDeleted: true,
 		},
 		{
 			name:        "expired, callback given up: deleted",
-			objs:        []client.Object{finishedAgo(25*time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackFailed).Obj(), worker.Obj()},
+			objs:        []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackFailed).Obj(), worker.Obj()},
 			wantDeleted: true,
 		},
 		{
