@@ -170,7 +170,16 @@ func recordAttempt(d *seekv1alpha1.CallbackDelivery, res attemptResult, now time
 			d.State = seekv1alpha1.CallbackFailed
 			return
 		}
-		next := metav1.NewTime(now.Add(max(delay, res.retryAfter)))
+		// Status times have whole seconds: round up, so no attempt comes early (Retry-After).
+		next := metav1.NewTime(ceilSecond(now.Add(max(delay, res.retryAfter))))
 		d.NextAttemptTime = &next
 	}
+}
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -35,11 +36,17 @@ const (
 // and delivered time live there, so they survive restarts and leader changes. It makes at most one
 // attempt per reconcile and writes the ledger once after it.
 type CallbackReconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	Client client.Client
+	// APIReader confirms, before an attempt, that the delivery is still due: the cache may not show
+	// the ledger this controller wrote a moment ago, and acting on it would send a duplicate.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// HTTP makes the attempts: an SSRF-safe client that follows no redirects (webhook.Policy.NewClient).
-	HTTP    *http.Client
+	HTTP *http.Client
+	// Policy checks the URL itself before every attempt, as the frontend does at submit: a SeekJob
+	// created with kubectl is held to the same rules.
+	Policy  webhook.Policy
 	Keys    *signingkeys.Store
 	Retry   retryPolicy
 	Metrics *CallbackMetrics
@@ -65,9 +72,19 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil // no event yet
 	}
 	d, wait := due(ledger, now)
+	if d != nil {
+		if err := r.APIReader.Get(ctx, req.NamespacedName, sj); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if ledger = planDeliveries(sj, now); ledger == nil {
+			return ctrl.Result{}, nil
+		}
+		d, wait = due(ledger, now)
+	}
 	var res *attemptResult
 	if d != nil {
 		res = r.attempt(ctx, sj, d, now)
+		now = r.Clock.Now() // the schedule and Retry-After count from the answer
 		recordAttempt(d, *res, now, r.Retry)
 		ledger.State = summarize(ledger.Deliveries)
 		_, wait = due(ledger, now)
@@ -108,6 +125,9 @@ func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJ
 	if err != nil {
 		return &attemptResult{outcome: webhook.Retry, err: "reading the signing secret: " + err.Error()}
 	}
+	if err := r.Policy.CheckURL(sj.Spec.Callback.URL); err != nil {
+		return &attemptResult{outcome: webhook.Gone, err: err.Error()}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sj.Spec.Callback.URL, bytes.NewReader(body))
 	if err != nil {
 		return &attemptResult{outcome: webhook.Gone, err: "invalid callback URL: " + err.Error()}
@@ -129,6 +149,8 @@ func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJ
 		if outcome != webhook.Delivered {
 			res.err = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, webhook.ReadSnippet(resp.Body, 256))
 		}
+		// Drain a little so the connection can be reused; receivers' bodies are not read beyond that.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}
 	log.V(2).Info("Delivered callback attempt", "event", d.Event, "webhookID", d.ID, "attempt", d.Attempts+1, "outcome", outcome, "status", res.statusCode)

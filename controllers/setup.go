@@ -154,13 +154,14 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 	}
 	c := mgr.GetClient()
 	callbacks := &CallbackReconciler{
-		Client:   c,
-		Recorder: mgr.GetEventRecorder("seek-callback-controller"),
-		Clock:    opts.Clock,
-		HTTP:     co.Policy.NewClient(co.Timeout),
-		Keys:     &signingkeys.Store{Client: c, Reader: c, Namespace: opts.SystemNamespace, Clock: opts.Clock},
-		Retry:    retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
-		Metrics:  m,
+		Client:    c,
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("seek-callback-controller"),
+		Clock:     opts.Clock,
+		HTTP:      co.Policy.NewClient(co.Timeout),
+		Keys:      &signingkeys.Store{Client: c, Reader: c, Namespace: opts.SystemNamespace, Clock: opts.Clock},
+		Retry:     retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
+		Metrics:   m,
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("seekjob-callback").

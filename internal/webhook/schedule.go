@@ -75,7 +75,7 @@ func Backoff(schedule []time.Duration, attempt int, jitter float64, random func(
 	case scaled >= math.MaxInt64:
 		return time.Duration(math.MaxInt64), true
 	}
-	return time.Duration(scaled), true
+	return time.Duration(math.Round(scaled)), true
 }
 
 // Outcome is what a delivery attempt's result means for the message.

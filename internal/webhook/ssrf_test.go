@@ -176,6 +176,9 @@ func TestCheckURL(t *testing.T) {
 		{name: "single label", url: "http://kubernetes/", want: `host "kubernetes" is not a fully qualified domain name`},
 		{name: "allowed host does not cover others", policy: Policy{AllowedHosts: []string{"receiver.default.svc"}}, url: "http://other.default.svc/", want: `host "other.default.svc" is a local name, not reachable from the internet`},
 		{name: "non-ASCII", url: "http://\u2460\u2461\u2466.0.0.1/", want: `host "①②⑦.0.0.1" is not ASCII; write internationalized names in their punycode (xn--) form`},
+		{name: "percent-encoded non-ASCII", url: "http://%E2%91%A0.example.com/", want: `host "①.example.com" is not ASCII; write internationalized names in their punycode (xn--) form`},
+		{name: "punycode", url: "https://xn--nxasmq6b.example/"},
+		{name: "backslash before userinfo", url: `http://evil.com\@127.0.0.1/`, want: "URL does not parse: net/url: invalid userinfo"},
 		{name: "empty label", url: "http://a..example.com/", want: `host "a..example.com" is not a valid host name`},
 		{name: "bad character", url: "http://a!b.example.com/", want: `host "a!b.example.com" is not a valid host name`},
 	}

@@ -70,6 +70,7 @@ func startFrontendVia(t *testing.T, host string) string {
 		done <- frontend.Run(ctx, cfg, frontend.Options{
 			Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
 			MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 500, Burst: 1000, ShutdownTimeout: 5 * time.Second, Ready: ready,
+			Callbacks: callbackPolicy,
 		})
 	}()
 	t.Cleanup(func() {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/manager"
+	"github.com/seek-api/seek-operator/internal/webhook"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
@@ -83,6 +85,14 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// Webhook delivery settings of the manager and the frontend under test: a fast schedule of five
+// attempts and a loopback allowlist.
+var (
+	callbackPolicy   = webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true}
+	callbackTimeout  = 2 * time.Second
+	callbackSchedule = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+)
+
 // runningManager is the Seek manager running in this process, as cmd/manager runs it.
 type runningManager struct {
 	cancel context.CancelFunc
@@ -100,6 +110,11 @@ func startManager() *runningManager {
 			Burst:           1000,
 			JobConcurrency:  8,
 			Restartable:     true,
+			SystemNamespace: systemNamespace,
+			// Receivers are local: loopback is allowlisted, as an operator would allowlist in-cluster ones.
+			CallbackPolicy:   callbackPolicy,
+			CallbackTimeout:  callbackTimeout,
+			CallbackSchedule: callbackSchedule,
 		})
 	}()
 	return rm
