@@ -159,7 +159,8 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 		Recorder:  mgr.GetEventRecorder("seek-callback-controller"),
 		Clock:     opts.Clock,
 		HTTP:      co.Policy.NewClient(co.Timeout),
-		Keys:      &signingkeys.Store{Client: c, Reader: c, Namespace: opts.SystemNamespace, Clock: opts.Clock},
+		Policy:    co.Policy,
+		Keys:      &signingkeys.Store{Client: c, Reader: c, Live: mgr.GetAPIReader(), Namespace: opts.SystemNamespace, Clock: opts.Clock},
 		Retry:     retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
 		Metrics:   m,
 	}

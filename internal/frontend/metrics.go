@@ -1,7 +1,10 @@
 package frontend
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -35,7 +38,7 @@ func instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
+		serveRecovering(next, rec, r)
 		route := r.Pattern // set by the ServeMux; bounded, unlike the path
 		if route == "" {
 			route = "unmatched"
@@ -48,12 +51,38 @@ func instrument(next http.Handler) http.Handler {
 	})
 }
 
+// serveRecovering serves r, turning a panic into a logged 500 with the API's error shape (rather than
+// a dropped connection).
+func serveRecovering(next http.Handler, rec *statusRecorder, r *http.Request) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel panic value, compared as net/http does
+			panic(v)
+		}
+		ctrl.Log.WithName("api").Error(fmt.Errorf("panic: %v", v), "Handler panicked", "method", r.Method, "path", r.URL.Path, "stack", string(debug.Stack()))
+		if !rec.wrote {
+			writeError(rec, r, errors.New("handler panicked"))
+		}
+	}()
+	next.ServeHTTP(rec, r)
+}
+
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
+	s.wrote = true
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }

@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Keys:      &KeyStore{Reader: mgr.GetCache(), SystemNamespace: o.SystemNamespace},
 		Callbacks: o.Callbacks,
 		// Signing secrets are read rarely: straight from the apiserver, not cached.
-		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.SystemNamespace, Clock: clock.RealClock{}},
+		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.SystemNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

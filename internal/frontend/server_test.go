@@ -367,3 +367,12 @@ func TestSubmitBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestPanicIsA500(t *testing.T) {
+	h := instrument(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/jobs", nil))
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
+		t.Errorf("panic answered %d %s, want a 500 with the error shape", rec.Code, rec.Body)
+	}
+}

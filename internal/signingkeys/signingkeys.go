@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -54,9 +55,11 @@ func (k *Keys) Signing(now time.Time) []string {
 
 // Store reads, creates and rotates signing secrets.
 type Store struct {
-	// Client writes Secrets; Reader reads them (an informer cache, or the apiserver).
+	// Client writes Secrets; Reader reads them on the hot path (an informer cache, or the apiserver);
+	// Live reads the apiserver, for what a cache may not show yet.
 	Client    client.Client
 	Reader    client.Reader
+	Live      client.Reader
 	Namespace string
 	Clock     clock.PassiveClock
 	// Grace is how long a rotated-out secret keeps signing; DefaultGrace when zero.
@@ -90,7 +93,7 @@ func (s *Store) create(ctx context.Context, tenant string) (*Keys, error) {
 	err = s.Client.Create(ctx, sec)
 	if apierrors.IsAlreadyExists(err) {
 		// Someone else created it first; the cache may not show it yet.
-		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
+		if err := s.Live.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
 			return nil, fmt.Errorf("read the webhook signing secret of %s: %w", tenant, err)
 		}
 		return parse(sec)
@@ -107,23 +110,29 @@ func (s *Store) Rotate(ctx context.Context, tenant string) (*Keys, error) {
 	if _, err := s.Get(ctx, tenant); err != nil { // make sure it exists
 		return nil, err
 	}
-	sec := &corev1.Secret{}
-	if err := s.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: Name(tenant)}, sec); err != nil {
-		return nil, fmt.Errorf("read the webhook signing secret of %s: %w", tenant, err)
-	}
-	next, err := webhook.NewSecret()
-	if err != nil {
-		return nil, err
-	}
 	grace := s.Grace
 	if grace == 0 {
 		grace = DefaultGrace
 	}
-	ends := s.Clock.Now().Add(grace).UTC().Truncate(time.Second)
-	sec.Data[keyPrevious] = sec.Data[keyCurrent]
-	sec.Data[keyPreviousEnds] = []byte(ends.Format(time.RFC3339))
-	sec.Data[keyCurrent] = []byte(next)
-	if err := s.Client.Update(ctx, sec); err != nil {
+	sec := &corev1.Secret{}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := s.Live.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: Name(tenant)}, sec); err != nil {
+			return err
+		}
+		next, err := webhook.NewSecret()
+		if err != nil {
+			return err
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		ends := s.Clock.Now().Add(grace).UTC().Truncate(time.Second)
+		sec.Data[keyPrevious] = sec.Data[keyCurrent]
+		sec.Data[keyPreviousEnds] = []byte(ends.Format(time.RFC3339))
+		sec.Data[keyCurrent] = []byte(next)
+		return s.Client.Update(ctx, sec)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("rotate the webhook signing secret of %s: %w", tenant, err)
 	}
 	return parse(sec)

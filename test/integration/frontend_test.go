@@ -369,3 +369,88 @@ func TestFrontendApiserverOutage(t *testing.T) {
 		return code == http.StatusAccepted, fmt.Errorf("%d %v", code, body)
 	})
 }
+
+// TestFrontendWebhooks covers the webhook side of the API: the signing secret, callback URL checks at
+// submit, the delivery ledger in job responses, and redelivery.
+func TestFrontendWebhooks(t *testing.T) {
+	base := startFrontend(t)
+	tenant := newNamespace(t)
+	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.Scopes...)}
+	reader := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.ScopeRead)}
+	eventually(t, "key accepted", func(context.Context) (bool, error) {
+		code, body := api.call("GET", "/v1/webhooks/secret", "")
+		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
+	})
+
+	_, first := api.call("GET", "/v1/webhooks/secret", "")
+	secret, _ := first["secret"].(string)
+	if !strings.HasPrefix(secret, "whsec_") || first["previous_secret_expires_at"] != nil {
+		t.Fatalf("secret = %v", first)
+	}
+	if _, again := api.call("GET", "/v1/webhooks/secret", ""); again["secret"] != secret {
+		t.Errorf("the secret changed between two reads: %v", again)
+	}
+	if code, _ := reader.call("GET", "/v1/webhooks/secret", ""); code != http.StatusForbidden {
+		t.Errorf("a key without the webhooks scope read the secret: %d", code)
+	}
+	code, rotated := api.call("POST", "/v1/webhooks/secret:rotate", "")
+	if code != http.StatusOK || rotated["secret"] == secret || rotated["previous_secret_expires_at"] == nil {
+		t.Fatalf("rotate = %d %v", code, rotated)
+	}
+
+	w := readyWorker(t, echoWorker(t).Obj())
+	for _, url := range []string{"http://169.254.169.254/latest/meta-data", "ftp://files.example/x", "http://user@127.0.0.1/", "http://0x7f.1/"} {
+		body := fmt.Sprintf(`{"callback_url": %q}`, url)
+		if code, got := api.call("POST", "/v1/workers/"+w.Name+"/jobs", body); code != http.StatusBadRequest || got["error"].(map[string]any)["field"] != "callback_url" {
+			t.Errorf("submit with callback_url %s = %d %v, want 400 naming callback_url", url, code, got)
+		}
+	}
+
+	rc := newReceiver(t, nil)
+	// A job whose worker does not exist stays queued until canceled, which finishes it. (The API
+	// refuses submissions to unknown workers, so it is made with kubectl.)
+	mustCreate(t, testutil.MakeSeekJob("hooked", tenant).Worker("no-such-worker").Callback(rc.url()).Obj())
+	if code, got := api.call("POST", "/v1/jobs/job_hooked/callback:redeliver", ""); code != http.StatusConflict {
+		t.Errorf("redeliver before the job finished = %d %v, want 409", code, got)
+	}
+	if code, got := api.call("POST", "/v1/jobs/job_hooked/cancel", ""); code != http.StatusAccepted {
+		t.Fatalf("cancel = %d %v", code, got)
+	}
+	var got map[string]any
+	eventually(t, "callback delivered, as the API shows it", func(context.Context) (bool, error) {
+		_, got = api.call("GET", "/v1/jobs/job_hooked", "")
+		cb, _ := got["callback"].(map[string]any)
+		return cb != nil && cb["state"] == "delivered", fmt.Errorf("%v", got)
+	})
+	cb := got["callback"].(map[string]any)
+	if cb["url"] != rc.url() || cb["attempts"] != float64(1) || cb["last_status_code"] != float64(204) || cb["delivered_at"] == nil {
+		t.Errorf("callback = %v", cb)
+	}
+	call := rc.waitCalls(1)[0]
+	for _, s := range []string{secret, rotated["secret"].(string)} {
+		if err := verify(t, s, call); err != nil {
+			t.Errorf("delivery does not verify with %s…: %v", s[:10], err)
+		}
+	}
+	if typ, data := call.payload(t); typ != "job.canceled" || data["job_uuid"] != "job_hooked" || data["status"] != "canceled" {
+		t.Errorf("payload = %s", call.body)
+	}
+
+	if code, got := api.call("POST", "/v1/jobs/job_hooked/callback:redeliver", ""); code != http.StatusAccepted {
+		t.Fatalf("redeliver = %d %v", code, got)
+	}
+	again := rc.waitCalls(2)[1]
+	if again.id() != call.id() {
+		t.Errorf("redelivery webhook-id = %s, want the original %s", again.id(), call.id())
+	}
+	eventually(t, "redelivered", func(context.Context) (bool, error) {
+		_, got = api.call("GET", "/v1/jobs/job_hooked", "")
+		cb, _ := got["callback"].(map[string]any)
+		return cb != nil && cb["state"] == "delivered", fmt.Errorf("%v", got)
+	})
+
+	mustCreate(t, testutil.MakeSeekJob("plain", tenant).Worker("no-such-worker").Cancel("x").Obj())
+	if code, got := api.call("POST", "/v1/jobs/job_plain/callback:redeliver", ""); code != http.StatusConflict {
+		t.Errorf("redeliver without a callback = %d %v, want 409", code, got)
+	}
+}
