@@ -3,6 +3,7 @@ package frontend
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,12 +15,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/frontend/apitest"
+	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
@@ -52,6 +55,7 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 		{"b", "tenant-b", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}, 1000},
 		{"a-readonly", "tenant-a", []Scope{ScopeRead}, 1000},
 		{"a-slow", "tenant-a", []Scope{ScopeRead}, 1},
+		{"a-all", "tenant-a", Scopes, 1000},
 	} {
 		secret, key, err := NewKey(systemNS, k.tenant, k.scopes, k.rps)
 		if err != nil {
@@ -65,7 +69,8 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 		b = b.WithInterceptorFuncs(*funcs)
 	}
 	f.client = b.Build()
-	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, SystemNamespace: systemNS}, MaxBodyBytes: 1024}
+	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, SystemNamespace: systemNS}, MaxBodyBytes: 1024,
+		SigningKeys: &signingkeys.Store{Client: f.client, Reader: f.client, Live: f.client, Namespace: systemNS, Clock: clocktesting.NewFakeClock(time.Now())}}
 	f.handler = s.Handler()
 	return f
 }
@@ -374,5 +379,84 @@ func TestPanicIsA500(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/jobs", nil))
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
 		t.Errorf("panic answered %d %s, want a 500 with the error shape", rec.Code, rec.Body)
+	}
+}
+
+func TestWebhookSecret(t *testing.T) {
+	f := newFixture(t, nil)
+	code, first := f.do("GET", "/v1/webhooks/secret", f.keys["a-all"], "")
+	secret, _ := first["secret"].(string)
+	if code != http.StatusOK || !strings.HasPrefix(secret, "whsec_") || first["previous_secret_expires_at"] != nil {
+		t.Fatalf("GET secret = %d %v", code, first)
+	}
+	if _, again := f.do("GET", "/v1/webhooks/secret", f.keys["a-all"], ""); again["secret"] != secret {
+		t.Errorf("second read = %v, want the same secret", again)
+	}
+	if code, _ := f.do("GET", "/v1/webhooks/secret", f.keys["a"], ""); code != http.StatusForbidden {
+		t.Errorf("without the webhooks scope = %d, want 403", code)
+	}
+	code, rotated := f.do("POST", "/v1/webhooks/secret:rotate", f.keys["a-all"], "")
+	if code != http.StatusOK || rotated["secret"] == secret || rotated["previous_secret_expires_at"] == nil {
+		t.Errorf("rotate = %d %v", code, rotated)
+	}
+	// Tenants have separate secrets.
+	sec := &corev1.Secret{}
+	if err := f.client.Get(context.Background(), client.ObjectKey{Namespace: systemNS, Name: signingkeys.Name("tenant-a")}, sec); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.Get(context.Background(), client.ObjectKey{Namespace: systemNS, Name: signingkeys.Name("tenant-b")}, sec); !apierrors.IsNotFound(err) {
+		t.Errorf("tenant-b's secret exists before it asked: %v", err)
+	}
+}
+
+func TestSubmitCallbackURL(t *testing.T) {
+	f := newFixture(t, nil, emailWorker.DeepCopy())
+	for _, url := range []string{"http://127.0.0.1/hook", "http://169.254.169.254/", "ftp://x.example/", "https://a@b.example/", "http://[::1]/", "http://localhost/", "not a url"} {
+		code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], fmt.Sprintf(`{"email":"a@b.c","callback_url":%q}`, url))
+		if e := errorOf(body); code != http.StatusBadRequest || e["field"] != "callback_url" || e["code"] != "invalid_callback_url" {
+			t.Errorf("callback_url %q: %d %v, want 400 naming callback_url", url, code, body)
+		}
+	}
+	code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c","callback_url":"https://app.example/hook"}`)
+	if cb, _ := body["callback"].(map[string]any); code != http.StatusAccepted || cb["state"] != "waiting" || cb["url"] != "https://app.example/hook" {
+		t.Errorf("submit = %d %v", code, body)
+	}
+}
+
+func TestRedeliver(t *testing.T) {
+	ledger := func(state seekv1alpha1.CallbackState) *testutil.SeekJobWrapper {
+		return testutil.MakeSeekJob("hooked", "tenant-a").Worker("email-validator").Callback("https://app.example/hook").
+			State(seekv1alpha1.JobStateCompleted).CallbackLedger(state, seekv1alpha1.CallbackDelivery{
+			Event: seekv1alpha1.CallbackEventFinished, ID: "msg", Type: "job.completed", State: state, Attempts: 1})
+	}
+	cases := []struct {
+		name     string
+		sj       *seekv1alpha1.SeekJob
+		wantCode int
+	}{
+		{"delivered: again", ledger(seekv1alpha1.CallbackDelivered).Obj(), http.StatusAccepted},
+		{"failed: again", ledger(seekv1alpha1.CallbackFailed).Obj(), http.StatusAccepted},
+		{"still pending", ledger(seekv1alpha1.CallbackPending).Obj(), http.StatusConflict},
+		{"running", testutil.MakeSeekJob("hooked", "tenant-a").Worker("email-validator").Callback("https://app.example/hook").State(seekv1alpha1.JobStateRunning).Obj(), http.StatusConflict},
+		{"no callback", testutil.MakeSeekJob("hooked", "tenant-a").Worker("email-validator").State(seekv1alpha1.JobStateCompleted).Obj(), http.StatusConflict},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil, tc.sj)
+			code, body := f.do("POST", "/v1/jobs/job_hooked/callback:redeliver", f.keys["a"], "")
+			if code != tc.wantCode {
+				t.Fatalf("redeliver = %d %v, want %d", code, body, tc.wantCode)
+			}
+			got := &seekv1alpha1.SeekJob{}
+			if err := f.client.Get(context.Background(), client.ObjectKey{Namespace: "tenant-a", Name: "hooked"}, got); err != nil {
+				t.Fatal(err)
+			}
+			if asked := got.Annotations[seekv1alpha1.AnnotationRedeliver] != ""; asked != (tc.wantCode == http.StatusAccepted) {
+				t.Errorf("redeliver annotation = %q", got.Annotations[seekv1alpha1.AnnotationRedeliver])
+			}
+			if code, _ := f.do("POST", "/v1/jobs/job_hooked/callback:redeliver", f.keys["b"], ""); code != http.StatusNotFound {
+				t.Errorf("another tenant's redeliver = %d, want 404", code)
+			}
+		})
 	}
 }
