@@ -10,6 +10,7 @@
 //	            SeekJobs being created at full speed while the controller runs
 //	backlog     SeekJobs/s a freshly started manager turns a backlog of SeekJobs into Jobs (cache
 //	            sync included)
+//	callback    terminal state → delivered latency at a local receiver, jobs arriving open loop
 //	writes/job  API writes the manager issued per SeekJob (by verb and resource), steady phase
 //	CPU/job     CPU time per SeekJob of each process, B0 and steady phases
 //
@@ -24,6 +25,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -52,6 +54,7 @@ import (
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/testutil"
+	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
 type config struct {
@@ -61,6 +64,9 @@ type config struct {
 	burst       int
 	reconcilers int
 	restProfile string
+	// callbacks jobs with a callback are created at callbackRate per second.
+	callbacks    int
+	callbackRate float64
 }
 
 func main() {
@@ -70,6 +76,8 @@ func main() {
 	flag.Float64Var(&cfg.qps, "manager-qps", 200, "Manager API QPS (--kube-api-qps).")
 	flag.IntVar(&cfg.burst, "manager-burst", 400, "Manager API burst (--kube-api-burst).")
 	flag.IntVar(&cfg.reconcilers, "job-concurrency", 16, "Manager --job-concurrency.")
+	flag.IntVar(&cfg.callbacks, "callbacks", 1000, "SeekJobs with a callback in the callback phase.")
+	flag.Float64Var(&cfg.callbackRate, "callback-rate", 50, "SeekJobs with a callback created per second (open loop).")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
 	flag.Parse()
@@ -246,6 +254,16 @@ func run(cfg config) error {
 	}
 	drain := float64(cfg.jobs) / last.Sub(start).Seconds()
 
+	// Callbacks: terminal state → delivered, at a local receiver.
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b5"}}); err != nil {
+		return err
+	}
+	cbSample, err := runCallbacks(ctx, c, admin, "b5", cfg.callbacks, cfg.callbackRate)
+	if err != nil {
+		return fmt.Errorf("callback phase: %w", err)
+	}
+	cb := cbSample.stats()
+
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(os.Stdout, "\nSeek controller benchmark: %d SeekJobs per phase, client concurrency %d, manager QPS %.0f/burst %d, %d job reconcilers, %d CPUs\n\n",
 		cfg.jobs, cfg.concurrency, cfg.qps, cfg.burst, cfg.reconcilers, runtime.NumCPU())
@@ -264,6 +282,7 @@ func run(cfg config) error {
 	fmt.Fprintf(tw, "steady: ratio to B0\t%.2f\t≥ 0.5\t\n", steady/b0.rate)
 	fmt.Fprintf(tw, "backlog: SeekJob → Job throughput/s (fresh manager)\t%.0f\t\t\n", drain)
 	fmt.Fprintf(tw, "backlog: ratio to B0\t%.2f\t≥ 0.5\t\n", drain/b0.rate)
+	fmt.Fprintf(tw, "callback: terminal state → delivered p50 / p99 (ms), %d jobs at %.0f/s\t%.1f / %.1f\tp99 ≤ 250\t\n", cfg.callbacks, cfg.callbackRate, cb.p50, cb.p99)
 	fmt.Fprintf(tw, "raw Job creates/s (the controller's Jobs, copied)\t%.0f\t\t\n", rawJobs.rate)
 	fmt.Fprintf(tw, "raw SeekJob status updates/s\t%.0f\t\t\n", rawStatus.rate)
 	fmt.Fprintf(tw, "ceiling for the ratio: B0 cost / (B0 + Job create + status update)\t%.2f\t\t\n", bound)
@@ -294,6 +313,7 @@ func startManager(cfg *rest.Config, bc config) *benchManager {
 		done <- manager.Run(ctx, cfg, manager.Options{
 			MetricsAddr: "0", HealthProbeAddr: "0", QPS: bc.qps, Burst: bc.burst,
 			JobConcurrency: bc.reconcilers, Registry: prometheus.NewRegistry(), Restartable: true,
+			CallbackPolicy: webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true},
 		})
 	}()
 	var once sync.Once
