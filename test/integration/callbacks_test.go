@@ -13,8 +13,6 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -139,9 +137,6 @@ func verify(t *testing.T, secret string, r hookCall) error {
 }
 
 func TestCallbacks(t *testing.T) {
-	if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatal(err)
-	}
 
 	t.Run("completed job: one signed delivery carrying the GET shape", func(t *testing.T) {
 		t.Parallel()
@@ -354,9 +349,6 @@ func TestCallbacks(t *testing.T) {
 // TestCallbackManagerRestart stops the manager between two attempts of one delivery: the ledger in
 // status carries the delivery over, and the receiver sees the same webhook-id again.
 func TestCallbackManagerRestart(t *testing.T) {
-	if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatal(err)
-	}
 	ns := newNamespace(t)
 	rc := newReceiver(t, func(n int, w http.ResponseWriter) {
 		if n == 1 {
@@ -387,9 +379,6 @@ func TestCallbackManagerRestart(t *testing.T) {
 
 // TestCallbacksAtScale delivers the callbacks of 1,000 jobs, each exactly once.
 func TestCallbacksAtScale(t *testing.T) {
-	if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatal(err)
-	}
 	const n = 1000
 	ns := newNamespace(t)
 	rc := newReceiver(t, nil)

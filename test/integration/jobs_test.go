@@ -471,9 +471,11 @@ func waitForEvent(t *testing.T, ns, name, reason string) {
 func TestMetricsAndProbes(t *testing.T) {
 	ns := newNamespace(t)
 	w := readyWorker(t, echoWorker(t).Obj())
-	mustCreate(t, testutil.MakeSeekJob("measured", ns).Worker(w.Name).Obj())
+	rc := newReceiver(t, nil)
+	mustCreate(t, testutil.MakeSeekJob("measured", ns).Worker(w.Name).Callback(rc.url()).Obj())
 	finishPod(t, waitForPod(t, ns, "measured", 1), 0, `{}`)
 	waitForState(t, ns, "measured", seekv1alpha1.JobStateCompleted)
+	waitForCallback(t, ns, "measured", seekv1alpha1.CallbackDelivered)
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		eventually(t, path, func(ctx context.Context) (bool, error) {
@@ -487,6 +489,10 @@ func TestMetricsAndProbes(t *testing.T) {
 		fmt.Sprintf(`seek_job_execution_duration_seconds_count{state="Completed",worker=%q} 1`, w.Name),
 		fmt.Sprintf(`seek_job_end_to_end_duration_seconds_count{state="Completed",worker=%q} 1`, w.Name),
 		`controller_runtime_reconcile_total{controller="seekjob",result="success"}`,
+		`seek_callback_attempts_total{outcome="delivered"}`,
+		`seek_callback_attempt_duration_seconds_count`,
+		`seek_callback_delivery_latency_seconds_count`,
+		`controller_runtime_reconcile_total{controller="seekjob-callback",result="success"}`,
 	}
 	eventually(t, "metrics", func(ctx context.Context) (bool, error) {
 		status, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")

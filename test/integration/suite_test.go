@@ -73,6 +73,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// The system namespace, as config/ creates it: API keys and webhook signing secrets live there.
+	if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	mgrLog, err := os.Create(filepath.Join(os.TempDir(), "seek-integration-manager.log"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
