@@ -10,7 +10,7 @@ import (
 func FuzzParseSubmit(f *testing.F) {
 	for _, seed := range []string{
 		`{}`, `{"email":"a@b.c"}`, `{"callback_url":"https://x/"}`, `{"callback_url":5}`, `[]`, `null`, `"x"`, `1e999`,
-		`{"a":`, `{"a":1}{"b":2}`, "{\"a\":\"\xff\"}", `{"__proto__":{}}`, `{"a":{"b":{"c":[1,2,{"d":null}]}}}`, ``,
+		`{"a":`, `{"callback_url":"https://x/","callback_events":["started","x"]}`, `{"callback_events":null}`, `{"a":1}{"b":2}`, "{\"a\":\"\xff\"}", `{"__proto__":{}}`, `{"a":{"b":{"c":[1,2,{"d":null}]}}}`, ``,
 	} {
 		f.Add(seed)
 	}
@@ -28,6 +28,9 @@ func FuzzParseSubmit(f *testing.F) {
 		}
 		if _, ok := obj[CallbackURLField]; ok {
 			t.Fatalf("callback_url left in the input")
+		}
+		if _, ok := obj[CallbackEventsField]; ok {
+			t.Fatalf("callback_events left in the input")
 		}
 	})
 }

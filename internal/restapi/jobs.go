@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ const (
 	IDPrefix = "job_"
 	// CallbackURLField is the body field that becomes spec.callback.url rather than input.
 	CallbackURLField = "callback_url"
+	// CallbackEventsField is the body field that becomes spec.callback.events: ["started", "finished"];
+	// ["finished"] when absent.
+	CallbackEventsField = "callback_events"
 	// MaxIdempotencyKeyLength bounds the Idempotency-Key header.
 	MaxIdempotencyKeyLength = 255
 	// AnnotationRequestHash records the hash of the request that created a SeekJob under an
@@ -80,8 +84,9 @@ func NameFromID(id string) (string, error) {
 
 // SubmitRequest is a parsed job submission.
 type SubmitRequest struct {
-	Input       []byte
-	CallbackURL string
+	Input          []byte
+	CallbackURL    string
+	CallbackEvents []seekv1alpha1.CallbackEvent
 	// RequestHash identifies the request for idempotency: the worker, input and callback.
 	RequestHash string
 }
@@ -107,13 +112,28 @@ func ParseSubmit(worker string, body []byte) (*SubmitRequest, error) {
 		}
 		delete(fields, CallbackURLField)
 	}
+	if raw, ok := fields[CallbackEventsField]; ok {
+		events, err := parseCallbackEvents(raw)
+		if err != nil {
+			return nil, err
+		}
+		if req.CallbackURL == "" {
+			return nil, invalid(CallbackEventsField, "callback_events needs a callback_url")
+		}
+		req.CallbackEvents = events
+		delete(fields, CallbackEventsField)
+	}
 	input, err := json.Marshal(fields)
 	if err != nil {
 		return nil, invalid("", "the body cannot be re-encoded: %v", err)
 	}
 	req.Input = input
 	sum := sha256.New()
-	for _, part := range [][]byte{[]byte(worker), input, []byte(req.CallbackURL)} {
+	events := make([]string, len(req.CallbackEvents))
+	for i, ev := range req.CallbackEvents {
+		events[i] = string(ev)
+	}
+	for _, part := range [][]byte{[]byte(worker), input, []byte(req.CallbackURL), []byte(strings.Join(events, ","))} {
 		fmt.Fprintf(sum, "%d:", len(part))
 		sum.Write(part)
 	}
@@ -138,6 +158,32 @@ func JobName(namespace, idempotencyKey string) (string, error) {
 	return "i" + LowerBase32.EncodeToString(sum[:])[:randomNameLength-1], nil
 }
 
+// parseCallbackEvents reads callback_events: a non-empty list of distinct "started" and "finished".
+func parseCallbackEvents(raw json.RawMessage) ([]seekv1alpha1.CallbackEvent, error) {
+	var names []string
+	if err := json.Unmarshal(raw, &names); err != nil || len(names) == 0 {
+		return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started" and "finished"`)
+	}
+	var out []seekv1alpha1.CallbackEvent
+	for _, n := range names {
+		var ev seekv1alpha1.CallbackEvent
+		switch n {
+		case "started":
+			ev = seekv1alpha1.CallbackEventStarted
+		case "finished":
+			ev = seekv1alpha1.CallbackEventFinished
+		default:
+			return nil, invalid(CallbackEventsField, `callback_events may hold only "started" and "finished", not %q`, n)
+		}
+		if slices.Contains(out, ev) {
+			return nil, invalid(CallbackEventsField, "callback_events lists %q twice", n)
+		}
+		out = append(out, ev)
+	}
+	slices.Sort(out) // a set: the order given does not matter
+	return out, nil
+}
+
 // NewSeekJob builds the SeekJob for a submission.
 func NewSeekJob(namespace, name, worker string, req *SubmitRequest, idempotent bool) *seekv1alpha1.SeekJob {
 	sj := &seekv1alpha1.SeekJob{
@@ -151,7 +197,7 @@ func NewSeekJob(namespace, name, worker string, req *SubmitRequest, idempotent b
 		sj.Annotations = map[string]string{AnnotationRequestHash: req.RequestHash}
 	}
 	if req.CallbackURL != "" {
-		sj.Spec.Callback = &seekv1alpha1.Callback{URL: req.CallbackURL}
+		sj.Spec.Callback = &seekv1alpha1.Callback{URL: req.CallbackURL, Events: req.CallbackEvents}
 	}
 	return sj
 }

@@ -21,6 +21,7 @@ func TestParseSubmit(t *testing.T) {
 		body      string
 		wantInput string
 		wantURL   string
+		wantEvs   []seekv1alpha1.CallbackEvent
 		wantField string // set when an error naming this field is expected
 		wantErr   bool
 	}{
@@ -34,6 +35,13 @@ func TestParseSubmit(t *testing.T) {
 		{name: "trailing garbage", body: `{}x`, wantErr: true},
 		{name: "callback not a string", body: `{"callback_url": 5}`, wantErr: true, wantField: "callback_url"},
 		{name: "callback empty", body: `{"callback_url": ""}`, wantErr: true, wantField: "callback_url"},
+		{name: "callback events taken out", body: `{"a":1,"callback_url":"https://app/hook","callback_events":["started","finished"]}`, wantInput: `{"a":1}`,
+			wantURL: "https://app/hook", wantEvs: []seekv1alpha1.CallbackEvent{seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackEventStarted}},
+		{name: "callback events without a URL", body: `{"callback_events":["started"]}`, wantErr: true, wantField: "callback_events"},
+		{name: "callback events unknown", body: `{"callback_url":"https://app/hook","callback_events":["done"]}`, wantErr: true, wantField: "callback_events"},
+		{name: "callback events empty", body: `{"callback_url":"https://app/hook","callback_events":[]}`, wantErr: true, wantField: "callback_events"},
+		{name: "callback events twice", body: `{"callback_url":"https://app/hook","callback_events":["started","started"]}`, wantErr: true, wantField: "callback_events"},
+		{name: "callback events not a list", body: `{"callback_url":"https://app/hook","callback_events":"started"}`, wantErr: true, wantField: "callback_events"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +61,9 @@ func TestParseSubmit(t *testing.T) {
 			}
 			if req.CallbackURL != tc.wantURL {
 				t.Errorf("callback = %q, want %q", req.CallbackURL, tc.wantURL)
+			}
+			if diff := cmp.Diff(tc.wantEvs, req.CallbackEvents); diff != "" {
+				t.Errorf("callback events (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -449,6 +449,22 @@ func TestFrontendWebhooks(t *testing.T) {
 		return cb != nil && cb["state"] == "delivered", fmt.Errorf("%v", got)
 	})
 
+	// callback_events asks for job.started too.
+	both := newReceiver(t, nil)
+	code, job := api.call("POST", "/v1/workers/"+w.Name+"/jobs", fmt.Sprintf(`{"n":1,"callback_url":%q,"callback_events":["started","finished"]}`, both.url()))
+	if code != http.StatusAccepted {
+		t.Fatalf("submit with callback_events = %d %v", code, job)
+	}
+	name := strings.TrimPrefix(job["job_uuid"].(string), "job_")
+	pod := waitForPod(t, tenant, name, 1)
+	if typ, _ := both.waitCalls(1)[0].payload(t); typ != "job.started" {
+		t.Errorf("first event = %s, want job.started", typ)
+	}
+	finishPod(t, pod, 0, `{}`)
+	if typ, _ := both.waitCalls(2)[1].payload(t); typ != "job.completed" {
+		t.Errorf("second event = %s, want job.completed", typ)
+	}
+
 	mustCreate(t, testutil.MakeSeekJob("plain", tenant).Worker("no-such-worker").Cancel("x").Obj())
 	if code, got := api.call("POST", "/v1/jobs/job_plain/callback:redeliver", ""); code != http.StatusConflict {
 		t.Errorf("redeliver without a callback = %d %v, want 409", code, got)
