@@ -1,5 +1,7 @@
 # Image of the manager, used by `make deploy`.
 IMG ?= ghcr.io/seek-api/seek-operator-manager:v0.1.0
+# CHART is the Helm chart; `make manifests` copies the generated CRDs and RBAC into its files/.
+CHART ?= charts/seek-operator
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
 # Options are set to exit when a recipe line exits non-zero or a piped command fails.
@@ -55,8 +57,12 @@ help: ## Display this help.
 # The markers live in api/ (CRDs) and controllers/ (+kubebuilder:rbac); scanning only those keeps
 # controller-gen from loading test/ and cmd/ packages. Put new rbac markers in controllers/.
 .PHONY: manifests
-manifests: controller-gen ## Generate the ClusterRole (config/rbac/role.yaml) and CRDs (config/crd/bases).
+manifests: controller-gen ## Generate the manager's RBAC (config/rbac/role.yaml) and CRDs (config/crd/bases), and copy them into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=seek-manager-role crd webhook paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@rm -rf $(CHART)/files && mkdir -p $(CHART)/files/crds $(CHART)/files/rbac $(CHART)/files/policy
+	@cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	@cp config/rbac/role.yaml $(CHART)/files/rbac/
+	@cp config/policy/seekjob-input-immutable.yaml $(CHART)/files/policy/
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods of the API types (api/v1alpha1/zz_generated.deepcopy.go).
@@ -72,13 +78,13 @@ vet: ## Run go vet against the code.
 
 .PHONY: verify
 verify: manifests generate fmt ## Check that generated files and formatting are committed (run on a clean tree).
-	@if ! git diff --quiet -- api/ config/ '*.go'; then \
-		git --no-pager diff --stat -- api/ config/ '*.go'; \
+	@if ! git diff --quiet -- api/ config/ charts/ '*.go'; then \
+		git --no-pager diff --stat -- api/ config/ charts/ '*.go'; \
 		echo >&2 "verify: the files above change when regenerated or formatted."; \
 		echo >&2 "verify: run 'make manifests generate fmt' and commit the result."; \
 		exit 1; \
 	fi
-	@untracked=$$(git status --porcelain --untracked-files=all -- api/ config/ | grep '^??' || true); \
+	@untracked=$$(git status --porcelain --untracked-files=all -- api/ config/ charts/ | grep '^??' || true); \
 	if [[ -n "$$untracked" ]]; then \
 		echo "$$untracked"; \
 		echo >&2 "verify: the files above are not committed; commit them (or delete them if stale)."; \
@@ -87,10 +93,10 @@ verify: manifests generate fmt ## Check that generated files and formatting are 
 	@echo "verify: generated files and formatting are up to date."
 
 .PHONY: test
-test: manifests generate fmt vet ## Run all tests, building the control-plane binaries first if needed.
-	@assets="$$(hack/k8s-binaries.sh)"; \
-	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test ./... -count=1 $(TEST_ARGS)
+test: manifests generate fmt vet ## Run all tests, building the control-plane binaries and helm first if needed.
+	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./... -count=1 $(TEST_ARGS)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
@@ -99,12 +105,12 @@ test-unit: ## Run the tests that need no control plane.
 	go test $$pkgs -count=1 $(TEST_ARGS)
 
 .PHONY: test-integration
-test-integration: manifests ## Run the tests that need a control plane (etcd + kube-apiserver).
+test-integration: manifests ## Run the tests that need a control plane (etcd + kube-apiserver) or helm (the chart).
 	@pkgs="$$($(list-integration-pkgs))"; \
 	if [[ -z "$$pkgs" ]]; then echo "test-integration: no packages"; exit 0; fi; \
-	assets="$$(hack/k8s-binaries.sh)"; \
-	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $$pkgs -count=1 $(TEST_ARGS)
+	assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test $$pkgs -count=1 $(TEST_ARGS)
 
 .PHONY: bench
 bench: manifests ## Run the benchmark program (test/bench) against a local control plane.

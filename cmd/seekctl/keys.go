@@ -54,7 +54,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&tenant, "tenant", "", "Tenant namespace the key acts in (required).")
-	create.Flags().StringVar(&scopes, "scopes", "submit,read,cancel", "Comma-separated scopes: submit, read, cancel.")
+	create.Flags().StringVar(&scopes, "scopes", "submit,read,cancel", "Comma-separated scopes: submit, read, cancel, webhooks.")
 	create.Flags().Float64Var(&rate, "rate", frontend.DefaultRequestsPerSecond, "Requests per second the key may make.")
 	_ = create.MarkFlagRequired("tenant")
 
