@@ -5,7 +5,8 @@
 #
 # Usage: hack/k8s-binaries.sh [BINARY...]
 #   Prints the directory holding the binaries (usable as KUBEBUILDER_ASSETS) on stdout; progress on stderr.
-#   Default binaries: etcd kube-apiserver kube-controller-manager.
+#   Default binaries: etcd kube-apiserver kube-controller-manager kube-scheduler kubelet (the last two
+#   run the local node of the end-to-end tests).
 #
 # Environment:
 #   KUBEBUILDER_ASSETS  if it already holds every requested binary, it is used as is and nothing is built.
@@ -20,7 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { echo "k8s-binaries: $*" >&2; }
 
-if [[ $# -gt 0 ]]; then wanted=("$@"); else wanted=(etcd kube-apiserver kube-controller-manager); fi
+if [[ $# -gt 0 ]]; then wanted=("$@"); else wanted=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet); fi
 
 have_all() {
   local dir=$1 b

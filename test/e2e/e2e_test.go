@@ -1,0 +1,346 @@
+// Package e2e runs the whole stack on this machine with real worker containers: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, a kubelet with containerd (internal/localnode), the Seek
+// manager and the REST frontend (as its ServiceAccount), and the worker images built by
+// internal/images. Tests talk to the REST API.
+//
+// The node needs root, cgroups, and containerd, runc and the CNI plugins (Debian packages; .ci/run
+// installs them). Where the machine cannot run a node the suite fails and says why; SEEK_E2E=skip
+// skips it explicitly.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/frontend"
+	"github.com/seek-api/seek-operator/internal/images"
+	"github.com/seek-api/seek-operator/internal/localnode"
+	"github.com/seek-api/seek-operator/internal/manager"
+	"github.com/seek-api/seek-operator/internal/testutil"
+	"github.com/seek-api/seek-operator/internal/webhook"
+)
+
+const (
+	systemNamespace = "seek-system"
+	tenant          = "e2e"
+	waitTimeout     = 90 * time.Second
+)
+
+var (
+	k8s    client.Client
+	apiURL string
+	apiKey string
+	// workerImages maps a worker name to its image reference.
+	workerImages = map[string]string{}
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SEEK_E2E") == "skip" {
+		fmt.Println("e2e: skipped (SEEK_E2E=skip)")
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if err := localnode.Preflight(); err != nil {
+		return fail(fmt.Errorf("%w (set SEEK_E2E=skip to skip the end-to-end tests explicitly)", err))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return fail(err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return fail(err)
+	}
+	b := &images.Builder{ModuleDir: root, Registry: "seek.local/seek-operator", Tag: "e2e", CacheDir: filepath.Join(cache, "seek-operator", "images")}
+	var tarballs []string
+	for _, s := range images.DefaultSpecs {
+		if !strings.HasPrefix(s.Package, "./cmd/workers/") {
+			continue // the manager and frontend run in this process
+		}
+		ref, tar, err := b.Build(ctx, s)
+		if err != nil {
+			return fail(err)
+		}
+		workerImages[s.Name] = ref
+		tarballs = append(tarballs, tar)
+	}
+	_, pause, err := b.Pause(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	tarballs = append(tarballs, pause)
+
+	logDir, err := os.MkdirTemp("", "seek-e2e-")
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Println("e2e: logs in", logDir)
+	kcmLog, _ := os.Create(filepath.Join(logDir, "kube-controller-manager.log"))
+	cp, err := controlplane.Start(controlplane.Options{Controllers: localnode.Controllers, Log: kcmLog})
+	if err != nil {
+		return fail(err)
+	}
+	defer cp.Stop()
+	node, err := localnode.Start(ctx, cp, os.Getenv("KUBEBUILDER_ASSETS"), filepath.Join(logDir, "node"), tarballs)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err := node.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: stop node:", err)
+		}
+	}()
+	if k8s, err = client.New(cp.Config, client.Options{Scheme: manager.NewScheme()}); err != nil {
+		return fail(err)
+	}
+	mgrLog, _ := os.Create(filepath.Join(logDir, "manager.log"))
+	ctrl.SetLogger(zap.New(zap.WriteTo(mgrLog)))
+	for _, ns := range []string{systemNamespace, tenant} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return fail(err)
+		}
+	}
+	policy := webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true}
+	mgrDone := make(chan error, 1)
+	go func() {
+		mgrDone <- manager.Run(ctx, cp.Config, manager.Options{MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
+			CallbackPolicy: policy, CallbackSchedule: []time.Duration{0, time.Second, 2 * time.Second}})
+	}()
+	if err := controlplane.ApplyManifestFile(ctx, k8s, filepath.Join(root, "config", "rbac", "frontend_rbac.yaml")); err != nil {
+		return fail(err)
+	}
+	saCfg, err := cp.ServiceAccountConfig(systemNamespace, "seek-frontend")
+	if err != nil {
+		return fail(err)
+	}
+	ready := make(chan string, 1)
+	feDone := make(chan error, 1)
+	go func() {
+		feDone <- frontend.Run(ctx, saCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
+			SystemNamespace: systemNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400,
+			ShutdownTimeout: 5 * time.Second, Callbacks: policy, Ready: ready})
+	}()
+	select {
+	case addr := <-ready:
+		apiURL = "http://" + addr
+	case err := <-feDone:
+		return fail(fmt.Errorf("frontend: %w", err))
+	}
+	secret, key, err := frontend.NewKey(systemNamespace, tenant, frontend.Scopes, 1000)
+	if err != nil {
+		return fail(err)
+	}
+	if err := k8s.Create(ctx, secret); err != nil {
+		return fail(err)
+	}
+	apiKey = key
+	for name, image := range workerImages {
+		w := testutil.MakeSeekWorker(name).Image(image).PullPolicy(corev1.PullNever).Obj()
+		if err := k8s.Create(ctx, w); err != nil {
+			return fail(err)
+		}
+	}
+	code := m.Run()
+	cancel()
+	<-mgrDone
+	<-feDone
+	return code
+}
+
+// call makes an API request and decodes the JSON object it answers.
+func call(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, apiURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]any{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// submit submits input to worker and returns the job id.
+func submit(t *testing.T, worker, input string) string {
+	t.Helper()
+	code, body := call(t, "POST", "/v1/workers/"+worker+"/jobs", input)
+	if code != http.StatusAccepted {
+		t.Fatalf("submit to %s = %d %v", worker, code, body)
+	}
+	return body["job_uuid"].(string)
+}
+
+// waitStatus polls the job until its status is one of want, and returns it.
+func waitStatus(t *testing.T, id string, want ...string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var body map[string]any
+	for time.Now().Before(deadline) {
+		_, body = call(t, "GET", "/v1/jobs/"+id, "")
+		for _, w := range want {
+			if body["status"] == w {
+				return body
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("job %s never reached %v: %v", id, want, body)
+	return nil
+}
+
+func TestEmailValidatorThroughREST(t *testing.T) {
+	t.Parallel()
+	id := submit(t, "email-validator", `{"email": "hello@example.com", "check_mx": false}`)
+	job := waitStatus(t, id, "completed", "failed")
+	res, _ := job["response_json"].(map[string]any)
+	if job["status"] != "completed" || res["valid"] != true || res["email"] != "hello@example.com" {
+		t.Fatalf("job = %v", job)
+	}
+	id = submit(t, "email-validator", `{"email": "not an email", "check_mx": false}`)
+	job = waitStatus(t, id, "completed", "failed")
+	if res, _ := job["response_json"].(map[string]any); job["status"] != "completed" || res["valid"] != false || res["reason"] != "invalid_syntax" {
+		t.Fatalf("invalid address: job = %v", job)
+	}
+}
+
+func TestWorkerFailure(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		input, reason string
+		exit          float64
+	}{
+		{`{"exit_code": 65, "message": "bad input", "reason": "Nope"}`, seekv1alpha1.JobReasonWorkerError, 65},
+		{`{"exit_code": 3, "message": "flaky"}`, seekv1alpha1.JobReasonRetriesExhausted, 3},
+	} {
+		job := waitStatus(t, submit(t, "fail", tc.input), "failed", "completed")
+		e, _ := job["error"].(map[string]any)
+		if job["status"] != "failed" || e["reason"] != tc.reason || e["exit_code"] != tc.exit {
+			t.Errorf("input %s: job = %v", tc.input, job)
+		}
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	mustCreate(t, testutil.MakeSeekJob("too-slow", tenant).Worker("sleep").Input(`{"seconds": 300}`).Timeout(3*time.Second).Obj())
+	job := waitStatus(t, "job_too-slow", "timed_out", "completed", "failed")
+	if job["status"] != "timed_out" {
+		t.Fatalf("job = %v", job)
+	}
+}
+
+func TestCancelStopsTheProcess(t *testing.T) {
+	t.Parallel()
+	id := submit(t, "sleep", `{"seconds": 300}`)
+	name := strings.TrimPrefix(id, "job_")
+	waitPodRunning(t, name)
+	if code, body := call(t, "POST", "/v1/jobs/"+id+"/cancel", ""); code != http.StatusAccepted {
+		t.Fatalf("cancel = %d %v", code, body)
+	}
+	waitStatus(t, id, "canceled")
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		pods := &corev1.PodList{}
+		if err := k8s.List(context.Background(), pods, client.InNamespace(tenant), client.MatchingLabels{seekv1alpha1.LabelJobName: name}); err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) == 0 {
+			return // the pod, and its process, are gone
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatal("the canceled job's pod is still there")
+}
+
+func TestKubectlMadeJobThroughREST(t *testing.T) {
+	t.Parallel()
+	mustCreate(t, testutil.MakeSeekJob("from-kubectl", tenant).Worker("echo").Input(`{"message": "hi"}`).Obj())
+	job := waitStatus(t, "job_from-kubectl", "completed", "failed")
+	if res, _ := job["response_json"].(map[string]any); res["echo"] != "hi" {
+		t.Fatalf("job = %v", job)
+	}
+}
+
+func TestWebhookSigned(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 1)
+	bodies := make(chan []byte, 1)
+	srv := newReceiver(func(r *http.Request, body []byte) { got <- r; bodies <- body })
+	defer srv.Close()
+	id := submit(t, "echo", fmt.Sprintf(`{"message": "hook", "callback_url": %q}`, srv.URL+"/hook"))
+	var r *http.Request
+	select {
+	case r = <-got:
+	case <-time.After(waitTimeout):
+		t.Fatal("no webhook")
+	}
+	body := <-bodies
+	_, secret := call(t, "GET", "/v1/webhooks/secret", "")
+	if err := verify(secret["secret"].(string), r.Header, body); err != nil {
+		t.Errorf("signature: %v", err)
+	}
+	var p struct {
+		Type string         `json:"type"`
+		Data map[string]any `json:"data"`
+	}
+	_ = json.Unmarshal(body, &p)
+	if p.Type != "job.completed" || p.Data["job_uuid"] != id {
+		t.Errorf("payload = %s", body)
+	}
+}
+
+func waitPodRunning(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		pods := &corev1.PodList{}
+		_ = k8s.List(context.Background(), pods, client.InNamespace(tenant), client.MatchingLabels{seekv1alpha1.LabelJobName: name})
+		if len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("the pod of %s never ran", name)
+}
+
+func mustCreate(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
