@@ -18,10 +18,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -344,3 +346,77 @@ func mustCreate(t *testing.T, obj client.Object) {
 	}
 }
 
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	mustCreate(t, testutil.MakeSeekWorker("fail-twice").Image(workerImages["fail"]).PullPolicy(corev1.PullNever).Retries(1).Obj())
+	waitWorkerReady(t, "fail-twice")
+	job := waitStatus(t, submit(t, "fail-twice", `{"exit_code": 7, "message": "flaky"}`), "failed", "completed")
+	e, _ := job["error"].(map[string]any)
+	if job["attempts"] != float64(2) || e["reason"] != seekv1alpha1.JobReasonRetriesExhausted || e["exit_code"] != float64(7) {
+		t.Fatalf("job = %v, want 2 attempts then RetriesExhausted", job)
+	}
+}
+
+// TestManyAtOnce submits 200 jobs at once; every one completes with its own result. It runs alone
+// (before the parallel tests): 200 pods keep the 2-core node busy for minutes.
+func TestManyAtOnce(t *testing.T) {
+	const n = 200
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", apiURL+"/v1/workers/echo/jobs", strings.NewReader(fmt.Sprintf(`{"message": "m%d"}`, i)))
+			req.Header.Set("X-Api-Key", apiKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != http.StatusAccepted {
+				errs <- fmt.Errorf("submit %d: %d %v", i, resp.StatusCode, body)
+				return
+			}
+			ids[i] = body["job_uuid"].(string)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i, id := range ids {
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			_, job := call(t, "GET", "/v1/jobs/"+id, "")
+			if job["status"] == "completed" {
+				if res, _ := job["response_json"].(map[string]any); res["echo"] != fmt.Sprintf("m%d", i) {
+					t.Errorf("job %d result = %v", i, res)
+				}
+				break
+			}
+			if job["status"] == "failed" || time.Now().After(deadline) {
+				t.Fatalf("job %d = %v", i, job)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Logf("%d jobs completed %v after the last submission", n, time.Since(start).Round(time.Second))
+}
+
+func waitWorkerReady(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		w := &seekv1alpha1.SeekWorker{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, w); err == nil && meta.IsStatusConditionTrue(w.Status.Conditions, seekv1alpha1.WorkerReady) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("worker %s never ready", name)
+}
