@@ -44,12 +44,11 @@ const (
 
 // Node is a running containerd, kube-scheduler and kubelet.
 type Node struct {
-	dir       string
-	cp        *controlplane.ControlPlane
-	procs     []*exec.Cmd // in start order
-	socket    string
-	kubeRoot  string
-	startedAt time.Time
+	dir      string
+	cp       *controlplane.ControlPlane
+	procs    []*exec.Cmd // in start order
+	socket   string
+	kubeRoot string
 }
 
 // Preflight says why this machine cannot run a node, or nil.
@@ -81,7 +80,7 @@ func Start(ctx context.Context, cp *controlplane.ControlPlane, assets, dir strin
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
-	n := &Node{dir: dir, cp: cp, socket: filepath.Join(dir, "containerd", "containerd.sock"), kubeRoot: filepath.Join(dir, "kubelet"), startedAt: time.Now()}
+	n := &Node{dir: dir, cp: cp, socket: filepath.Join(dir, "containerd", "containerd.sock"), kubeRoot: filepath.Join(dir, "kubelet")}
 	if err := n.start(ctx, assets, images); err != nil {
 		return nil, errors.Join(err, n.Stop())
 	}
