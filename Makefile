@@ -29,8 +29,8 @@ TEST_ARGS ?=
 # Computed by the recipes that need it, not when the Makefile is read.
 MODULE := github.com/seek-api/seek-operator
 list-integration-pkgs = go list -e -test -f '{{with .ForTest}}{{.}}{{else}}{{.ImportPath}}{{end}} {{join .Deps " "}}' ./... | \
-	awk '$$1 !~ /\.test$$/ && ($$1 ~ "^$(MODULE)/test/" || / sigs\.k8s\.io\/controller-runtime\/pkg\/envtest( |$$)/) { print $$1 }' | sort -u
-list-unit-pkgs = comm -23 <(go list -e ./... | sort -u) <($(list-integration-pkgs))
+	awk '$$1 !~ /\.test$$/ && $$1 != "$(MODULE)/test/e2e" && ($$1 ~ "^$(MODULE)/test/" || / sigs\.k8s\.io\/controller-runtime\/pkg\/envtest( |$$)/) { print $$1 }' | sort -u
+list-unit-pkgs = comm -23 <(go list -e ./... | grep -v '^$(MODULE)/test/e2e$$' | sort -u) <($(list-integration-pkgs))
 
 .PHONY: all
 all: build
@@ -93,10 +93,17 @@ verify: manifests generate fmt ## Check that generated files and formatting are 
 	@echo "verify: generated files and formatting are up to date."
 
 .PHONY: test
-test: manifests generate fmt vet ## Run all tests, building the control-plane binaries and helm first if needed.
+test: manifests generate fmt vet ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
-	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./... -count=1 $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test $$(go list ./... | grep -v '^$(MODULE)/test/e2e$$') -count=1 $(TEST_ARGS) && \
+	KUBEBUILDER_ASSETS="$$assets" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end tests: real worker containers on a local node (root; SEEK_E2E=skip skips them).
+	@assets="$$(hack/k8s-binaries.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets"; \
+	KUBEBUILDER_ASSETS="$$assets" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
