@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,6 +47,11 @@ const (
 )
 
 var (
+	// startManager runs the Seek manager in this process and returns how to stop it; stopManager stops
+	// the running one.
+	startManager func() (stop func())
+	stopManager  func()
+
 	k8s    client.Client
 	apiURL string
 	apiKey string
@@ -129,11 +135,21 @@ func run(m *testing.M) int {
 		}
 	}
 	policy := webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true}
-	mgrDone := make(chan error, 1)
-	go func() {
-		mgrDone <- manager.Run(ctx, cp.Config, manager.Options{MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
-			CallbackPolicy: policy, CallbackSchedule: []time.Duration{0, time.Second, 2 * time.Second}})
-	}()
+	startManager = func() func() {
+		mctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- manager.Run(mctx, cp.Config, manager.Options{MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
+				CallbackPolicy: policy, CallbackSchedule: []time.Duration{0, time.Second, 2 * time.Second}, Restartable: true})
+		}()
+		return func() {
+			stop()
+			if err := <-done; err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: manager:", err)
+			}
+		}
+	}
+	stopManager = startManager()
 	if err := controlplane.ApplyManifestFile(ctx, k8s, filepath.Join(root, "config", "rbac", "frontend_rbac.yaml")); err != nil {
 		return fail(err)
 	}
@@ -169,8 +185,8 @@ func run(m *testing.M) int {
 		}
 	}
 	code := m.Run()
+	stopManager()
 	cancel()
-	<-mgrDone
 	<-feDone
 	return code
 }
@@ -419,4 +435,25 @@ func waitWorkerReady(t *testing.T, name string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("worker %s never ready", name)
+}
+
+// TestManagerRestartMidRun stops the manager while a job's pod runs and starts a new one: the job
+// completes, with one Job and one attempt (nothing lost, nothing run twice).
+func TestManagerRestartMidRun(t *testing.T) {
+	mustCreate(t, testutil.MakeSeekJob("survivor", tenant).Worker("sleep").Input(`{"seconds": 6}`).Obj())
+	waitPodRunning(t, "survivor")
+	stopManager()
+	time.Sleep(2 * time.Second)
+	stopManager = startManager()
+	job := waitStatus(t, "job_survivor", "completed", "failed")
+	if job["status"] != "completed" || job["attempts"] != float64(1) {
+		t.Fatalf("job = %v", job)
+	}
+	jobs := &batchv1.JobList{}
+	if err := k8s.List(context.Background(), jobs, client.InNamespace(tenant), client.MatchingLabels{seekv1alpha1.LabelJobName: "survivor"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 1 {
+		t.Errorf("%d Jobs for the SeekJob, want 1", len(jobs.Items))
+	}
 }
