@@ -21,10 +21,6 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if err := opts.Complete(); err != nil {
-		fmt.Fprintf(os.Stderr, "frontend: %v\n", err)
-		os.Exit(2)
-	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

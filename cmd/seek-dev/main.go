@@ -40,10 +40,6 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	if err := opts.Complete(); err != nil {
-		fmt.Fprintln(os.Stderr, "seek-dev:", err)
-		os.Exit(2)
-	}
 
 	if err := run(ctrl.SetupSignalHandler(), opts, *apiListen, *tenant, *samples, *kubeconfigOut); err != nil {
 		fmt.Fprintln(os.Stderr, "seek-dev:", err)

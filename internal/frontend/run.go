@@ -41,24 +41,11 @@ type Options struct {
 	Callbacks webhook.Policy
 	// Ready, when set, receives the address the API listens on once it does (tests use port 0).
 	Ready chan<- string
-
-	policyFlags *webhook.PolicyFlags
 }
 
-// Complete turns parsed flags into options.
-func (o *Options) Complete() error {
-	if o.policyFlags == nil {
-		return nil
-	}
-	p, err := o.policyFlags.Policy()
-	o.Callbacks = p
-	return err
-}
-
-// BindFlags registers the frontend's flags with their defaults. Call Complete after parsing.
+// BindFlags registers the frontend's flags with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
-	o.policyFlags = &webhook.PolicyFlags{}
-	o.policyFlags.Bind(fs)
+	webhook.BindPolicyFlags(fs, &o.Callbacks)
 	fs.StringVar(&o.Listen, "listen", ":8080", "Address of the REST API.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")

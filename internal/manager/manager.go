@@ -53,24 +53,11 @@ type Options struct {
 	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
 	// refuses a second controller of the same name.
 	Restartable bool
-
-	policyFlags *webhook.PolicyFlags
 }
 
-// Complete turns parsed flags into options.
-func (o *Options) Complete() error {
-	if o.policyFlags == nil {
-		return nil
-	}
-	p, err := o.policyFlags.Policy()
-	o.CallbackPolicy = p
-	return err
-}
-
-// BindFlags registers the manager's flags with their defaults. Call Complete after parsing.
+// BindFlags registers the manager's flags with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
-	o.policyFlags = &webhook.PolicyFlags{}
-	o.policyFlags.Bind(fs)
+	webhook.BindPolicyFlags(fs, &o.CallbackPolicy)
 	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace of the webhook signing secrets (the frontend's too).")
 	fs.DurationVar(&o.CallbackTimeout, "callback-timeout", controllers.DefaultCallbackTimeout, "Timeout of one callback delivery attempt.")
 	fs.IntVar(&o.CallbackConcurrency, "callback-concurrency", controllers.DefaultCallbackConcurrency, "Callback deliveries in flight at once.")
