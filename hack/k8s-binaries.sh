@@ -5,8 +5,8 @@
 #
 # Usage: hack/k8s-binaries.sh [BINARY...]
 #   Prints the directory holding the binaries (usable as KUBEBUILDER_ASSETS) on stdout; progress on stderr.
-#   Default binaries: etcd kube-apiserver kube-controller-manager kube-scheduler kubelet (the last two
-#   run the local node of the end-to-end tests).
+#   Default binaries: etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
+#   (the last three run the node of the local cluster, internal/localcluster).
 #
 # Environment:
 #   KUBEBUILDER_ASSETS  if it already holds every requested binary, it is used as is and nothing is built.
@@ -21,7 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { echo "k8s-binaries: $*" >&2; }
 
-if [[ $# -gt 0 ]]; then wanted=("$@"); else wanted=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet); fi
+if [[ $# -gt 0 ]]; then wanted=("$@"); else wanted=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy); fi
 
 have_all() {
   local dir=$1 b
@@ -93,6 +93,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 EOF
   (cd "$dir" && go mod tidy -e >&2 2>"$dir/tidy.log" || true)
@@ -148,7 +149,7 @@ for b in "${wanted[@]}"; do
   [[ -x "$bin/$b" ]] && continue
   case "$b" in
     etcd) build_etcd ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl) build_kubernetes_binary "$b" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy | kubectl) build_kubernetes_binary "$b" ;;
     *) log "unknown binary $b"; exit 1 ;;
   esac
 done

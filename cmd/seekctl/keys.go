@@ -103,6 +103,10 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 		},
 	}
 	keys.AddCommand(create, list, revoke)
+
+	webhooks := &cobra.Command{Use: "webhooks", Short: "Try webhook deliveries out"}
+	webhooks.AddCommand(newListenCommand())
+	root.AddCommand(webhooks)
 	return root
 }
 

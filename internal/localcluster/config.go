@@ -1,0 +1,99 @@
+package localcluster
+
+import "fmt"
+
+// Configuration files of the node's components. Facts behind them (measured on Debian 12, cgroup v1,
+// no systemd; see docs/local-cluster.md): runc needs containerd's restrict_oom_score_adj (no negative
+// oom_score_adj in a sandbox); kubelet 1.37 refuses cgroup v1 unless failCgroupV1 is false; imported
+// images must be kept from image GC, as there is no registry to pull them from again.
+
+const (
+	// NodeName is the name the kubelet registers.
+	NodeName = "seek-node"
+	bridge   = "seek0"
+	// PodCIDR is the range pods get addresses from.
+	PodCIDR = "10.89.0.0/16"
+	// ServiceCIDR is the range of Service cluster IPs; its first address is the API's.
+	ServiceCIDR  = "10.96.0.0/16"
+	apiServiceIP = "10.96.0.1"
+	cniNetwork   = "seek"
+	etcdPort     = 12379
+	etcdPeerPort = 12380
+	// APIServerPort is kube-apiserver's port, on every address of the host.
+	APIServerPort = 6443
+)
+
+func containerdConfig(root, pauseImage string) string {
+	return fmt.Sprintf(`version = 2
+root = "%[1]s/root"
+state = "%[1]s/state"
+[grpc]
+  address = "%[1]s/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %[2]q
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      Root = "%[1]s/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "%[1]s/cni"
+`, root, pauseImage)
+}
+
+func cniConfig(ipamDir string) string {
+	return fmt.Sprintf(`{"cniVersion": "1.0.0", "name": %q, "plugins": [
+  {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": true,
+   "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}},
+  {"type": "loopback"}
+]}
+`, cniNetwork, bridge, ipamDir, PodCIDR)
+}
+
+// kubeletConfig: the API server reaches the kubelet (logs, exec) with a client certificate of the
+// cluster's CA; anything with one is allowed.
+func kubeletConfig(socket, caFile, podLogs string) string {
+	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+failSwapOn: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+containerRuntimeEndpoint: unix://%s
+podLogsDirectory: %s
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: %s}
+authorization:
+  mode: AlwaysAllow
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+evictionHard: {}
+enforceNodeAllocatable: []
+maxPods: 250
+serializeImagePulls: false
+`, socket, podLogs, caFile)
+}
+
+// kubeProxyConfig leaves the host's conntrack settings alone (zero values), so down has less to undo.
+func kubeProxyConfig(kubeconfig string) string {
+	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: %s}
+mode: iptables
+clusterCIDR: %s
+hostnameOverride: %s
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+`, kubeconfig, PodCIDR, NodeName)
+}

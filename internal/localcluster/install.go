@@ -1,0 +1,133 @@
+package localcluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seek-api/seek-operator/internal/frontend"
+	"github.com/seek-api/seek-operator/internal/images"
+)
+
+// importImages builds Seek's images and the pause image, imports them into containerd, and tags
+// them with a tag derived from their contents, so that a changed image changes the pods' spec and a
+// Helm upgrade rolls them. It returns that tag.
+func (c *Cluster) importImages(ctx context.Context, socket string) (string, error) {
+	cache := c.o.ImageCache
+	if cache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(dir, "seek-operator", "images")
+	}
+	b := &images.Builder{ModuleDir: c.o.ModuleDir, Registry: ImageRegistry, Tag: "dev", CacheDir: cache,
+		PauseRef: PauseImage, CACertFile: c.o.CACertFile}
+	c.logf("Building images (cached in %s)", cache)
+	results, err := b.BuildAll(ctx, images.DefaultSpecs)
+	if err != nil {
+		return "", err
+	}
+	pause, err := b.PauseResult(ctx)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, r := range results {
+		fmt.Fprintln(h, r.Ref, r.ImageID)
+	}
+	tag := "dev-" + hex.EncodeToString(h.Sum(nil))[:12]
+	ctr := func(args ...string) error {
+		out, err := exec.CommandContext(ctx, "ctr", append([]string{"--address", socket, "-n", "k8s.io"}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	for _, r := range append(results, pause) {
+		if err := ctr("images", "import", r.Tarball); err != nil {
+			return "", err
+		}
+		if r.Ref == pause.Ref {
+			continue
+		}
+		if err := ctr("images", "tag", "--force", r.Ref, strings.TrimSuffix(r.Ref, ":dev")+":"+tag); err != nil {
+			return "", err
+		}
+	}
+	c.logf("Imported %d images, tag %s", len(results)+1, tag)
+	return tag, nil
+}
+
+// install installs or upgrades the Helm release: imported images, one frontend replica as a
+// NodePort on APIPort, callbacks allowed to this machine (nodeIP, any port), the sample workers.
+func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) error {
+	c.logf("Installing Seek with the Helm chart (helm upgrade --install)")
+	args := []string{"upgrade", "--install", releaseName, filepath.Join(c.o.ModuleDir, "charts", "seek-operator"),
+		"--kubeconfig", kubeconfig, "--namespace", SystemNamespace, "--create-namespace", "--wait", "--timeout", "5m",
+		"--set", "image.registry=" + ImageRegistry, "--set", "image.repositoryPrefix=", "--set", "image.tag=" + tag,
+		"--set", "image.pullPolicy=Never",
+		"--set", "frontend.replicas=1", "--set", "frontend.service.type=NodePort", "--set", fmt.Sprintf("frontend.service.nodePort=%d", APIPort),
+		"--set", "callbacks.allowedCIDRs={" + nodeIP + "/32}", "--set", "callbacks.anyPort=true",
+		"--set", "samples.enabled=true",
+	}
+	cmd := exec.CommandContext(ctx, c.o.Helm, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+c.path("helm", "cache"), "HELM_CONFIG_HOME="+c.path("helm", "config"), "HELM_DATA_HOME="+c.path("helm", "data"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("helm %s: %w:\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// demoKey is the demo tenant's API key, kept so that Up prints the same key every time.
+type demoKey struct {
+	Secret string `json:"secret"`
+	Key    string `json:"key"`
+}
+
+// demoTenant creates the demo tenant's namespace and an API key for it, or returns the key made
+// before if its Secret still exists.
+func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.o.Tenant}}
+	if err := k8s.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	file := c.path("demo-key.json")
+	var saved demoKey
+	if data, err := os.ReadFile(file); err == nil && json.Unmarshal(data, &saved) == nil {
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: saved.Secret}, &corev1.Secret{})
+		if err == nil {
+			return saved.Key, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return "", err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) && err != nil {
+		return "", err
+	}
+	secret, key, err := frontend.NewKey(SystemNamespace, c.o.Tenant, frontend.Scopes, 1000)
+	if err != nil {
+		return "", err
+	}
+	secret.Labels["app.kubernetes.io/created-by"] = "seek-local"
+	if err := k8s.Create(ctx, secret); err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(demoKey{Secret: secret.Name, Key: key})
+	if err != nil {
+		return "", err
+	}
+	return key, os.WriteFile(file, data, 0o600)
+}

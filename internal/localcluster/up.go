@@ -1,0 +1,276 @@
+package localcluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Up brings the cluster up, or the parts of it that are down, installs or upgrades Seek with the
+// Helm chart and the images built from ModuleDir, and returns how to reach it.
+func Up(ctx context.Context, o Options) (*Info, error) {
+	c := newCluster(o)
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	if err := c.ensurePackages(ctx); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"run", "logs", "containerd/cni", "kubelet", "kube-proxy", "etcd"} {
+		if err := os.MkdirAll(c.path(d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.recordHost(); err != nil {
+		return nil, fmt.Errorf("record the host's state: %w", err)
+	}
+	ip, err := nodeIP()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := c.startControlPlane(ctx, ip)
+	if err != nil {
+		return nil, err
+	}
+	k8s, err := newClient(admin)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := c.startNode(ctx, k8s, ip)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.install(ctx, admin, ip, tag); err != nil {
+		return nil, err
+	}
+	info := &Info{Kubeconfig: admin, APIURL: fmt.Sprintf("http://127.0.0.1:%d", APIPort), Tenant: c.o.Tenant, NodeIP: ip,
+		SystemNamespace: SystemNamespace, ImageRegistry: ImageRegistry, ImageTag: tag}
+	if kubectl := filepath.Join(c.o.Assets, "kubectl"); fileExists(kubectl) {
+		info.Kubectl = kubectl
+	}
+	if info.APIKey, err = c.demoTenant(ctx, k8s); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, 2*time.Minute, "the REST API on "+info.APIURL, func() bool { return httpOK(info.APIURL + "/readyz") }); err != nil {
+		return nil, err
+	}
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return info, os.WriteFile(c.infoFile(), data, 0o600)
+}
+
+// startControlPlane starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler and
+// returns the admin kubeconfig.
+func (c *Cluster) startControlPlane(ctx context.Context, ip string) (string, error) {
+	p, err := loadOrCreatePKI(c.path("pki"))
+	if err != nil {
+		return "", err
+	}
+	local := fmt.Sprintf("https://127.0.0.1:%d", APIServerPort)
+	serverCert, serverKey, err := p.issue(certRequest{name: "kube-apiserver", cn: "kube-apiserver", server: true, hosts: []string{
+		"127.0.0.1", "localhost", ip, apiServiceIP, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}})
+	if err != nil {
+		return "", err
+	}
+	kubeletClientCert, kubeletClientKey, err := p.issue(certRequest{name: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}})
+	if err != nil {
+		return "", err
+	}
+	admin, err := p.kubeconfig("admin", local, "seek-local-admin", "system:masters")
+	if err != nil {
+		return "", err
+	}
+	kcm, err := p.kubeconfig("kube-controller-manager", local, "system:kube-controller-manager")
+	if err != nil {
+		return "", err
+	}
+	sched, err := p.kubeconfig("kube-scheduler", local, "system:kube-scheduler")
+	if err != nil {
+		return "", err
+	}
+	bin := func(name string) string { return filepath.Join(c.o.Assets, name) }
+	c.logf("Starting etcd and kube-apiserver")
+	if err := c.start(daemon{name: "etcd", bin: bin("etcd"), args: []string{
+		"--data-dir=" + c.path("etcd"), "--name=seek-local",
+		fmt.Sprintf("--listen-client-urls=http://127.0.0.1:%d", etcdPort), fmt.Sprintf("--advertise-client-urls=http://127.0.0.1:%d", etcdPort),
+		fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", etcdPeerPort), fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", etcdPeerPort),
+		fmt.Sprintf("--initial-cluster=seek-local=http://127.0.0.1:%d", etcdPeerPort), "--listen-metrics-urls=", "--log-level=warn",
+	}}); err != nil {
+		return "", err
+	}
+	if err := waitFor(ctx, time.Minute, "etcd", func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/health", etcdPort)) }); err != nil {
+		return "", c.withLog(err, "etcd")
+	}
+	if err := c.start(daemon{name: "kube-apiserver", bin: bin("kube-apiserver"), args: []string{
+		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
+		fmt.Sprintf("--secure-port=%d", APIServerPort), "--advertise-address=" + ip,
+		"--tls-cert-file=" + serverCert, "--tls-private-key-file=" + serverKey, "--client-ca-file=" + p.path("ca.crt"),
+		"--kubelet-client-certificate=" + kubeletClientCert, "--kubelet-client-key=" + kubeletClientKey,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + p.path("sa.pub"), "--service-account-signing-key-file=" + p.path("sa.key"),
+		"--service-cluster-ip-range=" + ServiceCIDR,
+		// The REST API's NodePort is 8080, below the default range.
+		"--service-node-port-range=8000-32767",
+		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+		"--profiling=false", "--v=0",
+	}}); err != nil {
+		return "", err
+	}
+	if err := waitFor(ctx, 2*time.Minute, "kube-apiserver", func() bool { return apiReady(ctx, admin) }); err != nil {
+		return "", c.withLog(err, "kube-apiserver")
+	}
+	c.logf("Starting kube-controller-manager and kube-scheduler")
+	if err := c.start(daemon{name: "kube-controller-manager", bin: bin("kube-controller-manager"), args: []string{
+		"--kubeconfig=" + kcm, "--authentication-kubeconfig=" + kcm, "--authorization-kubeconfig=" + kcm,
+		"--use-service-account-credentials=true", "--service-account-private-key-file=" + p.path("sa.key"),
+		"--root-ca-file=" + p.path("ca.crt"), "--cluster-signing-cert-file=" + p.path("ca.crt"), "--cluster-signing-key-file=" + p.path("ca.key"),
+		"--service-cluster-ip-range=" + ServiceCIDR, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=10257",
+		"--profiling=false",
+	}}); err != nil {
+		return "", err
+	}
+	if err := c.start(daemon{name: "kube-scheduler", bin: bin("kube-scheduler"), args: []string{
+		"--kubeconfig=" + sched, "--authentication-kubeconfig=" + sched, "--authorization-kubeconfig=" + sched,
+		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=10259", "--profiling=false",
+	}}); err != nil {
+		return "", err
+	}
+	return admin, nil
+}
+
+// startNode starts containerd, imports the images, starts the kubelet and kube-proxy, and waits for
+// the node to be Ready. It returns the images' tag.
+func (c *Cluster) startNode(ctx context.Context, k8s client.Client, ip string) (string, error) {
+	p, err := loadOrCreatePKI(c.path("pki"))
+	if err != nil {
+		return "", err
+	}
+	local := fmt.Sprintf("https://127.0.0.1:%d", APIServerPort)
+	kubeletKC, err := p.kubeconfig("kubelet", local, "system:node:"+NodeName, "system:nodes")
+	if err != nil {
+		return "", err
+	}
+	proxyKC, err := p.kubeconfig("kube-proxy", local, "system:kube-proxy")
+	if err != nil {
+		return "", err
+	}
+	croot := c.path("containerd")
+	socket := filepath.Join(croot, "containerd.sock")
+	if err := writeConfigs(map[string]string{
+		filepath.Join(croot, "config.toml"):             containerdConfig(croot, PauseImage),
+		filepath.Join(croot, "cni", "10-seek.conflist"): cniConfig(c.path("cni-ipam")),
+		c.path("kubelet", "config.yaml"):                kubeletConfig(socket, p.path("ca.crt"), c.path("kubelet", "pod-logs")),
+		c.path("kube-proxy", "config.yaml"):             kubeProxyConfig(proxyKC),
+	}); err != nil {
+		return "", err
+	}
+	c.logf("Starting containerd")
+	if err := c.start(daemon{name: "containerd", bin: "containerd", args: []string{"--config", filepath.Join(croot, "config.toml")}}); err != nil {
+		return "", err
+	}
+	if err := waitFor(ctx, 30*time.Second, "containerd", func() bool { return fileExists(socket) }); err != nil {
+		return "", c.withLog(err, "containerd")
+	}
+	tag, err := c.importImages(ctx, socket)
+	if err != nil {
+		return "", err
+	}
+	c.logf("Starting the kubelet and kube-proxy")
+	if err := c.start(daemon{name: "kubelet", bin: filepath.Join(c.o.Assets, "kubelet"), args: []string{
+		"--config=" + c.path("kubelet", "config.yaml"), "--kubeconfig=" + kubeletKC, "--root-dir=" + c.path("kubelet", "root"),
+		"--node-ip=" + ip, "--hostname-override=" + NodeName, "--v=1",
+	}}); err != nil {
+		return "", err
+	}
+	if err := c.start(daemon{name: "kube-proxy", bin: filepath.Join(c.o.Assets, "kube-proxy"), args: []string{
+		"--config=" + c.path("kube-proxy", "config.yaml"), "--v=1",
+	}}); err != nil {
+		return "", err
+	}
+	if err := waitFor(ctx, 2*time.Minute, "node "+NodeName+" Ready", func() bool { return nodeReady(ctx, k8s) }); err != nil {
+		return "", c.withLog(err, "kubelet")
+	}
+	return tag, nil
+}
+
+// withLog adds the tail of a daemon's log to err.
+func (c *Cluster) withLog(err error, name string) error {
+	data, _ := os.ReadFile(c.logFile(name))
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return fmt.Errorf("%w; %s ends:\n%s", err, c.logFile(name), data)
+}
+
+func writeConfigs(files map[string]string) error {
+	for path, content := range files {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newClient(kubeconfig string) (client.Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	return client.New(cfg, client.Options{})
+}
+
+// apiReady asks kube-apiserver's /readyz, which waits for its post-start hooks (the bootstrap RBAC
+// roles the other components need, among them).
+func apiReady(ctx context.Context, kubeconfig string) bool {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return false
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false
+	}
+	_, err = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err == nil
+}
+
+// nodeReady reports that the node is Ready and untainted, so pods schedule onto it.
+func nodeReady(ctx context.Context, k8s client.Client) bool {
+	node := &corev1.Node{}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: NodeName}, node); err != nil {
+		return false
+	}
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue && len(node.Spec.Taints) == 0
+		}
+	}
+	return false
+}
+
+func httpOK(url string) bool {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
