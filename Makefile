@@ -18,7 +18,7 @@ $(foreach v,$(PASSTHROUGH_VARS),$(if $(filter undefined,$(origin $(v))),,$(eval 
 
 # Binaries `make k8s-binaries` builds.
 K8S_BINARIES ?= etcd kube-apiserver kube-controller-manager
-# Extra arguments for `make run` (cmd/seek-dev) and `make bench` (test/bench).
+# Extra arguments for `make run` (cmd/seek-local up), `make run-dev` (cmd/seek-dev) and `make bench` (test/bench).
 RUN_ARGS ?=
 BENCH_ARGS ?=
 # Extra flags for go test, e.g. TEST_ARGS='-run TestCancel -v'.
@@ -97,13 +97,13 @@ test: manifests generate fmt vet ## Run all tests, building the Kubernetes binar
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test $$(go list ./... | grep -v '^$(MODULE)/test/e2e$$') -count=1 $(TEST_ARGS) && \
-	KUBEBUILDER_ASSETS="$$assets" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: ## Run the end-to-end tests: real worker containers on a local node (root; SEEK_E2E=skip skips them).
-	@assets="$$(hack/k8s-binaries.sh)"; \
-	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
+test-e2e: ## Run the end-to-end tests on the local cluster (kept if up, else brought up and removed; root; SEEK_E2E=skip skips them).
+	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
@@ -120,10 +120,10 @@ test-integration: manifests ## Run the tests that need a control plane (etcd + k
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test $$pkgs -count=1 $(TEST_ARGS)
 
 .PHONY: bench
-bench: manifests ## Run the benchmark program (test/bench) against a local control plane.
-	@assets="$$(hack/k8s-binaries.sh)"; \
-	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_ARGS)
+bench: manifests ## Run the benchmarks (test/bench): a local control plane, then real worker pods on the local cluster.
+	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
+	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go run ./test/bench $(BENCH_ARGS)
 
 .PHONY: k8s-binaries
 k8s-binaries: ## Build (once, cached) the control-plane binaries and print their directory: K8S_BINARIES="etcd kube-apiserver ...".
@@ -136,7 +136,21 @@ build: manifests generate fmt vet ## Build the manager binary (bin/manager).
 	go build -o bin/manager ./cmd/manager
 
 .PHONY: run
-run: manifests generate fmt vet ## Run a local development environment (cmd/seek-dev): control plane + manager.
+run: manifests generate fmt vet ## Run Seek on a local single-node Kubernetes cluster (cmd/seek-local up; root): REST API on localhost:8080.
+	@assets="$$(hack/k8s-binaries.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)"; \
+	helm="$$(hack/helm.sh)"; \
+	go run ./cmd/seek-local up --assets "$$assets" --helm "$$helm" $(RUN_ARGS)
+
+.PHONY: status
+status: ## Show the state of the local cluster (cmd/seek-local status).
+	@go run ./cmd/seek-local status
+
+.PHONY: down
+down: ## Stop the local cluster and undo every change it made to the host (binaries and images stay cached).
+	@go run ./cmd/seek-local down
+
+.PHONY: run-dev
+run-dev: manifests generate fmt vet ## Run a control plane + the manager and frontend in one process (cmd/seek-dev; no root, no worker pods).
 	@assets="$$(hack/k8s-binaries.sh etcd kube-apiserver kube-controller-manager kubectl)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go run ./cmd/seek-dev $(RUN_ARGS)

@@ -115,8 +115,10 @@ func (c *Cluster) logf(format string, args ...any) {
 	fmt.Fprintf(c.out, "seek-local: "+format+"\n", args...)
 }
 
-func (c *Cluster) path(elem ...string) string { return filepath.Join(append([]string{c.dir}, elem...)...) }
-func (c *Cluster) infoFile() string          { return c.path("cluster.json") }
+func (c *Cluster) path(elem ...string) string {
+	return filepath.Join(append([]string{c.dir}, elem...)...)
+}
+func (c *Cluster) infoFile() string { return c.path("cluster.json") }
 
 // daemons are the cluster's processes in start order; Down stops them in reverse.
 var daemons = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy"}

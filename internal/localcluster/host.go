@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // The host changes a node makes outside the cluster's directory, and how down undoes them. Up
@@ -38,6 +41,8 @@ type hostState struct {
 	Absent []string `json:"absent"`
 	// Chains are the iptables chains (by command and table) that existed: "iptables nat KUBE-X".
 	Chains []string `json:"chains"`
+	// Netns are the network namespaces in /run/netns.
+	Netns []string `json:"netns"`
 }
 
 func (c *Cluster) hostFile() string { return filepath.Join(c.dir, "host.json") }
@@ -47,7 +52,7 @@ func (c *Cluster) recordHost() error {
 	if _, err := os.Stat(c.hostFile()); err == nil {
 		return nil
 	}
-	h := hostState{Sysctls: map[string]string{}, Chains: listChains()}
+	h := hostState{Sysctls: map[string]string{}, Chains: listChains(), Netns: listNetns()}
 	for _, s := range sysctls {
 		if v, err := os.ReadFile("/proc/sys/" + s); err == nil {
 			h.Sysctls[s] = strings.TrimSpace(string(v))
@@ -69,6 +74,7 @@ func (c *Cluster) recordHost() error {
 // log links, iptables chains, kernel settings and the fixed-name directories that were absent.
 func (c *Cluster) restoreHost() error {
 	var errs []error
+	killPods()
 	unmountUnder(c.dir)
 	if _, err := os.Stat("/sys/class/net/" + bridge); err == nil {
 		if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
@@ -102,6 +108,7 @@ func (c *Cluster) restoreHost() error {
 		return errors.Join(append(errs, fmt.Errorf("%s: %w", c.hostFile(), err))...)
 	}
 	errs = append(errs, removeChains(h.Chains))
+	removeNetns(h.Netns)
 	for s, v := range h.Sysctls {
 		if cur, err := os.ReadFile("/proc/sys/" + s); err == nil && strings.TrimSpace(string(cur)) != v {
 			errs = append(errs, os.WriteFile("/proc/sys/"+s, []byte(v), 0o644))
@@ -124,6 +131,56 @@ func unmountUnder(dir string) {
 		if f := strings.Fields(lines[i]); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
 			_ = syscall.Unmount(f[1], syscall.MNT_DETACH)
 		}
+	}
+}
+
+// killPods kills every process left in the pods' cgroups (a pod the kubelet did not stop in time:
+// its shim is gone, its processes are not).
+func killPods() {
+	for range 20 {
+		var pids []int
+		_ = filepath.WalkDir("/sys/fs/cgroup/pids/kubepods", func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			data, _ := os.ReadFile(p)
+			for _, field := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(field); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+			return nil
+		})
+		if len(pids) == 0 {
+			return
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// listNetns lists the named network namespaces.
+func listNetns() []string {
+	entries, _ := os.ReadDir("/run/netns")
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// removeNetns removes the network namespaces containerd made for pods ("cni-<id>") that were not
+// there before the cluster: those of pods the kubelet did not tear down.
+func removeNetns(keep []string) {
+	for _, name := range listNetns() {
+		if !strings.HasPrefix(name, "cni-") || slices.Contains(keep, name) {
+			continue
+		}
+		p := filepath.Join("/run/netns", name)
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+		_ = os.Remove(p)
 	}
 }
 
@@ -152,7 +209,7 @@ func removeCgroups() {
 func listChains() []string {
 	var chains []string
 	for _, cmd := range []string{"iptables", "ip6tables"} {
-		out, err := exec.Command(cmd+"-save").Output()
+		out, err := exec.Command(cmd + "-save").Output()
 		if err != nil {
 			continue
 		}
@@ -188,7 +245,7 @@ func removeChains(keep []string) error {
 	}
 	var errs []error
 	for _, cmd := range []string{"iptables", "ip6tables"} {
-		out, err := exec.Command(cmd+"-save").Output()
+		out, err := exec.Command(cmd + "-save").Output()
 		if err != nil {
 			continue
 		}

@@ -60,7 +60,7 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	if info.APIKey, err = c.demoTenant(ctx, k8s); err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, 2*time.Minute, "the REST API on "+info.APIURL, func() bool { return httpOK(info.APIURL + "/readyz") }); err != nil {
+	if err := WaitForKey(ctx, info.APIURL, info.APIKey); err != nil {
 		return nil, err
 	}
 	data, err := json.MarshalIndent(info, "", "  ")
@@ -260,9 +260,28 @@ func nodeReady(ctx context.Context, k8s client.Client) bool {
 	return false
 }
 
+// WaitForKey waits until the REST API at apiURL serves and accepts key: the frontend learns of a new
+// key from its Secret informer, a moment after the Secret is created.
+func WaitForKey(ctx context.Context, apiURL, key string) error {
+	return waitFor(ctx, 2*time.Minute, "the REST API on "+apiURL+" accepting the API key", func() bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/v1/workers", nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("X-Api-Key", key)
+		return do(req)
+	})
+}
+
 func httpOK(url string) bool {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return err == nil && do(req)
+}
+
+// do reports whether req is answered 200 within 2 s.
+func do(req *http.Request) bool {
 	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get(url)
+	resp, err := cl.Do(req)
 	if err != nil {
 		return false
 	}

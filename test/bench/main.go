@@ -80,7 +80,12 @@ func main() {
 	flag.Float64Var(&cfg.callbackRate, "callback-rate", 50, "SeekJobs with a callback created per second (open loop).")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
+	node := nodeConfig{}
+	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time for the latency (0 skips the real-node phase).")
+	flag.IntVar(&node.burstJobs, "node-jobs", 500, "Real node: echo jobs submitted at once for the throughput.")
+	nodeOnly := flag.Bool("node-only", false, "Run only the real-node phase.")
 	flag.Parse()
+	node.concurrency = cfg.concurrency
 	if *logPath == "" {
 		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	} else {
@@ -92,9 +97,18 @@ func main() {
 		defer f.Close()
 		ctrl.SetLogger(zap.New(zap.WriteTo(f)))
 	}
-	if err := run(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if !*nodeOnly {
+		if err := run(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	// After the control-plane phases, whose control plane is gone by then: the node would skew them.
+	if node.latencyJobs > 0 {
+		if err := runNode(context.Background(), node); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: real-node phase:", err)
+			os.Exit(1)
+		}
 	}
 }
 

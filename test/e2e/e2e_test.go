@@ -1,20 +1,22 @@
-// Package e2e runs the whole stack on this machine with real worker containers: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler, a kubelet with containerd (internal/localnode), the Seek
-// manager and the REST frontend (as its ServiceAccount), and the worker images built by
-// internal/images. Tests talk to the REST API.
+// Package e2e runs the whole system as users run it: the local single-node cluster of
+// internal/localcluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+// kube-proxy, containerd), Seek installed in it by its Helm chart from images built from this checkout,
+// and real worker containers. Tests talk to the REST API on localhost:8080 as a tenant of their own.
 //
-// The node needs root, cgroups, and containerd, runc and the CNI plugins (Debian packages; .ci/run
-// installs them). Where the machine cannot run a node the suite fails and says why; SEEK_E2E=skip
-// skips it explicitly.
+// A cluster already up (make run) is upgraded to this checkout's images and kept; otherwise the suite
+// brings one up and removes it at the end. The node needs root and cgroups (containerd, runc and the
+// CNI plugins are installed with apt-get if missing). Where the machine cannot run a node the suite
+// fails and says why; SEEK_E2E=skip skips it explicitly.
 package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,41 +24,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/frontend"
-	"github.com/seek-api/seek-operator/internal/images"
-	"github.com/seek-api/seek-operator/internal/localnode"
+	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/testutil"
-	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
-const (
-	systemNamespace = "seek-system"
-	tenant          = "e2e"
-	waitTimeout     = 90 * time.Second
-)
+const waitTimeout = 90 * time.Second
 
 var (
-	// startManager runs the Seek manager in this process and returns how to stop it; stopManager stops
-	// the running one.
-	startManager func() (stop func())
-	stopManager  func()
-
 	k8s    client.Client
+	info   *localcluster.Info
 	apiURL string
 	apiKey string
-	// workerImages maps a worker name to its image reference.
-	workerImages = map[string]string{}
+	// tenant is this run's tenant namespace, so runs against a kept cluster do not collide.
+	tenant string
 )
 
 func TestMain(m *testing.M) {
@@ -72,123 +65,71 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	if err := localnode.Preflight(); err != nil {
+	if err := localcluster.Preflight(); err != nil {
 		return fail(fmt.Errorf("%w (set SEEK_E2E=skip to skip the end-to-end tests explicitly)", err))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	root, err := controlplane.RepoRoot()
 	if err != nil {
 		return fail(err)
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
+	opts := localcluster.Options{Dir: os.Getenv("SEEK_E2E_CLUSTER_DIR"), Assets: os.Getenv("KUBEBUILDER_ASSETS"), Helm: os.Getenv("HELM"),
+		ModuleDir: root, CACertFile: "/etc/ssl/certs/ca-certificates.crt", Out: os.Stdout}
+	if opts.Assets == "" || opts.Helm == "" {
+		return fail(errors.New("KUBEBUILDER_ASSETS (with kube-scheduler, kubelet, kube-proxy) and HELM must be set; make test sets them"))
+	}
+	dir := opts.Dir
+	if dir == "" {
+		dir = localcluster.DefaultDir()
+	}
+	_, statErr := os.Stat(dir)
+	kept := statErr == nil
+	if info, err = localcluster.Up(ctx, opts); err != nil {
 		return fail(err)
 	}
-	b := &images.Builder{ModuleDir: root, Registry: "seek.local/seek-operator", Tag: "e2e", CacheDir: filepath.Join(cache, "seek-operator", "images")}
-	var tarballs []string
-	for _, s := range images.DefaultSpecs {
-		if !strings.HasPrefix(s.Package, "./cmd/workers/") {
-			continue // the manager and frontend run in this process
-		}
-		ref, tar, err := b.Build(ctx, s)
-		if err != nil {
-			return fail(err)
-		}
-		workerImages[s.Name] = ref
-		tarballs = append(tarballs, tar)
-	}
-	_, pause, err := b.Pause(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	tarballs = append(tarballs, pause)
-
-	logDir, err := os.MkdirTemp("", "seek-e2e-")
-	if err != nil {
-		return fail(err)
-	}
-	fmt.Println("e2e: logs in", logDir)
-	kcmLog, _ := os.Create(filepath.Join(logDir, "kube-controller-manager.log"))
-	cp, err := controlplane.Start(controlplane.Options{Controllers: localnode.Controllers, Log: kcmLog})
-	if err != nil {
-		return fail(err)
-	}
-	defer cp.Stop()
-	node, err := localnode.Start(ctx, cp, os.Getenv("KUBEBUILDER_ASSETS"), filepath.Join(logDir, "node"), tarballs)
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err := node.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: stop node:", err)
-		}
-	}()
-	if k8s, err = client.New(cp.Config, client.Options{Scheme: manager.NewScheme()}); err != nil {
-		return fail(err)
-	}
-	mgrLog, _ := os.Create(filepath.Join(logDir, "manager.log"))
-	ctrl.SetLogger(zap.New(zap.WriteTo(mgrLog)))
-	for _, ns := range []string{systemNamespace, tenant} {
-		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return fail(err)
-		}
-	}
-	policy := webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true}
-	startManager = func() func() {
-		mctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- manager.Run(mctx, cp.Config, manager.Options{MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
-				CallbackPolicy: policy, CallbackSchedule: []time.Duration{0, time.Second, 2 * time.Second}, Restartable: true})
-		}()
-		return func() {
-			stop()
-			if err := <-done; err != nil {
-				fmt.Fprintln(os.Stderr, "e2e: manager:", err)
+	if !kept {
+		defer func() {
+			if err := localcluster.Down(ctx, opts); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: down:", err)
 			}
-		}
+		}()
 	}
-	stopManager = startManager()
-	if err := controlplane.ApplyManifestFile(ctx, k8s, filepath.Join(root, "config", "rbac", "frontend_rbac.yaml")); err != nil {
-		return fail(err)
-	}
-	saCfg, err := cp.ServiceAccountConfig(systemNamespace, "seek-frontend")
+	ctrl.SetLogger(logr.Discard())
+	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
 	if err != nil {
 		return fail(err)
 	}
-	ready := make(chan string, 1)
-	feDone := make(chan error, 1)
-	go func() {
-		feDone <- frontend.Run(ctx, saCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
-			SystemNamespace: systemNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400,
-			ShutdownTimeout: 5 * time.Second, Callbacks: policy, Ready: ready})
-	}()
-	select {
-	case addr := <-ready:
-		apiURL = "http://" + addr
-	case err := <-feDone:
-		return fail(fmt.Errorf("frontend: %w", err))
+	if k8s, err = client.New(cfg, client.Options{Scheme: manager.NewScheme()}); err != nil {
+		return fail(err)
 	}
-	secret, key, err := frontend.NewKey(systemNamespace, tenant, frontend.Scopes, 1000)
+	tenant = "e2e-" + strings.ToLower(rand.Text()[:6])
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tenant}}); err != nil {
+		return fail(err)
+	}
+	secret, key, err := frontend.NewKey(info.SystemNamespace, tenant, frontend.Scopes, 1000)
 	if err != nil {
 		return fail(err)
 	}
 	if err := k8s.Create(ctx, secret); err != nil {
 		return fail(err)
 	}
-	apiKey = key
-	for name, image := range workerImages {
-		w := testutil.MakeSeekWorker(name).Image(image).PullPolicy(corev1.PullNever).Obj()
-		if err := k8s.Create(ctx, w); err != nil {
-			return fail(err)
-		}
+	apiURL, apiKey = info.APIURL, key
+	if err := localcluster.WaitForKey(ctx, apiURL, apiKey); err != nil {
+		return fail(err)
 	}
+	fmt.Printf("e2e: tenant %s on the cluster in %s (logs in %s)\n", tenant, dir, filepath.Join(dir, "logs"))
 	code := m.Run()
-	stopManager()
-	cancel()
-	<-feDone
+	if kept {
+		// Leave the kept cluster as it was.
+		_ = k8s.Delete(ctx, secret)
+		_ = k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tenant}})
+	}
 	return code
+}
+
+// workerImage is the image of one of the sample workers in the cluster.
+func workerImage(name string) string {
+	return fmt.Sprintf("%s/worker-%s:%s", info.ImageRegistry, name, info.ImageTag)
 }
 
 // call makes an API request and decodes the JSON object it answers.
@@ -317,8 +258,7 @@ func TestWebhookSigned(t *testing.T) {
 	t.Parallel()
 	got := make(chan *http.Request, 1)
 	bodies := make(chan []byte, 1)
-	srv := newReceiver(func(r *http.Request, body []byte) { got <- r; bodies <- body })
-	defer srv.Close()
+	srv := newReceiver(t, func(r *http.Request, body []byte) { got <- r; bodies <- body })
 	id := submit(t, "echo", fmt.Sprintf(`{"message": "hook", "callback_url": %q}`, srv.URL+"/hook"))
 	var r *http.Request
 	select {
@@ -364,9 +304,13 @@ func mustCreate(t *testing.T, obj client.Object) {
 
 func TestRetries(t *testing.T) {
 	t.Parallel()
-	mustCreate(t, testutil.MakeSeekWorker("fail-twice").Image(workerImages["fail"]).PullPolicy(corev1.PullNever).Retries(1).Obj())
-	waitWorkerReady(t, "fail-twice")
-	job := waitStatus(t, submit(t, "fail-twice", `{"exit_code": 7, "message": "flaky"}`), "failed", "completed")
+	// SeekWorkers are cluster-scoped: the name is this run's.
+	worker := "fail-twice-" + tenant
+	w := testutil.MakeSeekWorker(worker).Image(workerImage("fail")).PullPolicy(corev1.PullNever).Retries(1).Obj()
+	mustCreate(t, w)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), w) })
+	waitWorkerReady(t, worker)
+	job := waitStatus(t, submit(t, worker, `{"exit_code": 7, "message": "flaky"}`), "failed", "completed")
 	e, _ := job["error"].(map[string]any)
 	if job["attempts"] != float64(2) || e["reason"] != seekv1alpha1.JobReasonRetriesExhausted || e["exit_code"] != float64(7) {
 		t.Fatalf("job = %v, want 2 attempts then RetriesExhausted", job)
@@ -437,23 +381,40 @@ func waitWorkerReady(t *testing.T, name string) {
 	t.Fatalf("worker %s never ready", name)
 }
 
-// TestManagerRestartMidRun stops the manager while a job's pod runs and starts a new one: the job
-// completes, with one Job and one attempt (nothing lost, nothing run twice).
-func TestManagerRestartMidRun(t *testing.T) {
-	mustCreate(t, testutil.MakeSeekJob("survivor", tenant).Worker("sleep").Input(`{"seconds": 6}`).Obj())
+// TestManagerPodKilledMidRun kills the manager's pod while a job's pod runs: the Deployment starts
+// another, which takes the leader lease over, and the job completes with one Job and one attempt
+// (nothing lost, nothing run twice).
+func TestManagerPodKilledMidRun(t *testing.T) {
+	ctx := context.Background()
+	mustCreate(t, testutil.MakeSeekJob("survivor", tenant).Worker("sleep").Input(`{"seconds": 8}`).Obj())
 	waitPodRunning(t, "survivor")
-	stopManager()
-	time.Sleep(2 * time.Second)
-	stopManager = startManager()
+	selector := client.MatchingLabels{"app.kubernetes.io/component": "manager"}
+	pods := &corev1.PodList{}
+	if err := k8s.List(ctx, pods, client.InNamespace(info.SystemNamespace), selector); err != nil || len(pods.Items) != 1 {
+		t.Fatalf("manager pods: %v, %v", pods.Items, err)
+	}
+	killed := pods.Items[0]
+	if err := k8s.Delete(ctx, &killed, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
 	job := waitStatus(t, "job_survivor", "completed", "failed")
 	if job["status"] != "completed" || job["attempts"] != float64(1) {
 		t.Fatalf("job = %v", job)
 	}
 	jobs := &batchv1.JobList{}
-	if err := k8s.List(context.Background(), jobs, client.InNamespace(tenant), client.MatchingLabels{seekv1alpha1.LabelJobName: "survivor"}); err != nil {
+	if err := k8s.List(ctx, jobs, client.InNamespace(tenant), client.MatchingLabels{seekv1alpha1.LabelJobName: "survivor"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(jobs.Items) != 1 {
 		t.Errorf("%d Jobs for the SeekJob, want 1", len(jobs.Items))
+	}
+	// The job completed through a new manager pod.
+	if err := k8s.List(ctx, pods, client.InNamespace(info.SystemNamespace), selector); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.UID == killed.UID {
+			t.Errorf("the killed manager pod %s is still there", p.Name)
+		}
 	}
 }
