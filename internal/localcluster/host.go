@@ -290,6 +290,24 @@ func removeChains(keep []string) error {
 	return errors.Join(errs...)
 }
 
+// ensureMasquerade installs masqueradeChain and the POSTROUTING rule that sends pod traffic to it.
+func ensureMasquerade() error {
+	if iptables("iptables", "-t", "nat", "-C", "POSTROUTING", "-s", PodCIDR, "-j", masqueradeChain) == nil {
+		return nil
+	}
+	for _, rule := range [][]string{
+		{"-t", "nat", "-N", masqueradeChain},
+		{"-t", "nat", "-A", masqueradeChain, "-d", PodCIDR, "-j", "RETURN"},
+		{"-t", "nat", "-A", masqueradeChain, "-j", "MASQUERADE"},
+		{"-t", "nat", "-A", "POSTROUTING", "-s", PodCIDR, "-j", masqueradeChain},
+	} {
+		if err := iptables("iptables", rule...); err != nil && rule[2] != "-N" {
+			return err
+		}
+	}
+	return nil
+}
+
 func iptables(cmd string, args ...string) error {
 	if out, err := exec.Command(cmd, append([]string{"-w"}, args...)...).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s: %w: %s", cmd, strings.Join(args, " "), err, bytes.TrimSpace(out))

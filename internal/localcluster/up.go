@@ -175,6 +175,9 @@ func (c *Cluster) startNode(ctx context.Context, k8s client.Client, ip string) (
 	}); err != nil {
 		return "", err
 	}
+	if err := ensureMasquerade(); err != nil {
+		return "", fmt.Errorf("pod masquerading: %w", err)
+	}
 	c.logf("Starting containerd")
 	if err := c.start(daemon{name: "containerd", bin: "containerd", args: []string{"--config", filepath.Join(croot, "config.toml")}}); err != nil {
 		return "", err
