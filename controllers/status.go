@@ -212,6 +212,13 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 	setStarted(sj, job, now)
 	sj.Status.Attempts = max(sj.Status.Attempts, attempts(job))
 
+	if jobCondition(job, batchv1.JobComplete) == nil && jobCondition(job, batchv1.JobFailed) == nil {
+		if result, at, ok := earlyResult(pods, now); ok {
+			sj.Status.Result = result
+			finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, at)
+			return true
+		}
+	}
 	if c := jobCondition(job, batchv1.JobComplete); c != nil {
 		now = finishedAt(c, now)
 		pod := lastPod(pods, corev1.PodSucceeded)
@@ -263,6 +270,32 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonRetriesExhausted, msg, je, now)
 	}
 	return true
+}
+
+// earlyResult is the result of a worker container that exited 0 with a valid result, before the Job
+// controller has marked the Job Complete: the kubelet reports the exit a second or more before the
+// pod's phase and the Job's condition follow, and a Job of one completion whose pod succeeded cannot
+// end otherwise. Its time is the container's end (at most now). Anything else (no such container, an
+// invalid result) waits for the Job.
+func earlyResult(pods []corev1.Pod, now time.Time) (*seekv1alpha1.JSON, time.Time, bool) {
+	for i := range pods {
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			term := cs.State.Terminated
+			if cs.Name != protocol.ContainerName || term == nil || term.ExitCode != 0 {
+				continue
+			}
+			result, err := parseResult(term.Message)
+			if err != nil {
+				continue
+			}
+			at := now
+			if !term.FinishedAt.IsZero() && term.FinishedAt.Time.Before(now) {
+				at = term.FinishedAt.Time
+			}
+			return result, at, true
+		}
+	}
+	return nil, time.Time{}, false
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

@@ -258,6 +258,45 @@ func TestSetStatusFromJob(t *testing.T) {
 			},
 		},
 		{
+			name:   "worker exited 0 with a result before the Job is Complete: completed when the container ended",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Phase(corev1.PodRunning).Terminated(0, "Completed", `{"ok": true}`, now.Add(-2*time.Second)).Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 1,
+				StartTime: &started, CompletionTime: ptr.To(metav1.NewTime(now.Add(-2 * time.Second))), Duration: &metav1.Duration{Duration: now.Add(-2 * time.Second).Sub(jobCreated)},
+				Result:     seekv1alpha1.NewJSON([]byte(`{"ok":true}`)),
+				Conditions: []metav1.Condition{startedCond("a"), func() metav1.Condition {
+					c := finishedCond("Succeeded", "The worker returned a result")
+					c.LastTransitionTime = metav1.NewTime(now.Add(-2 * time.Second))
+					return c
+				}()},
+			},
+		},
+		{
+			name:   "worker exited 0 with an invalid result before the Job is Complete: wait for the Job",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Phase(corev1.PodRunning).Terminated(0, "Completed", `not json`, now).Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
+				Conditions: []metav1.Condition{startedCond("a")},
+			},
+		},
+		{
+			name:   "worker exited non-zero before the Job failed: wait for the Job (it may retry)",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Phase(corev1.PodRunning).Terminated(3, "Error", `{"message": "flaky"}`, now).Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
+				Conditions: []metav1.Condition{startedCond("a")},
+			},
+		},
+		{
 			name:   "complete with a JSON result",
 			sj:     sj.Obj(),
 			job:    job.Clone().SucceededCount(1).Complete(now).Obj(),

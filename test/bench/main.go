@@ -83,6 +83,7 @@ func main() {
 	node := nodeConfig{}
 	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time for the latency (0 skips the real-node phase).")
 	flag.IntVar(&node.burstJobs, "node-jobs", 500, "Real node: echo jobs submitted at once for the throughput.")
+	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", 0, "Real node: the worker's limits.maxConcurrentJobs (0: no cap).")
 	nodeOnly := flag.Bool("node-only", false, "Run only the real-node phase.")
 	flag.Parse()
 	node.concurrency = cfg.concurrency

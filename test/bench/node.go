@@ -26,6 +26,7 @@ import (
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/manager"
+	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
 // nodeConfig is the real-node phase: Seek installed by its chart on the local cluster, jobs of the
@@ -36,6 +37,8 @@ type nodeConfig struct {
 	// burstJobs are submitted at once (at the client concurrency) for throughput.
 	burstJobs   int
 	concurrency int
+	// maxConcurrent is the worker's limits.maxConcurrentJobs; 0 is no cap.
+	maxConcurrent int
 }
 
 // runNode measures submit → completed latency and throughput with real worker pods. It uses a running
@@ -88,6 +91,16 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 		_ = c.Delete(ctx, secret)
 		_ = c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}()
+	// The echo image, as a worker of this run's own, with the cap under test.
+	worker := testutil.MakeSeekWorker(ns).Image(fmt.Sprintf("%s/worker-echo:%s", info.ImageRegistry, info.ImageTag)).PullPolicy(corev1.PullNever)
+	if cfg.maxConcurrent > 0 {
+		worker = worker.MaxConcurrent(int32(cfg.maxConcurrent))
+	}
+	w := worker.Obj()
+	if err := c.Create(ctx, w); err != nil {
+		return err
+	}
+	defer func() { _ = c.Delete(ctx, w) }()
 	if err := localcluster.WaitForKey(ctx, info.APIURL, key); err != nil {
 		return err
 	}
@@ -95,7 +108,7 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 	if err != nil {
 		return err
 	}
-	api := &nodeAPI{url: info.APIURL, key: key}
+	api := &nodeAPI{url: info.APIURL, key: key, worker: ns}
 
 	// Latency: one job at a time, so each measures the path alone.
 	fmt.Fprintf(os.Stderr, "bench: node latency, %d jobs one at a time\n", cfg.latencyJobs)
@@ -142,7 +155,11 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 	s, b := seq.stats(), burst.stats()
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(os.Stdout, "\nReal node: Seek installed by its chart on the local cluster, echo worker (no-op) pods, REST API, %d CPUs\n\n", runtime.NumCPU())
+	limit := "no cap"
+	if cfg.maxConcurrent > 0 {
+		limit = fmt.Sprintf("maxConcurrentJobs %d", cfg.maxConcurrent)
+	}
+	fmt.Fprintf(os.Stdout, "\nReal node: Seek installed by its chart on the local cluster, echo worker (no-op) pods (%s), REST API, %d CPUs\n\n", limit, runtime.NumCPU())
 	fmt.Fprintln(tw, "measure\tvalue\t")
 	fmt.Fprintf(tw, "submit → completed p50 / p99 (ms), %d jobs one at a time\t%.0f / %.0f\t\n", cfg.latencyJobs, s.p50, s.p99)
 	fmt.Fprintf(tw, "throughput: %d jobs submitted at once, completed/s\t%.2f\t\n", cfg.burstJobs, float64(cfg.burstJobs)/elapsed.Seconds())
@@ -152,10 +169,10 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 }
 
 // nodeAPI submits echo jobs through the REST API.
-type nodeAPI struct{ url, key string }
+type nodeAPI struct{ url, key, worker string }
 
 func (a *nodeAPI) submit(ctx context.Context, i int) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/v1/workers/echo/jobs", bytes.NewReader(fmt.Appendf(nil, `{"message": "m%d"}`, i)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/v1/workers/"+a.worker+"/jobs", bytes.NewReader(fmt.Appendf(nil, `{"message": "m%d"}`, i)))
 	if err != nil {
 		return "", err
 	}
