@@ -266,7 +266,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 1,
 				StartTime: &started, CompletionTime: ptr.To(metav1.NewTime(now.Add(-2 * time.Second))), Duration: &metav1.Duration{Duration: now.Add(-2 * time.Second).Sub(jobCreated)},
-				Result:     seekv1alpha1.NewJSON([]byte(`{"ok":true}`)),
+				Result: seekv1alpha1.NewJSON([]byte(`{"ok":true}`)),
 				Conditions: []metav1.Condition{startedCond("a"), func() metav1.Condition {
 					c := finishedCond("Succeeded", "The worker returned a result")
 					c.LastTransitionTime = metav1.NewTime(now.Add(-2 * time.Second))
