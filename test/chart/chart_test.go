@@ -298,3 +298,23 @@ func TestDryRunOnAPIServer(t *testing.T) {
 		}
 	}
 }
+
+// TestNodePortExposesOnlyTheAPI: a NodePort frontend Service (as the local cluster installs it) opens
+// the REST API on the given node port and nothing else; metrics stay on a ClusterIP Service.
+func TestNodePortExposesOnlyTheAPI(t *testing.T) {
+	objs := mustRender(t, "frontend.service.type=NodePort", "frontend.service.nodePort=8080")
+	api, metrics := find(objs, "Service", "seek-frontend"), find(objs, "Service", "seek-frontend-metrics")
+	if api == nil || metrics == nil {
+		t.Fatal("frontend Services missing")
+	}
+	ports, _, _ := unstructured.NestedSlice(api.Object, "spec", "ports")
+	if len(ports) != 1 {
+		t.Fatalf("API Service ports = %v, want only http", ports)
+	}
+	if p := ports[0].(map[string]any); p["name"] != "http" || fmt.Sprint(p["nodePort"]) != "8080" {
+		t.Errorf("API Service port = %v, want http on node port 8080", p)
+	}
+	if typ, _, _ := unstructured.NestedString(metrics.Object, "spec", "type"); typ != "ClusterIP" {
+		t.Errorf("metrics Service type = %s, want ClusterIP", typ)
+	}
+}
