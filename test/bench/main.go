@@ -52,6 +52,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/testutil"
 	"github.com/seek-api/seek-operator/internal/webhook"
@@ -83,7 +84,7 @@ func main() {
 	node := nodeConfig{}
 	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time for the latency (0 skips the real-node phase).")
 	flag.IntVar(&node.burstJobs, "node-jobs", 500, "Real node: echo jobs submitted at once for the throughput.")
-	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", 0, "Real node: the worker's limits.maxConcurrentJobs (0: no cap).")
+	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", localcluster.SampleMaxConcurrentJobs(), "Real node: the worker's limits.maxConcurrentJobs, as the local cluster sets it for the sample workers (0: no cap).")
 	nodeOnly := flag.Bool("node-only", false, "Run only the real-node phase.")
 	flag.Parse()
 	node.concurrency = cfg.concurrency

@@ -193,44 +193,68 @@ func (a *nodeAPI) submit(ctx context.Context, i int) (string, error) {
 
 // finished records when a watch first saw each SeekJob of a namespace in a terminal state.
 type finished struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	at      map[string]time.Time
-	failed  map[string]string
-	watchOK bool
+	mu     sync.Mutex
+	cond   *sync.Cond
+	at     map[string]time.Time
+	failed map[string]string
+	err    error
 }
 
+// watchFinished lists and watches the SeekJobs of ns until ctx ends, listing again whenever the
+// apiserver ends the watch (it does, under load).
 func watchFinished(ctx context.Context, c client.WithWatch, ns string) (*finished, error) {
-	w, err := c.Watch(ctx, &seekv1alpha1.SeekJobList{}, client.InNamespace(ns))
+	f := &finished{at: map[string]time.Time{}, failed: map[string]string{}}
+	f.cond = sync.NewCond(&f.mu)
+	w, err := f.listAndWatch(ctx, c, ns)
 	if err != nil {
 		return nil, err
 	}
-	f := &finished{at: map[string]time.Time{}, failed: map[string]string{}, watchOK: true}
-	f.cond = sync.NewCond(&f.mu)
 	go func() {
-		defer func() {
-			f.mu.Lock()
-			f.watchOK = false
-			f.cond.Broadcast()
-			f.mu.Unlock()
-		}()
-		for ev := range w.ResultChan() {
-			sj, ok := ev.Object.(*seekv1alpha1.SeekJob)
-			if !ok || ev.Type == watch.Deleted || !sj.Status.State.IsTerminal() {
-				continue
-			}
-			f.mu.Lock()
-			if _, seen := f.at[sj.Name]; !seen {
-				f.at[sj.Name] = time.Now()
-				if sj.Status.State != seekv1alpha1.JobStateCompleted {
-					f.failed[sj.Name] = string(sj.Status.State)
+		for {
+			for ev := range w.ResultChan() {
+				if sj, ok := ev.Object.(*seekv1alpha1.SeekJob); ok && ev.Type != watch.Deleted && ev.Type != watch.Error {
+					f.see(sj)
 				}
-				f.cond.Broadcast()
 			}
-			f.mu.Unlock()
+			w.Stop()
+			if w, err = f.listAndWatch(ctx, c, ns); err != nil {
+				f.mu.Lock()
+				f.err = err
+				f.cond.Broadcast()
+				f.mu.Unlock()
+				return
+			}
 		}
 	}()
 	return f, nil
+}
+
+func (f *finished) listAndWatch(ctx context.Context, c client.WithWatch, ns string) (watch.Interface, error) {
+	list := &seekv1alpha1.SeekJobList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("list SeekJobs: %w", err)
+	}
+	for i := range list.Items {
+		f.see(&list.Items[i])
+	}
+	return c.Watch(ctx, &seekv1alpha1.SeekJobList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+}
+
+// see records sj's finishing time if it just finished.
+func (f *finished) see(sj *seekv1alpha1.SeekJob) {
+	if !sj.Status.State.IsTerminal() {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, seen := f.at[sj.Name]; seen {
+		return
+	}
+	f.at[sj.Name] = time.Now()
+	if sj.Status.State != seekv1alpha1.JobStateCompleted {
+		f.failed[sj.Name] = string(sj.Status.State)
+	}
+	f.cond.Broadcast()
 }
 
 // wait returns when the job finished; a job that did not complete is an error.
@@ -244,8 +268,8 @@ func (f *finished) wait(ctx context.Context, name string) (time.Time, error) {
 			}
 			return at, nil
 		}
-		if !f.watchOK || ctx.Err() != nil {
-			return time.Time{}, fmt.Errorf("job %s: the watch ended before it finished", name)
+		if f.err != nil {
+			return time.Time{}, fmt.Errorf("job %s: %w", name, f.err)
 		}
 		f.cond.Wait()
 	}
