@@ -205,25 +205,61 @@ func removeCgroups() {
 	}
 }
 
+// savedRules is what iptables-save printed, reduced to what down needs.
+type savedRules struct {
+	// chains are the Kubernetes and CNI chains, as "<command> <table> <chain>".
+	chains []string
+	// jumps are the rules of other chains that jump to one of those.
+	jumps []jump
+}
+
+// jump is a rule jumping to a Kubernetes or CNI chain: line is iptables-save's own, shell-quoted
+// text ("-A POSTROUTING ... -j CNI-X"; comments have spaces).
+type jump struct{ table, target, line string }
+
+func parseSave(cmd string, out []byte) savedRules {
+	var s savedRules
+	table := ""
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case strings.HasPrefix(line, ":"):
+			if name := strings.Fields(line[1:])[0]; ownChain(name) {
+				s.chains = append(s.chains, cmd+" "+table+" "+name)
+			}
+		case strings.HasPrefix(line, "-A "):
+			f := strings.Fields(line)
+			if ownChain(f[1]) {
+				continue // goes with its chain
+			}
+			if i := slices.Index(f, "-j"); i > 0 && i+1 < len(f) && ownChain(f[i+1]) {
+				s.jumps = append(s.jumps, jump{table: table, target: f[i+1], line: line})
+			}
+		}
+	}
+	return s
+}
+
+// save runs <cmd>-save; false if it is not there.
+func save(cmd string) (savedRules, bool) {
+	out, err := exec.Command(cmd + "-save").Output()
+	if err != nil {
+		return savedRules{}, false
+	}
+	return parseSave(cmd, out), true
+}
+
+var iptablesCommands = []string{"iptables", "ip6tables"}
+
 // listChains lists the Kubernetes and CNI iptables chains: "<command> <table> <chain>".
 func listChains() []string {
 	var chains []string
-	for _, cmd := range []string{"iptables", "ip6tables"} {
-		out, err := exec.Command(cmd + "-save").Output()
-		if err != nil {
-			continue
-		}
-		table := ""
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "*"):
-				table = line[1:]
-			case strings.HasPrefix(line, ":") && ownChain(line[1:]):
-				chains = append(chains, cmd+" "+table+" "+strings.Fields(line[1:])[0])
-			}
-		}
+	for _, cmd := range iptablesCommands {
+		s, _ := save(cmd)
+		chains = append(chains, s.chains...)
 	}
 	return chains
 }
@@ -239,52 +275,32 @@ func ownChain(name string) bool {
 
 // removeChains deletes the Kubernetes and CNI chains not in keep, and the rules that jump to them.
 func removeChains(keep []string) error {
-	kept := map[string]bool{}
-	for _, k := range keep {
-		kept[k] = true
-	}
 	var errs []error
-	for _, cmd := range []string{"iptables", "ip6tables"} {
-		out, err := exec.Command(cmd + "-save").Output()
-		if err != nil {
+	for _, cmd := range iptablesCommands {
+		s, ok := save(cmd)
+		if !ok {
 			continue
 		}
-		// Rules first (in built-in and kept chains), then the chains: flush all, then delete all.
-		var rules []string // iptables-save lines, shell-quoted
-		var chains [][2]string
-		table := ""
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "*"):
-				table = line[1:]
-			case strings.HasPrefix(line, ":"):
-				name := strings.Fields(line[1:])[0]
-				if ownChain(name) && !kept[cmd+" "+table+" "+name] {
-					chains = append(chains, [2]string{table, name})
-				}
-			case strings.HasPrefix(line, "-A "):
-				f := strings.Fields(line)
-				for i := 0; i+1 < len(f); i++ {
-					if f[i] == "-j" && ownChain(f[i+1]) && !kept[cmd+" "+table+" "+f[i+1]] && !ownChain(f[1]) {
-						rules = append(rules, "-t "+table+" -D"+strings.TrimPrefix(line, "-A"))
-						break
-					}
-				}
+		// The jumps first, then the chains: flush all, then delete all (they may refer to each other).
+		for _, j := range s.jumps {
+			if slices.Contains(keep, cmd+" "+j.table+" "+j.target) {
+				continue
+			}
+			rule := "-t " + j.table + " -D" + strings.TrimPrefix(j.line, "-A")
+			if out, err := exec.Command("sh", "-c", cmd+" -w "+rule).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %w: %s", cmd, rule, err, bytes.TrimSpace(out)))
 			}
 		}
-		for _, r := range rules {
-			// The line is iptables-save's own, shell-quoted output (comments have spaces).
-			if out, err := exec.Command("sh", "-c", cmd+" -w "+r).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("%s %s: %w: %s", cmd, r, err, bytes.TrimSpace(out)))
+		var gone [][]string // table, chain
+		for _, ch := range s.chains {
+			if !slices.Contains(keep, ch) {
+				gone = append(gone, strings.Fields(ch)[1:])
 			}
 		}
-		for _, ch := range chains {
-			errs = append(errs, iptables(cmd, "-t", ch[0], "-F", ch[1]))
-		}
-		for _, ch := range chains {
-			errs = append(errs, iptables(cmd, "-t", ch[0], "-X", ch[1]))
+		for _, op := range []string{"-F", "-X"} {
+			for _, ch := range gone {
+				errs = append(errs, iptables(cmd, "-t", ch[0], op, ch[1]))
+			}
 		}
 	}
 	return errors.Join(errs...)

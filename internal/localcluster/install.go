@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -138,4 +139,36 @@ func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, er
 		return "", err
 	}
 	return key, os.WriteFile(file, data, 0o600)
+}
+
+// Tenant is a tenant namespace with an API key, made for one test or benchmark run.
+type Tenant struct {
+	Namespace string
+	APIKey    string
+	secret    *corev1.Secret
+}
+
+// NewTenant creates a namespace named <prefix>-<random> and an API key for it allowed rps requests per
+// second, and waits until the REST API accepts the key.
+func NewTenant(ctx context.Context, k8s client.Client, info *Info, prefix string, rps float64) (*Tenant, error) {
+	t := &Tenant{Namespace: prefix + "-" + strings.ToLower(rand.Text()[:6])}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}}); err != nil {
+		return nil, err
+	}
+	secret, key, err := frontend.NewKey(info.SystemNamespace, t.Namespace, frontend.Scopes, rps)
+	if err != nil {
+		return nil, err
+	}
+	if err := k8s.Create(ctx, secret); err != nil {
+		return nil, err
+	}
+	t.APIKey, t.secret = key, secret
+	return t, WaitForKey(ctx, info.APIURL, key)
+}
+
+// Delete deletes the tenant's key and namespace (and so its jobs), without waiting for them to go.
+func (t *Tenant) Delete(ctx context.Context, k8s client.Client) error {
+	return errors.Join(
+		client.IgnoreNotFound(k8s.Delete(ctx, t.secret)),
+		client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}})))
 }

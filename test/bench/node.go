@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
-	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -76,21 +74,12 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 	if err != nil {
 		return err
 	}
-	ns := "bench-" + strings.ToLower(rand.Text()[:6])
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return err
-	}
-	secret, key, err := frontend.NewKey(info.SystemNamespace, ns, frontend.Scopes, 10000)
+	tenant, err := localcluster.NewTenant(ctx, c, info, "bench", 10000)
 	if err != nil {
 		return err
 	}
-	if err := c.Create(ctx, secret); err != nil {
-		return err
-	}
-	defer func() {
-		_ = c.Delete(ctx, secret)
-		_ = c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	}()
+	defer func() { _ = tenant.Delete(ctx, c) }()
+	ns, key := tenant.Namespace, tenant.APIKey
 	// The echo image, as a worker of this run's own, with the cap under test.
 	worker := testutil.MakeSeekWorker(ns).Image(fmt.Sprintf("%s/worker-echo:%s", info.ImageRegistry, info.ImageTag)).PullPolicy(corev1.PullNever)
 	if cfg.maxConcurrent > 0 {
@@ -101,9 +90,6 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 		return err
 	}
 	defer func() { _ = c.Delete(ctx, w) }()
-	if err := localcluster.WaitForKey(ctx, info.APIURL, key); err != nil {
-		return err
-	}
 	done, err := watchFinished(ctx, c, ns)
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,14 +27,12 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
-	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -102,27 +99,18 @@ func run(m *testing.M) int {
 	if k8s, err = client.New(cfg, client.Options{Scheme: manager.NewScheme()}); err != nil {
 		return fail(err)
 	}
-	tenant = "e2e-" + strings.ToLower(rand.Text()[:6])
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tenant}}); err != nil {
-		return fail(err)
-	}
-	secret, key, err := frontend.NewKey(info.SystemNamespace, tenant, frontend.Scopes, 1000)
+	t, err := localcluster.NewTenant(ctx, k8s, info, "e2e", 1000)
 	if err != nil {
 		return fail(err)
 	}
-	if err := k8s.Create(ctx, secret); err != nil {
-		return fail(err)
-	}
-	apiURL, apiKey = info.APIURL, key
-	if err := localcluster.WaitForKey(ctx, apiURL, apiKey); err != nil {
-		return fail(err)
-	}
+	tenant, apiURL, apiKey = t.Namespace, info.APIURL, t.APIKey
 	fmt.Printf("e2e: tenant %s on the cluster in %s (logs in %s)\n", tenant, dir, filepath.Join(dir, "logs"))
 	code := m.Run()
 	if kept {
 		// Leave the kept cluster as it was.
-		_ = k8s.Delete(ctx, secret)
-		_ = k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tenant}})
+		if err := t.Delete(ctx, k8s); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: delete the tenant:", err)
+		}
 	}
 	return code
 }
