@@ -115,7 +115,7 @@ Seek runs on a local single-node Kubernetes cluster.
 
   eval "$(go run ./cmd/seek-local env)"    # SEEK_API_URL, SEEK_API_KEY, KUBECONFIG, kubectl on PATH
   curl -s -X POST $SEEK_API_URL/v1/workers/email-validator/jobs -H "X-Api-Key: $SEEK_API_KEY" \
-       -d '{"email": "hello@example.com"}'
+       -d '{"email": "hello@example.com", "check_mx": false}'
   make status / make down
 `, info.APIURL, info.Tenant, info.APIKey, info.Kubeconfig, info.ImageRegistry, info.ImageTag, info.NodeIP)
 }

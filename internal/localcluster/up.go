@@ -37,7 +37,11 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	admin, err := c.startControlPlane(ctx, ip)
+	p, err := loadOrCreatePKI(c.path("pki"))
+	if err != nil {
+		return nil, err
+	}
+	admin, err := c.startControlPlane(ctx, p, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +49,7 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	tag, err := c.startNode(ctx, k8s, ip)
+	tag, err := c.startNode(ctx, p, k8s, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +76,7 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 
 // startControlPlane starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler and
 // returns the admin kubeconfig.
-func (c *Cluster) startControlPlane(ctx context.Context, ip string) (string, error) {
-	p, err := loadOrCreatePKI(c.path("pki"))
-	if err != nil {
-		return "", err
-	}
+func (c *Cluster) startControlPlane(ctx context.Context, p *pki, ip string) (string, error) {
 	local := fmt.Sprintf("https://127.0.0.1:%d", APIServerPort)
 	serverCert, serverKey, err := p.issue(certRequest{name: "kube-apiserver", cn: "kube-apiserver", server: true, hosts: []string{
 		"127.0.0.1", "localhost", ip, apiServiceIP, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}})
@@ -151,11 +151,7 @@ func (c *Cluster) startControlPlane(ctx context.Context, ip string) (string, err
 
 // startNode starts containerd, imports the images, starts the kubelet and kube-proxy, and waits for
 // the node to be Ready. It returns the images' tag.
-func (c *Cluster) startNode(ctx context.Context, k8s client.Client, ip string) (string, error) {
-	p, err := loadOrCreatePKI(c.path("pki"))
-	if err != nil {
-		return "", err
-	}
+func (c *Cluster) startNode(ctx context.Context, p *pki, k8s client.Client, ip string) (string, error) {
 	local := fmt.Sprintf("https://127.0.0.1:%d", APIServerPort)
 	kubeletKC, err := p.kubeconfig("kubelet", local, "system:node:"+NodeName, "system:nodes")
 	if err != nil {
