@@ -95,8 +95,8 @@ func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) e
 }
 
 // SampleMaxConcurrentJobs caps each sample worker's running jobs: 4 per CPU. Uncapped, a burst of jobs
-// starts every pod at once, and a small node thrashes (the kubelet relists every container each
-// second): measured on 2 CPUs, 100 jobs at once complete at 0.75/s, 500 at about 0.3/s; capped, the rest
+// starts every pod at once, and a small node thrashes (most likely the kubelet relisting every
+// container each second): measured on 2 CPUs, 100 jobs at once complete at 0.75/s, 500 at about 0.3/s; capped, the rest
 // wait Queued and the node keeps its pace.
 func SampleMaxConcurrentJobs() int { return 4 * runtime.NumCPU() }
 
