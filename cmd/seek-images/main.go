@@ -24,9 +24,6 @@ import (
 	"github.com/seek-api/seek-operator/internal/images"
 )
 
-// systemCACerts is the usual PEM bundle of the system's trusted CAs (Debian, Ubuntu, Alpine, Arch).
-const systemCACerts = "/etc/ssl/certs/ca-certificates.crt"
-
 func main() {
 	opts, err := parseArgs(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -73,10 +70,6 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 			strings.Join(knownNames(), ", "))
 		fs.PrintDefaults()
 	}
-	defaultCA := ""
-	if _, err := os.Stat(systemCACerts); err == nil {
-		defaultCA = systemCACerts
-	}
 	fs.StringVar(&o.out, "out", "", "directory of the tarballs and binaries (required); unchanged images there are not rewritten")
 	fs.StringVar(&o.module, "module", ".", "root directory of the seek-operator module")
 	fs.StringVar(&o.registry, "registry", "seek.local/seek-operator", "repository prefix of the images; its first component must be a host name")
@@ -84,7 +77,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.goarch, "goarch", runtime.GOARCH, "target architecture (the node's)")
 	fs.StringVar(&o.pauseRef, "pause-ref", images.DefaultPauseRef, "reference of the pod sandbox (pause) image")
 	fs.BoolVar(&o.pause, "pause", true, "build the pause image too")
-	fs.StringVar(&o.caCerts, "ca-certs", defaultCA, "PEM bundle of trusted CAs installed in the images as /etc/ssl/certs/ca-certificates.crt; empty installs none")
+	fs.StringVar(&o.caCerts, "ca-certs", images.SystemCACertFile(), "PEM bundle of trusted CAs installed in the images as /etc/ssl/certs/ca-certificates.crt; empty installs none")
 	fs.BoolVar(&o.verbose, "v", false, "report progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err

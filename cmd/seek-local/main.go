@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/seek-api/seek-operator/internal/images"
 	"github.com/seek-api/seek-operator/internal/localcluster"
 )
 
@@ -62,7 +63,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	up.Flags().StringVar(&o.Helm, "helm", os.Getenv("HELM"), "helm binary (hack/helm.sh prints it)")
 	up.Flags().StringVar(&o.ModuleDir, "module", ".", "root of the seek-operator repository: the chart and the images' sources")
 	up.Flags().StringVar(&o.Tenant, "tenant", "demo", "namespace of the demo tenant")
-	up.Flags().StringVar(&o.CACertFile, "ca-certs", defaultCACerts(), "PEM bundle of trusted CAs to put into the images")
+	up.Flags().StringVar(&o.CACertFile, "ca-certs", images.SystemCACertFile(), "PEM bundle of trusted CAs to put into the images")
 	return withCommands(root,
 		up,
 		&cobra.Command{
@@ -118,12 +119,4 @@ Seek runs on a local single-node Kubernetes cluster.
        -d '{"email": "hello@example.com", "check_mx": false}'
   make status / make down
 `, info.APIURL, info.Tenant, info.APIKey, info.Kubeconfig, info.ImageRegistry, info.ImageTag, info.NodeIP)
-}
-
-func defaultCACerts() string {
-	const bundle = "/etc/ssl/certs/ca-certificates.crt"
-	if _, err := os.Stat(bundle); err == nil {
-		return bundle
-	}
-	return ""
 }

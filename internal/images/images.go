@@ -75,6 +75,18 @@ var DefaultSpecs = []Spec{
 	{Name: "email-validator", Package: "./cmd/workers/email-validator", Repository: "worker-email-validator"},
 }
 
+// systemCACerts is the usual PEM bundle of the system's trusted CAs (Debian, Ubuntu, Alpine, Arch).
+const systemCACerts = "/etc/ssl/certs/ca-certificates.crt"
+
+// SystemCACertFile is this machine's bundle of trusted CA certificates, a Builder's usual CACertFile,
+// or "" if it has none where Debian, Ubuntu, Alpine and Arch keep it.
+func SystemCACertFile() string {
+	if _, err := os.Stat(systemCACerts); err != nil {
+		return ""
+	}
+	return systemCACerts
+}
+
 // Spec is one image: a Go main package built static into a single-layer image.
 type Spec struct {
 	// Name names the image and its executable, /<Name> (the entrypoint), e.g. "manager". It must be

@@ -36,7 +36,8 @@ type Options struct {
 	ModuleDir string
 	// ImageCache is where built images are cached; empty means <user cache>/seek-operator/images.
 	ImageCache string
-	// CACertFile is the PEM bundle of trusted CAs put into the images (for HTTPS webhooks).
+	// CACertFile is the PEM bundle of trusted CAs put into the images (for HTTPS webhooks); empty
+	// means images.SystemCACertFile().
 	CACertFile string
 	// Tenant is the namespace of the demo tenant whose API key Up prints; empty means "demo".
 	Tenant string

@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -36,7 +37,7 @@ func (c *Cluster) importImages(ctx context.Context, socket string) (string, erro
 		cache = filepath.Join(dir, "seek-operator", "images")
 	}
 	b := &images.Builder{ModuleDir: c.o.ModuleDir, Registry: ImageRegistry, Tag: "dev", CacheDir: cache,
-		PauseRef: PauseImage, CACertFile: c.o.CACertFile}
+		PauseRef: PauseImage, CACertFile: cmp.Or(c.o.CACertFile, images.SystemCACertFile())}
 	c.logf("Building images (cached in %s)", cache)
 	results, err := b.BuildAll(ctx, images.DefaultSpecs)
 	if err != nil {

@@ -214,3 +214,10 @@ COMMIT
 		t.Errorf("jumps = %+v, want %+v", got.jumps, wantJumps)
 	}
 }
+
+func TestUpForRunNeedsTheBinaries(t *testing.T) {
+	_, _, err := UpForRun(t.Context(), Options{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "KUBEBUILDER_ASSETS") || !strings.Contains(err.Error(), "HELM") {
+		t.Fatalf("UpForRun without binaries: %v, want an error naming KUBEBUILDER_ASSETS and HELM", err)
+	}
+}

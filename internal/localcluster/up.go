@@ -1,8 +1,10 @@
 package localcluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -72,6 +74,23 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 		return nil, err
 	}
 	return info, os.WriteFile(c.infoFile(), data, 0o600)
+}
+
+// UpForRun brings the cluster up for one test or benchmark run: one already there is upgraded and
+// kept; one brought up here is removed by the returned teardown.
+func UpForRun(ctx context.Context, o Options) (info *Info, teardown func() error, err error) {
+	if o.Assets == "" || o.Helm == "" {
+		return nil, nil, errors.New("the Kubernetes binaries (KUBEBUILDER_ASSETS, with kube-scheduler, kubelet and kube-proxy) and helm (HELM) are needed; make sets them")
+	}
+	_, statErr := os.Stat(cmp.Or(o.Dir, DefaultDir()))
+	if info, err = Up(ctx, o); err != nil {
+		return nil, nil, err
+	}
+	teardown = func() error { return nil }
+	if statErr != nil {
+		teardown = func() error { return Down(ctx, o) }
+	}
+	return info, teardown, nil
 }
 
 // startControlPlane starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler and

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -49,23 +48,16 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 	if err != nil {
 		return err
 	}
-	opts := localcluster.Options{Assets: os.Getenv("KUBEBUILDER_ASSETS"), Helm: os.Getenv("HELM"), ModuleDir: root, Out: os.Stderr,
-		CACertFile: "/etc/ssl/certs/ca-certificates.crt"}
-	if opts.Helm == "" {
-		return errors.New("HELM is not set (make bench sets it)")
-	}
-	_, statErr := os.Stat(localcluster.DefaultDir())
-	info, err := localcluster.Up(ctx, opts)
+	opts := localcluster.Options{Assets: os.Getenv("KUBEBUILDER_ASSETS"), Helm: os.Getenv("HELM"), ModuleDir: root, Out: os.Stderr}
+	info, teardown, err := localcluster.UpForRun(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if statErr != nil { // brought up here
-		defer func() {
-			if err := localcluster.Down(ctx, opts); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: down:", err)
-			}
-		}()
-	}
+	defer func() {
+		if err := teardown(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: down:", err)
+		}
+	}()
 	restCfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
 	if err != nil {
 		return err

@@ -10,9 +10,9 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,27 +70,17 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail(err)
 	}
-	opts := localcluster.Options{Dir: os.Getenv("SEEK_E2E_CLUSTER_DIR"), Assets: os.Getenv("KUBEBUILDER_ASSETS"), Helm: os.Getenv("HELM"),
-		ModuleDir: root, CACertFile: "/etc/ssl/certs/ca-certificates.crt", Out: os.Stdout}
-	if opts.Assets == "" || opts.Helm == "" {
-		return fail(errors.New("KUBEBUILDER_ASSETS (with kube-scheduler, kubelet, kube-proxy) and HELM must be set; make test sets them"))
-	}
-	dir := opts.Dir
-	if dir == "" {
-		dir = localcluster.DefaultDir()
-	}
-	_, statErr := os.Stat(dir)
-	kept := statErr == nil
-	if info, err = localcluster.Up(ctx, opts); err != nil {
+	opts := localcluster.Options{Dir: cmp.Or(os.Getenv("SEEK_E2E_CLUSTER_DIR"), localcluster.DefaultDir()),
+		Assets: os.Getenv("KUBEBUILDER_ASSETS"), Helm: os.Getenv("HELM"), ModuleDir: root, Out: os.Stdout}
+	var teardown func() error
+	if info, teardown, err = localcluster.UpForRun(ctx, opts); err != nil {
 		return fail(err)
 	}
-	if !kept {
-		defer func() {
-			if err := localcluster.Down(ctx, opts); err != nil {
-				fmt.Fprintln(os.Stderr, "e2e: down:", err)
-			}
-		}()
-	}
+	defer func() {
+		if err := teardown(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: down:", err)
+		}
+	}()
 	ctrl.SetLogger(logr.Discard())
 	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
 	if err != nil {
@@ -104,13 +94,11 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	tenant, apiURL, apiKey = t.Namespace, info.APIURL, t.APIKey
-	fmt.Printf("e2e: tenant %s on the cluster in %s (logs in %s)\n", tenant, dir, filepath.Join(dir, "logs"))
+	fmt.Printf("e2e: tenant %s on the cluster in %s (logs in %s)\n", tenant, opts.Dir, filepath.Join(opts.Dir, "logs"))
 	code := m.Run()
-	if kept {
-		// Leave the kept cluster as it was.
-		if err := t.Delete(ctx, k8s); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: delete the tenant:", err)
-		}
+	// A kept cluster is left as it was.
+	if err := t.Delete(ctx, k8s); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: delete the tenant:", err)
 	}
 	return code
 }
