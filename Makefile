@@ -77,7 +77,7 @@ vet: ## Run go vet against the code.
 	go vet ./...
 
 .PHONY: verify
-verify: manifests generate fmt ## Check that generated files and formatting are committed (run on a clean tree).
+verify: manifests generate fmt ## Check that generated files and formatting are committed and that no binary or file over 1 MiB is tracked (run on a clean tree).
 	@if ! git diff --quiet -- api/ config/ charts/ '*.go'; then \
 		git --no-pager diff --stat -- api/ config/ charts/ '*.go'; \
 		echo >&2 "verify: the files above change when regenerated or formatted."; \
@@ -90,10 +90,15 @@ verify: manifests generate fmt ## Check that generated files and formatting are 
 		echo >&2 "verify: the files above are not committed; commit them (or delete them if stale)."; \
 		exit 1; \
 	fi
-	@echo "verify: generated files and formatting are up to date."
+	@$(MAKE) --no-print-directory verify-tracked
+	@echo "verify: generated files and formatting are up to date; no build outputs are tracked."
+
+.PHONY: verify-tracked
+verify-tracked: ## Fail if Git tracks a build output: an executable binary or a file over 1 MiB (hack/verifytracked).
+	@go run ./hack/verifytracked
 
 .PHONY: test
-test: manifests generate fmt vet ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
+test: manifests generate fmt vet verify-tracked ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test $$(go list ./... | grep -v '^$(MODULE)/test/e2e$$') -count=1 $(TEST_ARGS) && \
