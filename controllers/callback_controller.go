@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
-	"github.com/seek-api/seek-operator/internal/restapi"
+	"github.com/seek-api/seek-operator/internal/jobview"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
@@ -113,7 +113,7 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // attempt POSTs one event and classifies the answer.
 func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) *attemptResult {
 	log := ctrl.LoggerFrom(ctx)
-	data, err := json.Marshal(restapi.ToResponse(sj))
+	data, err := json.Marshal(jobview.ToResponse(sj))
 	if err != nil {
 		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
 	}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/manager"
@@ -93,7 +94,7 @@ func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, 
 			return err
 		}
 	}
-	secret, key, err := frontend.NewKey(systemNamespace, tenant, frontend.Scopes, 0)
+	secret, key, err := apikeys.New(systemNamespace, tenant, apikeys.Scopes, 0)
 	if err != nil {
 		return err
 	}

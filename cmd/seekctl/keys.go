@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/seek-api/seek-operator/internal/frontend"
+	"github.com/seek-api/seek-operator/internal/apikeys"
 )
 
 func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
@@ -40,7 +40,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			secret, key, err := frontend.NewKey(systemNamespace, tenant, parsed, rate)
+			secret, key, err := apikeys.New(systemNamespace, tenant, parsed, rate)
 			if err != nil {
 				return err
 			}
@@ -49,13 +49,13 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), key)
 			fmt.Fprintf(cmd.ErrOrStderr(), "Created key %s for tenant %s (scopes %s). It is not stored and cannot be shown again.\n",
-				frontend.DescribeKey(secret).ID, tenant, scopes)
+				apikeys.Describe(secret).ID, tenant, scopes)
 			return nil
 		},
 	}
 	create.Flags().StringVar(&tenant, "tenant", "", "Tenant namespace the key acts in (required).")
 	create.Flags().StringVar(&scopes, "scopes", "submit,read,cancel", "Comma-separated scopes: submit, read, cancel, webhooks.")
-	create.Flags().Float64Var(&rate, "rate", frontend.DefaultRequestsPerSecond, "Requests per second the key may make.")
+	create.Flags().Float64Var(&rate, "rate", apikeys.DefaultRequestsPerSecond, "Requests per second the key may make.")
 	_ = create.MarkFlagRequired("tenant")
 
 	list := &cobra.Command{
@@ -68,13 +68,13 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 				return err
 			}
 			secrets := &corev1.SecretList{}
-			if err := c.List(cmd.Context(), secrets, client.InNamespace(systemNamespace), client.MatchingLabels{frontend.LabelAPIKey: "true"}); err != nil {
+			if err := c.List(cmd.Context(), secrets, client.InNamespace(systemNamespace), client.MatchingLabels{apikeys.Label: "true"}); err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tTENANT\tSCOPES\tRATE\tCREATED")
 			for i := range secrets.Items {
-				k := frontend.DescribeKey(&secrets.Items[i])
+				k := apikeys.Describe(&secrets.Items[i])
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, k.Scopes, k.RequestsPerSecond,
 					secrets.Items[i].CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"))
 			}
@@ -92,7 +92,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 				return err
 			}
 			s := &corev1.Secret{}
-			s.Name, s.Namespace = frontend.KeySecretName(args[0]), systemNamespace
+			s.Name, s.Namespace = apikeys.SecretName(args[0]), systemNamespace
 			if err := c.Delete(cmd.Context(), s); apierrors.IsNotFound(err) {
 				return fmt.Errorf("no key %s", args[0])
 			} else if err != nil {
@@ -110,11 +110,11 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 	return root
 }
 
-func parseScopes(s string) ([]frontend.Scope, error) {
-	known := frontend.Scopes
-	var out []frontend.Scope
+func parseScopes(s string) ([]apikeys.Scope, error) {
+	known := apikeys.Scopes
+	var out []apikeys.Scope
 	for _, part := range strings.Split(s, ",") {
-		sc := frontend.Scope(strings.TrimSpace(part))
+		sc := apikeys.Scope(strings.TrimSpace(part))
 		if !slices.Contains(known, sc) {
 			return nil, fmt.Errorf("unknown scope %q: use submit, read or cancel", part)
 		}

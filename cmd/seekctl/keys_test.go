@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/frontend"
 )
 
@@ -42,22 +43,22 @@ func TestKeys(t *testing.T) {
 	req.Header.Set("X-Api-Key", key)
 	store := &frontend.KeyStore{Reader: c, SystemNamespace: "seek-system"}
 	p, err := store.Authenticate(context.Background(), req)
-	if err != nil || p.Tenant != "team-a" || !p.Can(frontend.ScopeSubmit) || p.Can(frontend.ScopeCancel) || p.RequestsPerSecond != 5 {
+	if err != nil || p.Tenant != "team-a" || !p.Can(apikeys.ScopeSubmit) || p.Can(apikeys.ScopeCancel) || p.RequestsPerSecond != 5 {
 		t.Fatalf("the printed key authenticates as %+v (%v)", p, err)
 	}
 
 	out, err = run(t, c, "keys", "list")
-	if err != nil || !strings.Contains(out, p.KeyID) || !strings.Contains(out, "team-a") || strings.Contains(out, key) {
+	if err != nil || !strings.Contains(out, p.ID) || !strings.Contains(out, "team-a") || strings.Contains(out, key) {
 		t.Errorf("list = %q (%v): want the id and tenant, never the key", out, err)
 	}
 
-	if _, err := run(t, c, "keys", "revoke", p.KeyID); err != nil {
+	if _, err := run(t, c, "keys", "revoke", p.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Authenticate(context.Background(), req); err == nil {
 		t.Error("the revoked key still authenticates")
 	}
-	if _, err := run(t, c, "keys", "revoke", p.KeyID); err == nil || !strings.Contains(err.Error(), "no key") {
+	if _, err := run(t, c, "keys", "revoke", p.ID); err == nil || !strings.Contains(err.Error(), "no key") {
 		t.Errorf("revoking twice: %v", err)
 	}
 

@@ -29,10 +29,10 @@ func (l *rateLimiter) allow(p *Principal) error {
 	limit := rate.Limit(p.RequestsPerSecond)
 	burst := max(1, int(math.Ceil(2*p.RequestsPerSecond)))
 	l.mu.Lock()
-	b := l.buckets[p.KeyID]
+	b := l.buckets[p.ID]
 	if b == nil || b.Limit() != limit || b.Burst() != burst {
 		b = rate.NewLimiter(limit, burst)
-		l.buckets[p.KeyID] = b
+		l.buckets[p.ID] = b
 	}
 	l.mu.Unlock()
 	now := l.now()

@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
@@ -67,7 +68,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	keys := labels.SelectorFromSet(labels.Set{LabelAPIKey: "true"})
+	keys := labels.SelectorFromSet(labels.Set{apikeys.Label: "true"})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
 		Cache: cache.Options{

@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/apikeys"
+	"github.com/seek-api/seek-operator/internal/jobview"
 	"github.com/seek-api/seek-operator/internal/restapi"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
@@ -65,16 +67,16 @@ type Server struct {
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/workers/{worker}/jobs", s.authed(ScopeSubmit, s.submit))
-	mux.Handle("POST /v1/workers/{worker}/jobs:batch", s.authed(ScopeSubmit, s.submitBatch))
-	mux.Handle("GET /v1/jobs", s.authed(ScopeRead, s.listJobs))
-	mux.Handle("GET /v1/jobs/{id}", s.authed(ScopeRead, s.getJob))
-	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(ScopeCancel, s.cancel))
-	mux.Handle("POST /v1/jobs/{id}/callback:redeliver", s.authed(ScopeSubmit, s.redeliver))
-	mux.Handle("GET /v1/webhooks/secret", s.authed(ScopeWebhooks, s.webhookSecret))
-	mux.Handle("POST /v1/webhooks/secret:rotate", s.authed(ScopeWebhooks, s.rotateWebhookSecret))
-	mux.Handle("GET /v1/workers", s.authed(ScopeRead, s.listWorkers))
-	mux.Handle("GET /v1/workers/{worker}", s.authed(ScopeRead, s.getWorker))
+	mux.Handle("POST /v1/workers/{worker}/jobs", s.authed(apikeys.ScopeSubmit, s.submit))
+	mux.Handle("POST /v1/workers/{worker}/jobs:batch", s.authed(apikeys.ScopeSubmit, s.submitBatch))
+	mux.Handle("GET /v1/jobs", s.authed(apikeys.ScopeRead, s.listJobs))
+	mux.Handle("GET /v1/jobs/{id}", s.authed(apikeys.ScopeRead, s.getJob))
+	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(apikeys.ScopeCancel, s.cancel))
+	mux.Handle("POST /v1/jobs/{id}/callback:redeliver", s.authed(apikeys.ScopeSubmit, s.redeliver))
+	mux.Handle("GET /v1/webhooks/secret", s.authed(apikeys.ScopeWebhooks, s.webhookSecret))
+	mux.Handle("POST /v1/webhooks/secret:rotate", s.authed(apikeys.ScopeWebhooks, s.rotateWebhookSecret))
+	mux.Handle("GET /v1/workers", s.authed(apikeys.ScopeRead, s.listWorkers))
+	mux.Handle("GET /v1/workers/{worker}", s.authed(apikeys.ScopeRead, s.getWorker))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -103,7 +105,7 @@ func (s *Server) Handler() http.Handler {
 type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
 
 // authed authenticates the request, checks the scope and renders the handler's error.
-func (s *Server) authed(scope Scope, h handler) http.Handler {
+func (s *Server) authed(scope apikeys.Scope, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.limiterOnce.Do(func() { s.limiter = newRateLimiter() })
 		p, err := s.Keys.Authenticate(r.Context(), r)
@@ -145,15 +147,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 		return err
 	}
 	if !created {
-		return writeJSON(w, http.StatusOK, restapi.ToResponse(sj))
+		return writeJSON(w, http.StatusOK, jobview.ToResponse(sj))
 	}
 	if wait > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
 		if done := s.awaitFinished(r.Context(), sj, wait); done != nil {
-			return writeJSON(w, http.StatusOK, restapi.ToResponse(done))
+			return writeJSON(w, http.StatusOK, jobview.ToResponse(done))
 		}
 	}
-	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+	return writeJSON(w, http.StatusAccepted, jobview.ToResponse(sj))
 }
 
 func (s *Server) bodyLimit() int64 {
@@ -218,7 +220,7 @@ const (
 
 // batchItem is one input's outcome: its job, or its error.
 type batchItem struct {
-	*restapi.JobResponse
+	*jobview.JobResponse
 	Error *restapi.Error `json:"error,omitempty"`
 }
 
@@ -274,7 +276,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, p *Principa
 				items[i].Error = toAPIError(r, err)
 				return
 			}
-			items[i].JobResponse = restapi.ToResponse(sj)
+			items[i].JobResponse = jobview.ToResponse(sj)
 		})
 	}
 	wg.Wait()
@@ -351,7 +353,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) er
 			sj = done
 		}
 	}
-	return writeJSON(w, http.StatusOK, restapi.ToResponse(sj))
+	return writeJSON(w, http.StatusOK, jobview.ToResponse(sj))
 }
 
 // List bounds.
@@ -372,8 +374,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal) 
 		limit = n
 	}
 	status := q.Get("status")
-	if status != "" && !restapi.IsStatus(status) {
-		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "status", Message: "status must be one of " + strings.Join(restapi.Statuses, ", ")}
+	if status != "" && !jobview.IsStatus(status) {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "status", Message: "status must be one of " + strings.Join(jobview.Statuses, ", ")}
 	}
 	after, err := restapi.ParseCursor(q.Get("cursor"))
 	if err != nil {
@@ -385,11 +387,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal) 
 	}
 	page, next := restapi.Page(list.Items, q.Get("worker"), status, after, limit)
 	out := struct {
-		Jobs       []*restapi.JobResponse `json:"jobs"`
+		Jobs       []*jobview.JobResponse `json:"jobs"`
 		NextCursor *string                `json:"next_cursor"`
-	}{Jobs: make([]*restapi.JobResponse, 0, len(page)), NextCursor: next}
+	}{Jobs: make([]*jobview.JobResponse, 0, len(page)), NextCursor: next}
 	for _, sj := range page {
-		out.Jobs = append(out.Jobs, restapi.ToResponse(sj))
+		out.Jobs = append(out.Jobs, jobview.ToResponse(sj))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -405,7 +407,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p *Principal) er
 			return err
 		}
 	}
-	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+	return writeJSON(w, http.StatusAccepted, jobview.ToResponse(sj))
 }
 
 // redeliver asks the callback controller to deliver a finished job's events again, through the
@@ -429,7 +431,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request, p *Principal)
 	if err := s.Client.Patch(r.Context(), sj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, restapi.ToResponse(sj))
+	return writeJSON(w, http.StatusAccepted, jobview.ToResponse(sj))
 }
 
 // WebhookSecretResponse is the tenant's signing secret.

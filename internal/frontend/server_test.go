@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/frontend/apitest"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -48,16 +49,16 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 	f := &fixture{t: t, keys: map[string]string{}, openapi: apitest.NewValidator(t, OpenAPI)}
 	for _, k := range []struct {
 		name, tenant string
-		scopes       []Scope
+		scopes       []apikeys.Scope
 		rps          float64
 	}{
-		{"a", "tenant-a", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}, 1000},
-		{"b", "tenant-b", []Scope{ScopeSubmit, ScopeRead, ScopeCancel}, 1000},
-		{"a-readonly", "tenant-a", []Scope{ScopeRead}, 1000},
-		{"a-slow", "tenant-a", []Scope{ScopeRead}, 1},
-		{"a-all", "tenant-a", Scopes, 1000},
+		{"a", "tenant-a", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead, apikeys.ScopeCancel}, 1000},
+		{"b", "tenant-b", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead, apikeys.ScopeCancel}, 1000},
+		{"a-readonly", "tenant-a", []apikeys.Scope{apikeys.ScopeRead}, 1000},
+		{"a-slow", "tenant-a", []apikeys.Scope{apikeys.ScopeRead}, 1},
+		{"a-all", "tenant-a", apikeys.Scopes, 1000},
 	} {
-		secret, key, err := NewKey(systemNS, k.tenant, k.scopes, k.rps)
+		secret, key, err := apikeys.New(systemNS, k.tenant, k.scopes, k.rps)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +242,7 @@ func TestRevokedKey(t *testing.T) {
 	}
 	id := strings.Split(f.keys["a"], "_")[1]
 	secret := &corev1.Secret{}
-	secret.Name, secret.Namespace = secretPrefix+id, systemNS
+	secret.Name, secret.Namespace = apikeys.SecretName(id), systemNS
 	if err := f.client.Delete(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/seek-api/seek-operator/internal/frontend"
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/images"
 )
 
@@ -127,7 +127,7 @@ func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, er
 	} else if !errors.Is(err, os.ErrNotExist) && err != nil {
 		return "", err
 	}
-	secret, key, err := frontend.NewKey(SystemNamespace, c.o.Tenant, frontend.Scopes, 1000)
+	secret, key, err := apikeys.New(SystemNamespace, c.o.Tenant, apikeys.Scopes, 1000)
 	if err != nil {
 		return "", err
 	}
@@ -156,7 +156,7 @@ func NewTenant(ctx context.Context, k8s client.Client, info *Info, prefix string
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}}); err != nil {
 		return nil, err
 	}
-	secret, key, err := frontend.NewKey(info.SystemNamespace, t.Namespace, frontend.Scopes, rps)
+	secret, key, err := apikeys.New(info.SystemNamespace, t.Namespace, apikeys.Scopes, rps)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/seek-api/seek-operator/internal/jobview"
 )
 
 // FuzzParseSubmit: any body either parses into a JSON object input, or is a 400; never a panic.
@@ -48,7 +50,7 @@ func FuzzNameFromID(f *testing.F) {
 			}
 			return
 		}
-		if IDPrefix+name != id || len(name) == 0 || len(name) > 63 {
+		if jobview.IDPrefix+name != id || len(name) == 0 || len(name) > 63 {
 			t.Fatalf("id %q gave name %q", id, name)
 		}
 	})

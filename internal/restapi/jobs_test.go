@@ -5,13 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/jobview"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
@@ -109,7 +107,7 @@ func TestJobName(t *testing.T) {
 		t.Errorf("idempotent names: %q %q %q %q; want equal only for the same namespace and key", k1, k1again, k1other, k2)
 	}
 	for _, name := range []string{a, k1} {
-		if _, err := NameFromID(IDPrefix + name); err != nil {
+		if _, err := NameFromID(jobview.IDPrefix + name); err != nil {
 			t.Errorf("name %q is not a valid id: %v", name, err)
 		}
 	}
@@ -180,84 +178,6 @@ func TestNewSeekJob(t *testing.T) {
 			got := NewSeekJob("ns", "n", "echo", tc.req, tc.idempotent)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("NewSeekJob (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestToResponse(t *testing.T) {
-	created := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	startedAt, doneAt := created.Add(time.Second), created.Add(3*time.Second)
-	base := testutil.MakeSeekJob("abc", "ns").Worker("echo").Created(created)
-	cases := []struct {
-		name string
-		sj   *seekv1alpha1.SeekJob
-		want string
-	}{
-		{
-			name: "new",
-			sj:   base.Obj(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","response_json":null,"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,"callback":null}`,
-		},
-		{
-			name: "callback, no event yet",
-			sj:   base.Clone().Callback("https://app.example/hook").Obj(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","response_json":null,"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,
-				"callback":{"url":"https://app.example/hook","state":"waiting","attempts":0,"last_status_code":null,"last_error":null,"next_attempt_at":null,"delivered_at":null}}`,
-		},
-		{
-			name: "callback retrying: the terminal event's delivery is shown",
-			sj: func() *seekv1alpha1.SeekJob {
-				sj := base.Clone().Callback("https://app.example/hook").State(seekv1alpha1.JobStateCompleted).Obj()
-				next := metav1.NewTime(doneAt.Add(5 * time.Second))
-				sj.Status.Callback = &seekv1alpha1.CallbackStatus{State: seekv1alpha1.CallbackPending, Deliveries: []seekv1alpha1.CallbackDelivery{
-					{Event: seekv1alpha1.CallbackEventStarted, State: seekv1alpha1.CallbackDelivered, Attempts: 1},
-					{Event: seekv1alpha1.CallbackEventFinished, State: seekv1alpha1.CallbackPending, Attempts: 2, LastStatusCode: 503, LastError: "HTTP 503: busy", NextAttemptTime: &next},
-				}}
-				return sj
-			}(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","response_json":null,"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,
-				"callback":{"url":"https://app.example/hook","state":"pending","attempts":2,"last_status_code":503,"last_error":"HTTP 503: busy",
-					"next_attempt_at":"2026-11-29T10:00:08Z","delivered_at":null}}`,
-		},
-		{
-			name: "completed",
-			sj: base.Clone().State(seekv1alpha1.JobStateCompleted).Attempts(1).StartTime(startedAt).CompletionTime(doneAt).
-				Result(`{"valid":true,"score":0.97}`).Obj(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","response_json":{"valid":true,"score":0.97},"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null}`,
-		},
-		{
-			name: "timed out",
-			sj: func() *seekv1alpha1.SeekJob {
-				sj := base.Clone().State(seekv1alpha1.JobStateTimedOut).Attempts(1).StartTime(startedAt).CompletionTime(doneAt).Obj()
-				sj.Status.Error = &seekv1alpha1.JobError{Reason: "DeadlineExceeded", Message: "too slow", ExitCode: ptr.To[int32](137),
-					Details: seekv1alpha1.NewJSON([]byte(`{"message":"too slow"}`))}
-				return sj
-			}(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"timed_out","response_json":null,
-				"error":{"reason":"DeadlineExceeded","message":"too slow","exit_code":137,"details":{"message":"too slow"}},
-				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null}`,
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := json.Marshal(ToResponse(tc.sj))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var gotV, wantV any
-			if err := json.Unmarshal(got, &gotV); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal([]byte(tc.want), &wantV); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(wantV, gotV); diff != "" {
-				t.Errorf("response (-want +got):\n%s", diff)
 			}
 		})
 	}

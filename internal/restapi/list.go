@@ -9,13 +9,8 @@ import (
 	"time"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/jobview"
 )
-
-// Statuses are the REST statuses, in lifecycle order.
-var Statuses = []string{"queued", "running", "completed", "failed", "canceled", "timed_out"}
-
-// IsStatus reports whether s is a REST status.
-func IsStatus(s string) bool { return slices.Contains(Statuses, s) }
 
 // Cursor is a position in the newest-first order: the last job of the previous page.
 type Cursor struct {
@@ -55,7 +50,7 @@ func Page(jobs []seekv1alpha1.SeekJob, worker, status string, after *Cursor, lim
 	var matched []*seekv1alpha1.SeekJob
 	for i := range jobs {
 		sj := &jobs[i]
-		if (worker == "" || string(sj.Spec.WorkerName) == worker) && (status == "" || Status(sj.Status.State) == status) {
+		if (worker == "" || string(sj.Spec.WorkerName) == worker) && (status == "" || jobview.Status(sj.Status.State) == status) {
 			matched = append(matched, sj)
 		}
 	}

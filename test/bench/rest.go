@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -142,7 +143,7 @@ func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client
 	if err := c.Create(ctx, testutil.MakeSeekWorker("rest").Obj()); err != nil {
 		return nil, err
 	}
-	secret, key, err := frontend.NewKey("seek-system", "b4", []frontend.Scope{frontend.ScopeSubmit, frontend.ScopeRead}, 1e6)
+	secret, key, err := apikeys.New("seek-system", "b4", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead}, 1e6)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/frontend/apitest"
@@ -91,9 +92,9 @@ func startFrontendVia(t *testing.T, host string) string {
 }
 
 // apiKey mints a key for tenant and stores it as the admin CLI would.
-func apiKey(t *testing.T, tenant string, scopes ...frontend.Scope) string {
+func apiKey(t *testing.T, tenant string, scopes ...apikeys.Scope) string {
 	t.Helper()
-	secret, key, err := frontend.NewKey(systemNamespace, tenant, scopes, 1000)
+	secret, key, err := apikeys.New(systemNamespace, tenant, scopes, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +145,8 @@ func TestFrontend(t *testing.T) {
 	base := startFrontend(t)
 	tenant, other := newNamespace(t), newNamespace(t)
 	w := readyWorker(t, echoWorker(t).InputSchema(`{"type":"object","required":["email"],"properties":{"email":{"type":"string"}}}`).Obj())
-	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.ScopeSubmit, frontend.ScopeRead, frontend.ScopeCancel)}
-	stranger := &apiClient{t: t, base: base, key: apiKey(t, other, frontend.ScopeRead)}
+	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeSubmit, apikeys.ScopeRead, apikeys.ScopeCancel)}
+	stranger := &apiClient{t: t, base: base, key: apiKey(t, other, apikeys.ScopeRead)}
 
 	// The keys reach the frontend's cache within moments.
 	eventually(t, "key accepted", func(context.Context) (bool, error) {
@@ -345,7 +346,7 @@ func TestFrontendApiserverOutage(t *testing.T) {
 	base := startFrontendVia(t, "https://"+proxy.addr)
 	tenant := newNamespace(t)
 	w := readyWorker(t, echoWorker(t).Obj())
-	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.ScopeSubmit, frontend.ScopeRead)}
+	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeSubmit, apikeys.ScopeRead)}
 	eventually(t, "frontend serving", func(context.Context) (bool, error) {
 		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{}`)
 		return code == http.StatusAccepted, fmt.Errorf("%d %v", code, body)
@@ -375,8 +376,8 @@ func TestFrontendApiserverOutage(t *testing.T) {
 func TestFrontendWebhooks(t *testing.T) {
 	base := startFrontend(t)
 	tenant := newNamespace(t)
-	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.Scopes...)}
-	reader := &apiClient{t: t, base: base, key: apiKey(t, tenant, frontend.ScopeRead)}
+	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.Scopes...)}
+	reader := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeRead)}
 	eventually(t, "key accepted", func(context.Context) (bool, error) {
 		code, body := api.call("GET", "/v1/webhooks/secret", "")
 		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)

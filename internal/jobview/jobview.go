@@ -1,0 +1,138 @@
+// Package jobview is the JSON shape of a job as clients see it: the REST API's job object and the
+// data of every webhook payload. It is shared by the REST frontend and the callback controller, which
+// must render a job identically, and imports only the API types.
+package jobview
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+)
+
+// IDPrefix starts every job id. The rest of the id is the SeekJob's name, so a SeekJob created with
+// kubectl is reachable through the API too.
+const IDPrefix = "job_"
+
+// JobID is the REST id of a SeekJob.
+func JobID(sj *seekv1alpha1.SeekJob) string {
+	return IDPrefix + sj.Name
+}
+
+// Statuses are the REST statuses, in lifecycle order.
+var Statuses = []string{"queued", "running", "completed", "failed", "canceled", "timed_out"}
+
+// IsStatus reports whether s is a REST status.
+func IsStatus(s string) bool { return slices.Contains(Statuses, s) }
+
+// JobResponse is the JSON shape of a job in every response.
+type JobResponse struct {
+	JobUUID      string          `json:"job_uuid"`
+	Worker       string          `json:"worker"`
+	Status       string          `json:"status"`
+	ResponseJSON json.RawMessage `json:"response_json"`
+	Error        *JobError       `json:"error"`
+	CreatedAt    time.Time       `json:"created_at"`
+	StartedAt    *time.Time      `json:"started_at"`
+	CompletedAt  *time.Time      `json:"completed_at"`
+	Attempts     int32           `json:"attempts"`
+	// Callback is the delivery ledger of the job's callback, null without one.
+	Callback *CallbackResponse `json:"callback"`
+}
+
+// CallbackResponse shows where a job's callback stands: the delivery of its terminal event (or, before
+// that, of its started event).
+type CallbackResponse struct {
+	URL string `json:"url"`
+	// State is waiting (no event to deliver yet), pending, delivered or failed.
+	State          string     `json:"state"`
+	Attempts       int32      `json:"attempts"`
+	LastStatusCode *int32     `json:"last_status_code"`
+	LastError      *string    `json:"last_error"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	DeliveredAt    *time.Time `json:"delivered_at"`
+}
+
+// JobError is a failed job's error in responses.
+type JobError struct {
+	Reason   string          `json:"reason"`
+	Message  string          `json:"message"`
+	ExitCode *int32          `json:"exit_code,omitempty"`
+	Details  json.RawMessage `json:"details,omitempty"`
+}
+
+// Status is the REST status of a job state: queued, running, completed, failed, canceled, timed_out.
+func Status(state seekv1alpha1.JobState) string {
+	switch state {
+	case seekv1alpha1.JobStateRunning:
+		return "running"
+	case seekv1alpha1.JobStateCompleted:
+		return "completed"
+	case seekv1alpha1.JobStateFailed:
+		return "failed"
+	case seekv1alpha1.JobStateCanceled:
+		return "canceled"
+	case seekv1alpha1.JobStateTimedOut:
+		return "timed_out"
+	default: // Queued, or not yet seen by the controller
+		return "queued"
+	}
+}
+
+// ToResponse renders a SeekJob as the API shows it.
+func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
+	r := &JobResponse{
+		JobUUID:      JobID(sj),
+		Worker:       string(sj.Spec.WorkerName),
+		Status:       Status(sj.Status.State),
+		ResponseJSON: json.RawMessage("null"),
+		CreatedAt:    sj.CreationTimestamp.UTC(),
+		StartedAt:    timePtr(sj.Status.StartTime),
+		CompletedAt:  timePtr(sj.Status.CompletionTime),
+		Attempts:     sj.Status.Attempts,
+	}
+	if !sj.Status.Result.IsNull() {
+		r.ResponseJSON = json.RawMessage(sj.Status.Result.Raw)
+	}
+	if e := sj.Status.Error; e != nil {
+		r.Error = &JobError{Reason: e.Reason, Message: e.Message, ExitCode: e.ExitCode}
+		if !e.Details.IsNull() {
+			r.Error.Details = json.RawMessage(e.Details.Raw)
+		}
+	}
+	if sj.Spec.Callback != nil {
+		r.Callback = toCallbackResponse(sj)
+	}
+	return r
+}
+
+func toCallbackResponse(sj *seekv1alpha1.SeekJob) *CallbackResponse {
+	out := &CallbackResponse{URL: sj.Spec.Callback.URL, State: "waiting"}
+	ledger := sj.Status.Callback
+	if ledger == nil || len(ledger.Deliveries) == 0 {
+		return out
+	}
+	d := ledger.Deliveries[len(ledger.Deliveries)-1] // the terminal event's, once there is one
+	out.State = strings.ToLower(string(d.State))
+	out.Attempts = d.Attempts
+	if d.LastStatusCode != 0 {
+		out.LastStatusCode = &d.LastStatusCode
+	}
+	if d.LastError != "" {
+		out.LastError = &d.LastError
+	}
+	out.NextAttemptAt, out.DeliveredAt = timePtr(d.NextAttemptTime), timePtr(d.DeliveredTime)
+	return out
+}
+
+func timePtr(t *metav1.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
