@@ -73,8 +73,9 @@ fmt: ## Run go fmt against the code.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet against the code.
+vet: ## Run go vet against the code (the end-to-end tests, behind the e2e build tag, included).
 	go vet ./...
+	go vet -tags e2e ./test/e2e
 
 .PHONY: verify
 verify: manifests generate fmt ## Check that generated files and formatting are committed and that no binary or file over 1 MiB is tracked (run on a clean tree).
@@ -101,14 +102,14 @@ verify-tracked: ## Fail if Git tracks a build output: an executable binary or a 
 test: manifests generate fmt vet verify-tracked ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
-	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test $$(go list ./... | grep -v '^$(MODULE)/test/e2e$$') -count=1 $(TEST_ARGS) && \
-	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./... -count=1 $(TEST_ARGS) && \
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test -tags e2e ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
 
 .PHONY: test-e2e
 test-e2e: ## Run the end-to-end tests on the local cluster (kept if up, else brought up and removed; root; SEEK_E2E=skip skips them).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
-	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
+	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test -tags e2e ./test/e2e -count=1 -timeout 30m $(TEST_ARGS)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e runs the whole system as users run it: the local single-node cluster of
 // internal/localcluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
 // kube-proxy, containerd), Seek installed in it by its Helm chart from images built from this checkout,
