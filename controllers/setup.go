@@ -1,5 +1,6 @@
 // Package controllers holds the Seek operator's controllers: job execution (SeekJob → batch/v1 Job),
-// worker status and admission (SeekWorker), and retention (deleting finished SeekJobs).
+// worker status and admission (SeekWorker), retention (deleting finished SeekJobs) and callbacks
+// (delivering each job's events to its callback URL, signed and retried, with a ledger in status).
 package controllers
 
 import (

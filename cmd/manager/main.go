@@ -1,5 +1,6 @@
 // Command manager runs the Seek operator's controllers: it turns SeekJobs into batch/v1 Jobs, keeps
-// SeekWorkers' status and admission slots, and deletes finished SeekJobs after their retention.
+// SeekWorkers' status and admission slots, delivers each job's callback events (signed webhooks with
+// retries) and deletes finished SeekJobs after their retention.
 package main
 
 import (

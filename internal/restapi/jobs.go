@@ -1,5 +1,5 @@
 // Package restapi translates between the Seek REST contract and SeekJob custom resources. It is the
-// pure core of the REST frontend (issue 3): job ids, request parsing and the response shape. It imports
+// pure core of the REST frontend: job ids, request parsing and the response shape. It imports
 // the API types and nothing of the controllers.
 package restapi
 
