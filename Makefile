@@ -94,12 +94,20 @@ verify: manifests generate fmt ## Check that generated files and formatting are 
 	@$(MAKE) --no-print-directory verify-tracked
 	@echo "verify: generated files and formatting are up to date; no build outputs are tracked."
 
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (.golangci.yml): correctness linters and the dependency-direction rules (docs/conventions.md).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: lint-fix
+lint-fix: golangci-lint ## Run golangci-lint and apply its fixes (formatting, imports).
+	$(GOLANGCI_LINT) run --fix ./...
+
 .PHONY: verify-tracked
 verify-tracked: ## Fail if Git tracks a build output: an executable binary or a file over 1 MiB (hack/verifytracked).
 	@go run ./hack/verifytracked
 
 .PHONY: test
-test: manifests generate fmt vet verify-tracked ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
+test: manifests generate fmt vet verify-tracked lint ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./... -count=1 $(TEST_ARGS) && \
@@ -211,15 +219,21 @@ $(LOCALBIN):
 ## Tool Binaries
 KUBECTL ?= kubectl
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 ## Tool Versions
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
 
 # controller-gen is phony so that the version check below runs every time: a bin/controller-gen of
 # another version is replaced.
 .PHONY: controller-gen
 controller-gen: $(LOCALBIN) ## Install controller-gen (CONTROLLER_TOOLS_VERSION) in bin/ if missing or of another version.
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(LOCALBIN) ## Install golangci-lint (GOLANGCI_LINT_VERSION) in bin/ if missing or of another version.
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary
