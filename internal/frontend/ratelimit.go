@@ -24,10 +24,24 @@ func newRateLimiter() *rateLimiter {
 	return &rateLimiter{buckets: map[string]*rate.Limiter{}, now: time.Now}
 }
 
-// allow takes a token for p's key, or returns a 429 error saying when to retry.
-func (l *rateLimiter) allow(p *Principal) error {
+// Burst is how many tokens a key's bucket holds: twice its rate, at least one.
+func Burst(requestsPerSecond float64) int {
+	return max(1, int(math.Ceil(2*requestsPerSecond)))
+}
+
+// take takes n tokens for p's key, all or none, for a request creating jobs jobs (1 for anything but a
+// batch). It returns a 429 saying when to retry, or a 400 for a batch larger than the key's burst, which
+// no wait would let through. apikeys bounds a key's rate, so the burst is finite.
+func (l *rateLimiter) take(p *Principal, jobs, n int) error {
 	limit := rate.Limit(p.RequestsPerSecond)
-	burst := max(1, int(math.Ceil(2*p.RequestsPerSecond)))
+	burst := Burst(p.RequestsPerSecond)
+	if jobs > burst {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "inputs",
+			Message: fmt.Sprintf("this API key may create at most %d jobs at once (twice its limit of %g requests per second); split the batch", burst, p.RequestsPerSecond)}
+	}
+	if n <= 0 {
+		return nil
+	}
 	l.mu.Lock()
 	b := l.buckets[p.ID]
 	if b == nil || b.Limit() != limit || b.Burst() != burst {
@@ -36,13 +50,16 @@ func (l *rateLimiter) allow(p *Principal) error {
 	}
 	l.mu.Unlock()
 	now := l.now()
-	r := b.ReserveN(now, 1)
+	r := b.ReserveN(now, n)
+	if !r.OK() { // n > burst: excluded above
+		return fmt.Errorf("reserve %d tokens of a bucket of %d", n, burst)
+	}
 	delay := r.DelayFrom(now)
 	if delay == 0 {
 		return nil
 	}
 	r.CancelAt(now)
 	return &restapi.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-		Message:    fmt.Sprintf("this API key may make %g requests per second", p.RequestsPerSecond),
+		Message:    fmt.Sprintf("this API key may make %g requests (or create %g jobs) per second", p.RequestsPerSecond, p.RequestsPerSecond),
 		RetryAfter: max(1, int(math.Ceil(delay.Seconds())))}
 }
