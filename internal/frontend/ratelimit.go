@@ -24,21 +24,25 @@ func newRateLimiter() *rateLimiter {
 	return &rateLimiter{buckets: map[string]*rate.Limiter{}, now: time.Now}
 }
 
-// Burst is how many tokens a key's bucket holds: twice its rate, at least one.
-func Burst(requestsPerSecond float64) int {
+// bucketSize is how many tokens a key's bucket holds: twice its rate, at least one.
+func bucketSize(requestsPerSecond float64) int {
 	return max(1, int(math.Ceil(2*requestsPerSecond)))
 }
 
-// take takes n tokens for p's key, all or none, for a request creating jobs jobs (1 for anything but a
-// batch). It returns a 429 saying when to retry, or a 400 for a batch larger than the key's burst, which
-// no wait would let through. apikeys bounds a key's rate, so the burst is finite.
-func (l *rateLimiter) take(p *Principal, jobs, n int) error {
-	limit := rate.Limit(p.RequestsPerSecond)
-	burst := Burst(p.RequestsPerSecond)
-	if jobs > burst {
+// checkBatch refuses, with a 400, a batch of more jobs than p's bucket holds: no wait would let it
+// through. apikeys bounds a key's rate, so every bucket is finite.
+func checkBatch(p *Principal, jobs int) error {
+	if burst := bucketSize(p.RequestsPerSecond); jobs > burst {
 		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "inputs",
 			Message: fmt.Sprintf("this API key may create at most %d jobs at once (twice its limit of %g requests per second); split the batch", burst, p.RequestsPerSecond)}
 	}
+	return nil
+}
+
+// take takes n tokens for p's key, all or none, or returns a 429 saying when to retry.
+func (l *rateLimiter) take(p *Principal, n int) error {
+	limit := rate.Limit(p.RequestsPerSecond)
+	burst := bucketSize(p.RequestsPerSecond)
 	if n <= 0 {
 		return nil
 	}
@@ -51,7 +55,7 @@ func (l *rateLimiter) take(p *Principal, jobs, n int) error {
 	l.mu.Unlock()
 	now := l.now()
 	r := b.ReserveN(now, n)
-	if !r.OK() { // n > burst: excluded above
+	if !r.OK() { // n > burst: checkBatch excludes it
 		return fmt.Errorf("reserve %d tokens of a bucket of %d", n, burst)
 	}
 	delay := r.DelayFrom(now)

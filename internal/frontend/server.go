@@ -112,7 +112,7 @@ func (s *Server) authed(scope apikeys.Scope, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Keys.Authenticate(r.Context(), r)
 		if err == nil {
-			err = s.rateLimiter().take(p, 1, 1)
+			err = s.rateLimiter().take(p, 1)
 		}
 		if err == nil && !p.Can(scope) {
 			err = &restapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf("this API key lacks the %q scope", scope)}
@@ -326,7 +326,10 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, p *Principa
 	if len(key) > restapi.MaxIdempotencyKeyLength-5 {
 		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "Idempotency-Key", Message: fmt.Sprintf("a batch's Idempotency-Key must be at most %d characters", restapi.MaxIdempotencyKeyLength-5)}
 	}
-	if err := s.rateLimiter().take(p, len(inputs), len(inputs)-1); err != nil {
+	if err := checkBatch(p, len(inputs)); err != nil {
+		return err
+	}
+	if err := s.rateLimiter().take(p, len(inputs)-1); err != nil { // the request took the first token
 		return err
 	}
 	items := make([]batchItem, len(inputs))
