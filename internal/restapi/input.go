@@ -261,6 +261,26 @@ func canonicalObject(body []byte) (map[string]any, error) {
 	return obj, nil
 }
 
+// storedForm encodes an input as the apiserver does: encoding/json, like the apiserver, sorts keys,
+// escapes HTML characters and writes numbers in their shortest form. The apiserver encodes once to store
+// and once more to answer a read, which changes one value again: a float -0 is written -0 and read back
+// as the integer 0. So storedForm encodes twice as well.
+func storedForm(v map[string]any) ([]byte, error) {
+	once, err := json.Marshal(v)
+	if err != nil {
+		return nil, invalid("", "the body cannot be encoded: %v", err)
+	}
+	again, err := canonicalObject(once)
+	if err != nil {
+		return nil, err
+	}
+	twice, err := json.Marshal(again)
+	if err != nil {
+		return nil, invalid("", "the body cannot be encoded: %v", err)
+	}
+	return twice, nil
+}
+
 // Pointer renders a path as a JSON pointer ("/a/0/b"; "" for the whole input).
 func Pointer(path []string) string {
 	var sb strings.Builder

@@ -117,11 +117,9 @@ func ParseSubmit(worker string, body []byte, opts JobOptions) (*SubmitRequest, e
 		req.CallbackEvents = events
 		delete(fields, CallbackEventsField)
 	}
-	// encoding/json writes what the apiserver writes: sorted keys, HTML characters escaped, numbers in
-	// their shortest form.
-	input, err := json.Marshal(fields)
+	input, err := storedForm(fields)
 	if err != nil {
-		return nil, invalid("", "the body cannot be encoded: %v", err)
+		return nil, err
 	}
 	req.Input = input
 	sum := sha256.New()

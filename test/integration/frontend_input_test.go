@@ -47,7 +47,7 @@ func TestFrontendInputRoundTrip(t *testing.T) {
 	t.Run("what the API accepts reaches the worker as validated", func(t *testing.T) {
 		body := `{ "s": "<é>\u00e9😀\u2028", "i": 9007199254740993, "max": 9223372036854775807, "min": -9223372036854775808,
 			"big": 100000000000000000000, "e": 0.1e1, "one": 1.0, "f": 0.1, "tiny": 5e-324, "huge": 1.7976931348623157e308,
-			"neg": -0, "n": null, "deep": [[{"x": [true, false, "\\ud800"]}]], "callback_url": "https://app.example/hook" }`
+			"neg": -0, "negf": -0.0, "n": null, "deep": [[{"x": [true, false, "\\ud800"]}]], "callback_url": "https://app.example/hook" }`
 		code, job := api.call("POST", "/v1/workers/"+w.Name+"/jobs?timeout=45s&retention=2h", body)
 		if code != http.StatusAccepted {
 			t.Fatalf("submit = %d %v", code, job)
