@@ -126,9 +126,13 @@ func TestFrontendQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, first := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"n":1}`)
+	code, _, first := api.callWith("POST", "/v1/workers/"+w.Name+"/jobs", `{"n":1}`, "Idempotency-Key", "q1")
 	if code != http.StatusAccepted {
 		t.Fatalf("first submit = %d %v", code, first)
+	}
+	// Quota admission runs before the name is found taken: a repeat is still answered with its job.
+	if code, _, again := api.callWith("POST", "/v1/workers/"+w.Name+"/jobs", `{"n":1}`, "Idempotency-Key", "q1"); code != http.StatusOK || again["job_uuid"] != first["job_uuid"] {
+		t.Errorf("idempotent repeat over quota = %d %v, want 200 with the job", code, again)
 	}
 	code, header, body := api.callWith("POST", "/v1/workers/"+w.Name+"/jobs", `{"n":2}`)
 	e, _ := body["error"].(map[string]any)
