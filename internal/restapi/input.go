@@ -293,11 +293,11 @@ func Pointer(path []string) string {
 
 // abbreviate shortens long texts quoted in error messages.
 func abbreviate(s string) string {
-	const max = 40
-	if len(s) <= max {
+	const maxLen = 40
+	if len(s) <= maxLen {
 		return s
 	}
-	cut := max
+	cut := maxLen
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
