@@ -119,12 +119,19 @@ func TestFrontendQuota(t *testing.T) {
 		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{countSeekJobs: resource.MustParse("1")}},
 	}
 	mustCreate(t, quota)
-	// The suite runs no resource-quota controller: play it, as the tests play the kubelet. Quota
+	// Quota admission refuses every create until the quota has a status. The suite runs no
+	// resource-quota controller: play it, as the tests play the kubelet (or let it, if one runs). Quota
 	// admission then keeps status.used itself.
-	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{countSeekJobs: resource.MustParse("0")}}
-	if err := k8sClient.Status().Update(context.Background(), quota); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, "quota status", func(ctx context.Context) (bool, error) {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(quota), quota); err != nil {
+			return false, err
+		}
+		if _, ok := quota.Status.Hard[countSeekJobs]; ok {
+			return true, nil
+		}
+		quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{countSeekJobs: resource.MustParse("0")}}
+		return false, k8sClient.Status().Update(ctx, quota)
+	})
 
 	code, _, first := api.callWith("POST", "/v1/workers/"+w.Name+"/jobs", `{"n":1}`, "Idempotency-Key", "q1")
 	if code != http.StatusAccepted {
