@@ -36,11 +36,11 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
 			secret, key, err := apikeys.New(systemNamespace, tenant, parsed, rate)
+			if err != nil {
+				return fmt.Errorf("--rate: %w", err)
+			}
+			c, err := newClient()
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 	}
 	create.Flags().StringVar(&tenant, "tenant", "", "Tenant namespace the key acts in (required).")
 	create.Flags().StringVar(&scopes, "scopes", "submit,read,cancel", "Comma-separated scopes: submit, read, cancel, webhooks.")
-	create.Flags().Float64Var(&rate, "rate", apikeys.DefaultRequestsPerSecond, "Requests per second the key may make.")
+	create.Flags().Float64Var(&rate, "rate", apikeys.DefaultRequestsPerSecond, fmt.Sprintf("Requests per second the key may make (at most %d; a batch costs one per job).", apikeys.MaxRequestsPerSecond))
 	_ = create.MarkFlagRequired("tenant")
 
 	list := &cobra.Command{

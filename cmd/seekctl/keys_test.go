@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,9 +67,17 @@ func TestKeys(t *testing.T) {
 		{"keys", "create"},
 		{"keys", "create", "--tenant", "Team_A"},
 		{"keys", "create", "--tenant", "team-a", "--scopes", "read,admin"},
+		{"keys", "create", "--tenant", "team-a", "--rate", "Inf"},
+		{"keys", "create", "--tenant", "team-a", "--rate", "NaN"},
+		{"keys", "create", "--tenant", "team-a", "--rate", "1e12"},
+		{"keys", "create", "--tenant", "team-a", "--rate", "-1"},
 	} {
 		if _, err := run(t, c, args...); err == nil {
 			t.Errorf("%v: accepted", args)
 		}
+	}
+	secrets := &corev1.SecretList{}
+	if err := c.List(context.Background(), secrets); err != nil || len(secrets.Items) != 0 {
+		t.Errorf("refused creates stored %d Secrets (%v)", len(secrets.Items), err)
 	}
 }

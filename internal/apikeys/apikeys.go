@@ -10,6 +10,9 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +55,9 @@ const (
 
 	// DefaultRequestsPerSecond is a key's rate limit when it was minted without one.
 	DefaultRequestsPerSecond = 10
+	// MaxRequestsPerSecond bounds a key's rate limit. There is no unlimited key: a rate that is not a
+	// finite number from above 0 to this is refused when minted and makes a stored key unusable.
+	MaxRequestsPerSecond = 10000
 )
 
 var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -68,11 +74,14 @@ type Key struct {
 // Can reports whether the key holds scope.
 func (k *Key) Can(scope Scope) bool { return slices.Contains(k.Scopes, scope) }
 
-// New mints a key for tenant with scopes and a rate limit (requests per second; 0 means the default):
-// the Secret to store in namespace and the key to show once.
+// New mints a key for tenant with scopes and a rate limit (requests per second, at most
+// MaxRequestsPerSecond; 0 means the default): the Secret to store in namespace and the key to show once.
 func New(namespace, tenant string, scopes []Scope, requestsPerSecond float64) (*corev1.Secret, string, error) {
-	if requestsPerSecond <= 0 {
+	if requestsPerSecond == 0 {
 		requestsPerSecond = DefaultRequestsPerSecond
+	}
+	if err := checkRate(requestsPerSecond); err != nil {
+		return nil, "", err
 	}
 	b := make([]byte, (idLength+secretLength)*5/8+1)
 	if _, err := rand.Read(b); err != nil {
@@ -125,16 +134,41 @@ func Describe(s *corev1.Secret) Info {
 	}
 }
 
+// checkRate refuses rate limits that are not a finite number from above 0 to MaxRequestsPerSecond:
+// Inf, NaN or an absurd rate would mean no limit at all.
+func checkRate(rps float64) error {
+	if math.IsNaN(rps) || rps <= 0 || rps > MaxRequestsPerSecond {
+		return fmt.Errorf("rate limit %g: must be a number of requests per second above 0 and at most %d", rps, MaxRequestsPerSecond)
+	}
+	return nil
+}
+
+// ErrMismatch means the presented secret is not the key's.
+var ErrMismatch = errors.New("the API key does not match")
+
+// InvalidError means the presented secret matches, but its Secret does not describe a usable key: the
+// key fails closed until an administrator re-creates it.
+type InvalidError struct{ Reason string }
+
+func (e *InvalidError) Error() string { return "the API key's Secret is invalid: " + e.Reason }
+
 // Verify checks secret, the secret part of a presented key, against the key's Secret in constant time
-// and returns the key it stores, or nil when the secret does not match or the Secret is not a usable
-// API key.
-func Verify(s *corev1.Secret, secret string) *Key {
+// and returns the key it stores: ErrMismatch when the secret does not match (or the Secret is not an API
+// key), an *InvalidError when it matches a Secret that does not hold a tenant and a valid rate limit.
+func Verify(s *corev1.Secret, secret string) (*Key, error) {
 	sum := sha256.Sum256([]byte(secret))
 	if s.Labels[Label] != "true" || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), s.Data[dataHash]) != 1 {
-		return nil
+		return nil, ErrMismatch
 	}
 	k := &Key{ID: strings.TrimPrefix(s.Name, secretPrefix), Tenant: string(s.Data[dataTenant]), RequestsPerSecond: DefaultRequestsPerSecond}
-	if rps, err := strconv.ParseFloat(string(s.Data[dataRate]), 64); err == nil && rps > 0 {
+	if raw, ok := s.Data[dataRate]; ok {
+		rps, err := strconv.ParseFloat(string(raw), 64)
+		if err == nil {
+			err = checkRate(rps)
+		}
+		if err != nil {
+			return nil, &InvalidError{Reason: fmt.Sprintf("%s %q is not a number from above 0 to %d", dataRate, raw, MaxRequestsPerSecond)}
+		}
 		k.RequestsPerSecond = rps
 	}
 	for _, sc := range strings.Split(string(s.Data[dataScopes]), ",") {
@@ -143,7 +177,7 @@ func Verify(s *corev1.Secret, secret string) *Key {
 		}
 	}
 	if k.Tenant == "" {
-		return nil
+		return nil, &InvalidError{Reason: "it names no tenant"}
 	}
-	return k
+	return k, nil
 }

@@ -1,6 +1,8 @@
 package apikeys
 
 import (
+	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -21,7 +23,10 @@ func TestNewSplitVerify(t *testing.T) {
 			t.Fatalf("the Secret stores the key's secret part")
 		}
 	}
-	got := Verify(sec, secret)
+	got, err := Verify(sec, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := &Key{ID: id, Tenant: "team-a", Scopes: []Scope{ScopeSubmit, ScopeRead}, RequestsPerSecond: 5}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Verify (-want +got):\n%s", diff)
@@ -29,8 +34,8 @@ func TestNewSplitVerify(t *testing.T) {
 	if !got.Can(ScopeRead) || got.Can(ScopeCancel) {
 		t.Errorf("Can: read %v cancel %v", got.Can(ScopeRead), got.Can(ScopeCancel))
 	}
-	if Verify(sec, strings.Repeat("a", len(secret))) != nil {
-		t.Error("a wrong secret verified")
+	if k, err := Verify(sec, strings.Repeat("a", len(secret))); k != nil || !errors.Is(err, ErrMismatch) {
+		t.Errorf("a wrong secret verified: %v, %v", k, err)
 	}
 	if info := Describe(sec); info.ID != id || info.Tenant != "team-a" || info.Scopes != "submit,read" || info.RequestsPerSecond != "5" {
 		t.Errorf("Describe = %+v", info)
@@ -42,5 +47,47 @@ func TestSplitRejectsMalformed(t *testing.T) {
 		if _, _, ok := Split(k); ok {
 			t.Errorf("Split(%q) accepted", k)
 		}
+	}
+}
+
+func TestNewRefusesUnboundedRates(t *testing.T) {
+	for _, rps := range []float64{math.Inf(1), math.Inf(-1), math.NaN(), -1, MaxRequestsPerSecond + 1, 1e300} {
+		if _, _, err := New("seek-system", "team-a", Scopes, rps); err == nil {
+			t.Errorf("New with rate %g succeeded", rps)
+		}
+	}
+	for rps, want := range map[float64]string{0: "10", 0.5: "0.5", MaxRequestsPerSecond: "10000"} {
+		sec, _, err := New("seek-system", "team-a", Scopes, rps)
+		if err != nil || string(sec.Data[dataRate]) != want {
+			t.Errorf("New with rate %g = %q (%v), want %s", rps, sec.Data[dataRate], err, want)
+		}
+	}
+}
+
+// A stored key whose rate is not a finite, bounded number fails closed: an unlimited key would bypass
+// the limiter.
+func TestVerifyFailsClosedOnInvalidRate(t *testing.T) {
+	sec, key, err := New("seek-system", "team-a", Scopes, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ := Split(key)
+	for _, rate := range []string{"Inf", "+Inf", "NaN", "1e309", "10001", "0", "-5", "", "fast"} {
+		s := sec.DeepCopy()
+		s.Data[dataRate] = []byte(rate)
+		var invalid *InvalidError
+		if k, err := Verify(s, secret); k != nil || !errors.As(err, &invalid) {
+			t.Errorf("rate %q: Verify = %+v, %v; want an *InvalidError", rate, k, err)
+		}
+	}
+	s := sec.DeepCopy()
+	delete(s.Data, dataRate) // a hand-made Secret without a rate gets the default
+	if k, err := Verify(s, secret); err != nil || k.RequestsPerSecond != DefaultRequestsPerSecond {
+		t.Errorf("no rate: Verify = %+v, %v; want the default rate", k, err)
+	}
+	s = sec.DeepCopy()
+	delete(s.Data, dataTenant)
+	if k, err := Verify(s, secret); k != nil || err == nil {
+		t.Errorf("no tenant: Verify = %+v, %v; want an error", k, err)
 	}
 }

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -46,8 +47,14 @@ func (k *KeyStore) Authenticate(ctx context.Context, r *http.Request) (*Principa
 	if err != nil {
 		return nil, fmt.Errorf("look up API key: %w", err)
 	}
-	p := apikeys.Verify(sec, secret)
-	if p == nil {
+	p, err := apikeys.Verify(sec, secret)
+	var invalidKey *apikeys.InvalidError
+	switch {
+	case errors.As(err, &invalidKey):
+		// Only the key's holder sees this: the secret matched.
+		return nil, &restapi.Error{Status: http.StatusForbidden, Code: "invalid_api_key",
+			Message: invalidKey.Error() + "; an administrator must re-create the key"}
+	case err != nil:
 		return nil, errUnauthenticated
 	}
 	return p, nil

@@ -24,10 +24,28 @@ func newRateLimiter() *rateLimiter {
 	return &rateLimiter{buckets: map[string]*rate.Limiter{}, now: time.Now}
 }
 
-// allow takes a token for p's key, or returns a 429 error saying when to retry.
-func (l *rateLimiter) allow(p *Principal) error {
+// bucketSize is how many tokens a key's bucket holds: twice its rate, at least one.
+func bucketSize(requestsPerSecond float64) int {
+	return max(1, int(math.Ceil(2*requestsPerSecond)))
+}
+
+// checkBatch refuses, with a 400, a batch of more jobs than p's bucket holds: no wait would let it
+// through. apikeys bounds a key's rate, so every bucket is finite.
+func checkBatch(p *Principal, jobs int) error {
+	if burst := bucketSize(p.RequestsPerSecond); jobs > burst {
+		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "inputs",
+			Message: fmt.Sprintf("this API key may create at most %d jobs at once (twice its limit of %g requests per second); split the batch", burst, p.RequestsPerSecond)}
+	}
+	return nil
+}
+
+// take takes n tokens for p's key, all or none, or returns a 429 saying when to retry.
+func (l *rateLimiter) take(p *Principal, n int) error {
 	limit := rate.Limit(p.RequestsPerSecond)
-	burst := max(1, int(math.Ceil(2*p.RequestsPerSecond)))
+	burst := bucketSize(p.RequestsPerSecond)
+	if n <= 0 {
+		return nil
+	}
 	l.mu.Lock()
 	b := l.buckets[p.ID]
 	if b == nil || b.Limit() != limit || b.Burst() != burst {
@@ -36,13 +54,16 @@ func (l *rateLimiter) allow(p *Principal) error {
 	}
 	l.mu.Unlock()
 	now := l.now()
-	r := b.ReserveN(now, 1)
+	r := b.ReserveN(now, n)
+	if !r.OK() { // n > burst: checkBatch excludes it
+		return fmt.Errorf("reserve %d tokens of a bucket of %d", n, burst)
+	}
 	delay := r.DelayFrom(now)
 	if delay == 0 {
 		return nil
 	}
 	r.CancelAt(now)
 	return &restapi.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-		Message:    fmt.Sprintf("this API key may make %g requests per second", p.RequestsPerSecond),
+		Message:    fmt.Sprintf("this API key may make %g requests (or create %g jobs) per second", p.RequestsPerSecond, p.RequestsPerSecond),
 		RetryAfter: max(1, int(math.Ceil(delay.Seconds())))}
 }

@@ -48,7 +48,7 @@ type Options struct {
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	webhook.BindPolicyFlags(fs, &o.Callbacks)
 	fs.StringVar(&o.Listen, "listen", ":8080", "Address of the REST API.")
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics endpoint (never served on --listen); 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace holding the API key Secrets.")
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "Largest accepted submission body.")

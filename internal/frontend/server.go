@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,13 +18,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/apikeys"
@@ -91,7 +90,6 @@ func (s *Server) Handler() http.Handler {
 		}
 		_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
@@ -102,15 +100,19 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+func (s *Server) rateLimiter() *rateLimiter {
+	s.limiterOnce.Do(func() { s.limiter = newRateLimiter() })
+	return s.limiter
+}
+
 type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
 
 // authed authenticates the request, checks the scope and renders the handler's error.
 func (s *Server) authed(scope apikeys.Scope, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.limiterOnce.Do(func() { s.limiter = newRateLimiter() })
 		p, err := s.Keys.Authenticate(r.Context(), r)
 		if err == nil {
-			err = s.limiter.allow(p)
+			err = s.rateLimiter().take(p, 1)
 		}
 		if err == nil && !p.Can(scope) {
 			err = &restapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf("this API key lacks the %q scope", scope)}
@@ -130,7 +132,14 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 	if err != nil {
 		return err
 	}
+	if err := checkContentType(r); err != nil {
+		return err
+	}
 	worker, err := s.worker(r.Context(), workerName)
+	if err != nil {
+		return err
+	}
+	opts, err := restapi.ParseJobOptions(r.URL.Query(), worker)
 	if err != nil {
 		return err
 	}
@@ -138,7 +147,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 	if err != nil {
 		return err
 	}
-	req, err := restapi.ParseSubmit(workerName, body)
+	req, err := restapi.ParseSubmit(workerName, body, opts)
 	if err != nil {
 		return err
 	}
@@ -163,6 +172,31 @@ func (s *Server) bodyLimit() int64 {
 		return DefaultMaxBodyBytes
 	}
 	return s.MaxBodyBytes
+}
+
+// checkContentType accepts the media types a JSON body may be declared as: none, application/json,
+// application/*+json (parameters such as charset=utf-8 allowed), and application/x-www-form-urlencoded,
+// which curl -d sends (the body is still read as JSON). Anything else is a 415.
+func checkContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || mt == "application/x-www-form-urlencoded" ||
+		(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	return &restapi.Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Field: "Content-Type",
+		Message: fmt.Sprintf("the body must be JSON (Content-Type application/json), not %q", abbreviate(ct))}
+}
+
+// abbreviate shortens a client's text quoted in a message.
+func abbreviate(s string) string {
+	if len(s) > 64 {
+		return strings.ToValidUTF8(s[:64], "") + "…"
+	}
+	return s
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
@@ -195,15 +229,25 @@ func (s *Server) createJob(ctx context.Context, p *Principal, worker *seekv1alph
 	}
 	sj := restapi.NewSeekJob(p.Tenant, name, worker.Name, req, idempotencyKey != "")
 	err = s.Client.Create(ctx, sj)
-	if apierrors.IsAlreadyExists(err) && idempotencyKey != "" {
+	quota := isQuotaExceeded(err)
+	// Quota admission runs before the store sees the name is taken: a repeat of a request that did create
+	// its job is still answered with that job.
+	if (apierrors.IsAlreadyExists(err) || quota) && idempotencyKey != "" {
 		existing := &seekv1alpha1.SeekJob{}
-		if err := s.APIReader.Get(ctx, client.ObjectKeyFromObject(sj), existing); err != nil {
-			return nil, false, err
+		getErr := s.APIReader.Get(ctx, client.ObjectKeyFromObject(sj), existing)
+		if quota && apierrors.IsNotFound(getErr) {
+			return nil, false, activeJobsLimit(err)
+		}
+		if getErr != nil {
+			return nil, false, getErr
 		}
 		if err := restapi.SameRequest(existing, req); err != nil {
 			return nil, false, err
 		}
 		return existing, false, nil
+	}
+	if quota {
+		return nil, false, activeJobsLimit(err)
 	}
 	if err != nil {
 		return nil, false, err
@@ -211,9 +255,29 @@ func (s *Server) createJob(ctx context.Context, p *Principal, worker *seekv1alph
 	return sj, true, nil
 }
 
+// ActiveJobsRetryAfter is the Retry-After, in seconds, of a submission refused by the tenant's quota.
+const ActiveJobsRetryAfter = 10
+
+// isQuotaExceeded reports whether the apiserver refused a create because a ResourceQuota of the
+// namespace (count/seekjobs.seek-api.com) is used up.
+func isQuotaExceeded(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota")
+}
+
+// activeJobsLimit is the 429 for a create the tenant's quota refused; the apiserver's message names the
+// quota, its use and its limit.
+func activeJobsLimit(err error) *restapi.Error {
+	msg := err.Error()
+	if _, detail, ok := strings.Cut(msg, "exceeded quota: "); ok {
+		msg = "quota " + detail
+	}
+	return &restapi.Error{Status: http.StatusTooManyRequests, Code: "active_jobs_limit", RetryAfter: ActiveJobsRetryAfter,
+		Message: "the tenant has as many jobs as its quota allows; retry when some have finished and expired (" + msg + ")"}
+}
+
 // Batch bounds.
 const (
-	MaxBatchItems = 1000
+	MaxBatchItems = restapi.MaxBatchItems
 	// batchConcurrency bounds the creates one batch runs at once.
 	batchConcurrency = 16
 )
@@ -234,8 +298,19 @@ func (b batchItem) MarshalJSON() ([]byte, error) {
 
 // submitBatch creates one job per input, in order, each succeeding or failing on its own. With an
 // Idempotency-Key, item i uses the key "<key>#<i>".
+//
+// Each item costs one token of the key's rate limit, taken up front for the whole batch (the request's
+// own token counts as the first item's): a batch the bucket cannot pay for now is a 429 that creates
+// nothing, and a batch larger than the key's burst is a 400.
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := checkContentType(r); err != nil {
+		return err
+	}
 	worker, err := s.worker(r.Context(), r.PathValue("worker"))
+	if err != nil {
+		return err
+	}
+	opts, err := restapi.ParseJobOptions(r.URL.Query(), worker)
 	if err != nil {
 		return err
 	}
@@ -243,23 +318,24 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, p *Principa
 	if err != nil {
 		return err
 	}
-	var batch struct {
-		Inputs []json.RawMessage `json:"inputs"`
-	}
-	if err := json.Unmarshal(body, &batch); err != nil {
-		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: `the body must be {"inputs": [...]}: ` + err.Error()}
-	}
-	if len(batch.Inputs) == 0 || len(batch.Inputs) > MaxBatchItems {
-		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "inputs", Message: fmt.Sprintf("inputs must hold 1 to %d items", MaxBatchItems)}
+	inputs, err := restapi.ParseBatch(body)
+	if err != nil {
+		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > restapi.MaxIdempotencyKeyLength-5 {
 		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "Idempotency-Key", Message: fmt.Sprintf("a batch's Idempotency-Key must be at most %d characters", restapi.MaxIdempotencyKeyLength-5)}
 	}
-	items := make([]batchItem, len(batch.Inputs))
+	if err := checkBatch(p, len(inputs)); err != nil {
+		return err
+	}
+	if err := s.rateLimiter().take(p, len(inputs)-1); err != nil { // the request took the first token
+		return err
+	}
+	items := make([]batchItem, len(inputs))
 	sem := make(chan struct{}, batchConcurrency)
 	var wg sync.WaitGroup
-	for i, raw := range batch.Inputs {
+	for i, raw := range inputs {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -267,7 +343,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, p *Principa
 			if key != "" {
 				itemKey = fmt.Sprintf("%s#%d", key, i)
 			}
-			req, err := restapi.ParseSubmit(worker.Name, raw)
+			req, err := restapi.ParseSubmit(worker.Name, raw, opts)
 			var sj *seekv1alpha1.SeekJob
 			if err == nil {
 				sj, _, err = s.createJob(r.Context(), p, worker, req, itemKey)
@@ -296,7 +372,7 @@ func preferWait(r *http.Request) (time.Duration, error) {
 			continue
 		}
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
+		if err != nil || n < 0 || n > int(MaxWait/time.Second) { // compared in seconds: n*time.Second may overflow
 			return 0, &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: "Prefer",
 				Message: fmt.Sprintf("Prefer: wait=N takes N from 0 to %d seconds", int(MaxWait/time.Second))}
 		}

@@ -56,6 +56,7 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 		{"b", "tenant-b", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead, apikeys.ScopeCancel}, 1000},
 		{"a-readonly", "tenant-a", []apikeys.Scope{apikeys.ScopeRead}, 1000},
 		{"a-slow", "tenant-a", []apikeys.Scope{apikeys.ScopeRead}, 1},
+		{"a-slow-submit", "tenant-a", []apikeys.Scope{apikeys.ScopeSubmit}, 1},
 		{"a-all", "tenant-a", apikeys.Scopes, 1000},
 	} {
 		secret, key, err := apikeys.New(systemNS, k.tenant, k.scopes, k.rps)

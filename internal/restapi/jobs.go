@@ -4,7 +4,6 @@
 package restapi
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -13,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -76,36 +77,37 @@ func NameFromID(id string) (string, error) {
 
 // SubmitRequest is a parsed job submission.
 type SubmitRequest struct {
+	// Input is the worker's input in the canonical form Kubernetes stores: exactly the bytes the worker
+	// receives.
 	Input          []byte
 	CallbackURL    string
 	CallbackEvents []seekv1alpha1.CallbackEvent
-	// RequestHash identifies the request for idempotency: the worker, input and callback.
+	JobOptions
+	// RequestHash identifies the request for idempotency: the worker, input, callback and job options.
 	RequestHash string
 }
 
-// ParseSubmit parses a submission body: a JSON object whose callback_url, if present, is taken out and
-// whose other fields are the worker's input.
-func ParseSubmit(worker string, body []byte) (*SubmitRequest, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var fields map[string]json.RawMessage
-	if err := dec.Decode(&fields); err != nil {
-		return nil, invalid("", "the body must be a JSON object: %v", err)
+// ParseSubmit parses a submission body: a JSON object whose callback_url and callback_events, if
+// present, are taken out and whose other members are the worker's input. Anything Kubernetes would not
+// store exactly is a 400 naming the field (see checkJSON); the input is returned in the form the
+// apiserver stores, so what is validated is what the worker gets.
+func ParseSubmit(worker string, body []byte, opts JobOptions) (*SubmitRequest, error) {
+	if err := checkJSON(body); err != nil {
+		return nil, err
 	}
-	if dec.More() {
-		return nil, invalid("", "the body must be a single JSON object")
+	fields, err := canonicalObject(body)
+	if err != nil {
+		return nil, err
 	}
-	if fields == nil {
-		return nil, invalid("", "the body must be a JSON object, not null")
-	}
-	req := &SubmitRequest{}
-	if raw, ok := fields[CallbackURLField]; ok {
-		if err := json.Unmarshal(raw, &req.CallbackURL); err != nil || req.CallbackURL == "" {
+	req := &SubmitRequest{JobOptions: opts}
+	if v, ok := fields[CallbackURLField]; ok {
+		if req.CallbackURL, _ = v.(string); req.CallbackURL == "" {
 			return nil, invalid(CallbackURLField, "callback_url must be a non-empty string")
 		}
 		delete(fields, CallbackURLField)
 	}
-	if raw, ok := fields[CallbackEventsField]; ok {
-		events, err := parseCallbackEvents(raw)
+	if v, ok := fields[CallbackEventsField]; ok {
+		events, err := parseCallbackEvents(v)
 		if err != nil {
 			return nil, err
 		}
@@ -115,9 +117,9 @@ func ParseSubmit(worker string, body []byte) (*SubmitRequest, error) {
 		req.CallbackEvents = events
 		delete(fields, CallbackEventsField)
 	}
-	input, err := json.Marshal(fields)
+	input, err := storedForm(fields)
 	if err != nil {
-		return nil, invalid("", "the body cannot be re-encoded: %v", err)
+		return nil, err
 	}
 	req.Input = input
 	sum := sha256.New()
@@ -125,12 +127,93 @@ func ParseSubmit(worker string, body []byte) (*SubmitRequest, error) {
 	for i, ev := range req.CallbackEvents {
 		events[i] = string(ev)
 	}
-	for _, part := range [][]byte{[]byte(worker), input, []byte(req.CallbackURL), []byte(strings.Join(events, ","))} {
+	for _, part := range [][]byte{[]byte(worker), input, []byte(req.CallbackURL), []byte(strings.Join(events, ",")),
+		[]byte(durationText(req.Timeout)), []byte(durationText(req.Retention))} {
 		fmt.Fprintf(sum, "%d:", len(part))
 		sum.Write(part)
 	}
 	req.RequestHash = hex.EncodeToString(sum.Sum(nil))
 	return req, nil
+}
+
+func durationText(d *time.Duration) string {
+	if d == nil {
+		return ""
+	}
+	return d.String()
+}
+
+// Job options are query parameters, not body fields: every body member but callback_url and
+// callback_events is the worker's input, and a new reserved member could collide with an input field.
+const (
+	// TimeoutParam sets spec.timeout: a duration from 1s to the worker's timeouts.maximumTimeout.
+	TimeoutParam = "timeout"
+	// RetentionParam sets spec.ttlAfterFinished: a duration from 0s to MaxRetention.
+	RetentionParam = "retention"
+	// MaxRetention is the longest retention a job may ask for (the SeekJob API's bound).
+	MaxRetention = 720 * time.Hour
+	// DefaultMaximumTimeout is a worker's timeouts.maximumTimeout when it sets none (the CRD default).
+	DefaultMaximumTimeout = time.Hour
+)
+
+// JobOptions are a submission's settings that are not input: the job's timeout and retention, nil
+// for the worker's defaults.
+type JobOptions struct {
+	Timeout   *time.Duration
+	Retention *time.Duration
+}
+
+// ParseJobOptions reads ?timeout= and ?retention= (Go durations in whole seconds: 90s, 15m, 2h) and
+// checks them against the worker's bounds, so the apiserver and the controller accept what the API
+// accepted.
+func ParseJobOptions(q url.Values, w *seekv1alpha1.SeekWorker) (JobOptions, error) {
+	maxTimeout := DefaultMaximumTimeout
+	if w.Spec.Timeouts.MaximumTimeout != nil {
+		maxTimeout = w.Spec.Timeouts.MaximumTimeout.Duration
+	}
+	var opts JobOptions
+	var err error
+	if opts.Timeout, err = durationParam(q, TimeoutParam, time.Second, maxTimeout,
+		fmt.Sprintf("worker %q's timeouts.maximumTimeout", w.Name)); err != nil {
+		return JobOptions{}, err
+	}
+	if opts.Retention, err = durationParam(q, RetentionParam, 0, MaxRetention, "the API's maximum"); err != nil {
+		return JobOptions{}, err
+	}
+	return opts, nil
+}
+
+// maxDurationLength matches the SeekJob API's bound on duration strings.
+const maxDurationLength = 32
+
+func durationParam(q url.Values, name string, lo, hi time.Duration, hiName string) (*time.Duration, error) {
+	values, ok := q[name]
+	if !ok {
+		return nil, nil
+	}
+	if len(values) != 1 {
+		return nil, invalid(name, "%s may be given once", name)
+	}
+	d, err := time.ParseDuration(values[0])
+	if err != nil || d%time.Second != 0 || len(values[0]) > maxDurationLength {
+		return nil, invalid(name, "%s must be a duration in whole seconds, like 90s, 15m or 2h", name)
+	}
+	if d < lo || d > hi {
+		return nil, invalid(name, "%s must be from %s to %s (%s)", name, shortDuration(lo), shortDuration(hi), hiName)
+	}
+	return &d, nil
+}
+
+// shortDuration prints 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // JobName returns the name of a new SeekJob: random, or, with an Idempotency-Key, derived from the key
@@ -151,13 +234,17 @@ func JobName(namespace, idempotencyKey string) (string, error) {
 }
 
 // parseCallbackEvents reads callback_events: a non-empty list of distinct "started" and "finished".
-func parseCallbackEvents(raw json.RawMessage) ([]seekv1alpha1.CallbackEvent, error) {
-	var names []string
-	if err := json.Unmarshal(raw, &names); err != nil || len(names) == 0 {
+func parseCallbackEvents(v any) ([]seekv1alpha1.CallbackEvent, error) {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
 		return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started" and "finished"`)
 	}
 	var out []seekv1alpha1.CallbackEvent
-	for _, n := range names {
+	for _, item := range list {
+		n, ok := item.(string)
+		if !ok {
+			return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started" and "finished"`)
+		}
 		var ev seekv1alpha1.CallbackEvent
 		switch n {
 		case "started":
@@ -190,6 +277,12 @@ func NewSeekJob(namespace, name, worker string, req *SubmitRequest, idempotent b
 	}
 	if req.CallbackURL != "" {
 		sj.Spec.Callback = &seekv1alpha1.Callback{URL: req.CallbackURL, Events: req.CallbackEvents}
+	}
+	if req.Timeout != nil {
+		sj.Spec.Timeout = &metav1.Duration{Duration: *req.Timeout}
+	}
+	if req.Retention != nil {
+		sj.Spec.TTLAfterFinished = &metav1.Duration{Duration: *req.Retention}
 	}
 	return sj
 }

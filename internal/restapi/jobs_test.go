@@ -23,7 +23,7 @@ func TestParseSubmit(t *testing.T) {
 		wantField string // set when an error naming this field is expected
 		wantErr   bool
 	}{
-		{name: "input only", body: `{"email": "a@b.c", "n": 1.50}`, wantInput: `{"email":"a@b.c","n":1.50}`},
+		{name: "input only, in the form Kubernetes stores", body: `{"n": 1.50, "email": "a@b.c"}`, wantInput: `{"email":"a@b.c","n":1.5}`},
 		{name: "callback taken out", body: `{"email":"a@b.c","callback_url":"https://app/hook"}`, wantInput: `{"email":"a@b.c"}`, wantURL: "https://app/hook"},
 		{name: "empty object", body: `{}`, wantInput: `{}`},
 		{name: "not JSON", body: `{"email":`, wantErr: true},
@@ -40,10 +40,36 @@ func TestParseSubmit(t *testing.T) {
 		{name: "callback events empty", body: `{"callback_url":"https://app/hook","callback_events":[]}`, wantErr: true, wantField: "callback_events"},
 		{name: "callback events twice", body: `{"callback_url":"https://app/hook","callback_events":["started","started"]}`, wantErr: true, wantField: "callback_events"},
 		{name: "callback events not a list", body: `{"callback_url":"https://app/hook","callback_events":"started"}`, wantErr: true, wantField: "callback_events"},
+		{name: "callback events not strings", body: `{"callback_url":"https://app/hook","callback_events":[1]}`, wantErr: true, wantField: "callback_events"},
+
+		// Every number is kept as the same value, or refused naming the field.
+		{name: "numbers Kubernetes keeps", body: `{"i":9007199254740993,"max":9223372036854775807,"min":-9223372036854775808,"f":0.1,"e":0.1e1,"one":1.0,"big":1e300,"tiny":5e-324,"z":-0,"zf":-0.0}`,
+			wantInput: `{"big":1e+300,"e":1,"f":0.1,"i":9007199254740993,"max":9223372036854775807,"min":-9223372036854775808,"one":1,"tiny":5e-324,"z":0,"zf":0}`},
+		{name: "1e999 is beyond float64", body: `{"a":{"b":[1e999]}}`, wantErr: true, wantField: "/a/b/0"},
+		{name: "integer beyond int64 and float64 precision", body: `{"id":12345678901234567890}`, wantErr: true, wantField: "/id"},
+		{name: "integer beyond int64 but exact as a float", body: `{"id":100000000000000000000}`, wantInput: `{"id":100000000000000000000}`},
+		{name: "decimal beyond float64 precision", body: `{"p":0.30000000000000000001}`, wantErr: true, wantField: "/p"},
+		{name: "underflow", body: `{"p":1e-400}`, wantErr: true, wantField: "/p"},
+		{name: "huge negative exponent", body: `{"p":1e-99999999999999999999}`, wantErr: true, wantField: "/p"},
+		{name: "zero with a huge exponent is zero", body: `{"p":0e99999999999999999999}`, wantInput: `{"p":0}`},
+
+		// Strings: what Kubernetes would replace is refused.
+		{name: "invalid UTF-8", body: "{\"a\":\"\xff\"}", wantErr: true},
+		{name: "invalid UTF-8 in a key", body: "{\"\xc3\":1}", wantErr: true},
+		{name: "lone high surrogate", body: `{"a":["x","\ud800"]}`, wantErr: true, wantField: "/a/1"},
+		{name: "lone low surrogate", body: `{"a":"\udc00x"}`, wantErr: true, wantField: "/a"},
+		{name: "lone surrogate in a key", body: `{"o":{"\ud83d":1}}`, wantErr: true, wantField: "/o"},
+		{name: "surrogate pair and escapes are characters", body: `{"a":"\ud83d\ude00 \u00e9 \\ud800 \ufffd <&>"}`, wantInput: `{"a":"😀 é \\ud800 � \u003c\u0026\u003e"}`},
+		{name: "duplicate key", body: `{"a":1,"b":{"c":1,"c":2}}`, wantErr: true, wantField: "/b/c"},
+		{name: "duplicate callback_url", body: `{"callback_url":"https://a/","callback_url":"https://b/"}`, wantErr: true, wantField: "/callback_url"},
+		{name: "too deep", body: `{"a":` + strings.Repeat("[", MaxInputDepth) + strings.Repeat("]", MaxInputDepth) + `}`, wantErr: true, wantField: "/a" + strings.Repeat("/0", MaxInputDepth-1)},
+		{name: "deep enough", body: `{"a":` + strings.Repeat("[", MaxInputDepth-1) + strings.Repeat("]", MaxInputDepth-1) + `}`,
+			wantInput: `{"a":` + strings.Repeat("[", MaxInputDepth-1) + strings.Repeat("]", MaxInputDepth-1) + `}`},
+		{name: "empty", body: ``, wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := ParseSubmit("echo", []byte(tc.body))
+			req, err := ParseSubmit("echo", []byte(tc.body), JobOptions{})
 			if tc.wantErr {
 				apiErr, ok := IsAPIError(err)
 				if !ok || apiErr.Status != http.StatusBadRequest || apiErr.Field != tc.wantField {
@@ -69,7 +95,7 @@ func TestParseSubmit(t *testing.T) {
 
 func TestRequestHash(t *testing.T) {
 	hash := func(worker, body string) string {
-		req, err := ParseSubmit(worker, []byte(body))
+		req, err := ParseSubmit(worker, []byte(body), JobOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,20 +162,20 @@ func TestNameFromID(t *testing.T) {
 }
 
 func TestSameRequest(t *testing.T) {
-	req, _ := ParseSubmit("echo", []byte(`{"a":1}`))
+	req, _ := ParseSubmit("echo", []byte(`{"a":1}`), JobOptions{})
 	sj := NewSeekJob("ns", "n", "echo", req, true)
 	if err := SameRequest(sj, req); err != nil {
 		t.Errorf("same request: %v", err)
 	}
-	other, _ := ParseSubmit("echo", []byte(`{"a":2}`))
+	other, _ := ParseSubmit("echo", []byte(`{"a":2}`), JobOptions{})
 	if err := SameRequest(sj, other); err != ErrIdempotencyConflict {
 		t.Errorf("different request: %v, want the idempotency conflict", err)
 	}
 }
 
 func TestNewSeekJob(t *testing.T) {
-	plain, _ := ParseSubmit("echo", []byte(`{"a":1}`))
-	withCallback, _ := ParseSubmit("echo", []byte(`{"a":1,"callback_url":"https://app.example/hook"}`))
+	plain, _ := ParseSubmit("echo", []byte(`{"a":1}`), JobOptions{})
+	withCallback, _ := ParseSubmit("echo", []byte(`{"a":1,"callback_url":"https://app.example/hook"}`), JobOptions{})
 	cases := []struct {
 		name       string
 		req        *SubmitRequest

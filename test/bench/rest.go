@@ -143,7 +143,7 @@ func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client
 	if err := c.Create(ctx, testutil.MakeSeekWorker("rest").Obj()); err != nil {
 		return nil, err
 	}
-	secret, key, err := apikeys.New("seek-system", "b4", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead}, 1e6)
+	secret, key, err := apikeys.New("seek-system", "b4", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead}, apikeys.MaxRequestsPerSecond)
 	if err != nil {
 		return nil, err
 	}

@@ -32,11 +32,18 @@ const systemNamespace = "seek-system"
 // startFrontend runs the REST frontend against the control plane and returns its base URL.
 func startFrontend(t *testing.T) string {
 	t.Helper()
-	return startFrontendVia(t, "")
+	return startFrontendWith(t, "", "0")
 }
 
 // startFrontendVia runs the REST frontend, reaching the apiserver through host ("" for directly).
 func startFrontendVia(t *testing.T, host string) string {
+	t.Helper()
+	return startFrontendWith(t, host, "0")
+}
+
+// startFrontendWith runs the REST frontend, reaching the apiserver through host ("" for directly) and
+// serving metrics on metricsAddr ("0" for not at all).
+func startFrontendWith(t *testing.T, host, metricsAddr string) string {
 	t.Helper()
 	err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -69,7 +76,7 @@ func startFrontendVia(t *testing.T, host string) string {
 	done := make(chan error, 1)
 	go func() {
 		done <- frontend.Run(ctx, cfg, frontend.Options{
-			Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0", SystemNamespace: systemNamespace,
+			Listen: "127.0.0.1:0", MetricsAddr: metricsAddr, HealthProbeAddr: "0", SystemNamespace: systemNamespace,
 			MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 500, Burst: 1000, ShutdownTimeout: 5 * time.Second, Ready: ready,
 			Callbacks: callbackPolicy,
 		})
@@ -116,11 +123,21 @@ var (
 
 func (c *apiClient) call(method, path, body string) (int, map[string]any) {
 	c.t.Helper()
+	code, _, out := c.callWith(method, path, body)
+	return code, out
+}
+
+// callWith makes a request with headers (name, value pairs) and returns the status, headers and body.
+func (c *apiClient) callWith(method, path, body string, header ...string) (int, http.Header, map[string]any) {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	req.Header.Set("X-Api-Key", c.key)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -138,11 +155,12 @@ func (c *apiClient) call(method, path, body string) (int, map[string]any) {
 	if err := json.Unmarshal(raw, &out); err != nil {
 		c.t.Fatalf("%s %s: body is not a JSON object: %v", method, path, err)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 func TestFrontend(t *testing.T) {
-	base := startFrontend(t)
+	metricsAddr := freeAddr()
+	base := startFrontendWith(t, "", metricsAddr)
 	tenant, other := newNamespace(t), newNamespace(t)
 	w := readyWorker(t, echoWorker(t).InputSchema(`{"type":"object","required":["email"],"properties":{"email":{"type":"string"}}}`).Obj())
 	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeSubmit, apikeys.ScopeRead, apikeys.ScopeCancel)}
@@ -258,10 +276,14 @@ func TestFrontend(t *testing.T) {
 				t.Errorf("%s = %d %s (%v)", path, status, body, err)
 			}
 		}
-		status, body, err := httpGet(context.Background(), base+"/metrics")
+		// Metrics are on their own port, never on the public API's.
+		status, body, err := httpGet(context.Background(), "http://"+metricsAddr+"/metrics")
 		want := `seek_frontend_requests_total{code="202",route="POST /v1/workers/{worker}/jobs"}`
 		if err != nil || status != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("/metrics = %d (%v), want a line starting %s", status, err, want)
+		}
+		if status, body, err := httpGet(context.Background(), base+"/metrics"); err != nil || status != http.StatusNotFound {
+			t.Errorf("/metrics on the API port = %d %s (%v), want 404", status, body, err)
 		}
 	})
 
