@@ -110,7 +110,7 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 		},
 		{
 			name: "expired, callback still being delivered: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Callback(url).
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).
 				CallbackLedger(seekv1alpha1.CallbackPending, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackPending)).Obj(), worker.Obj()},
 		},
 		{
@@ -119,13 +119,13 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 		},
 		{
 			name: "expired, callback delivered: deleted",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Callback(url).
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).
 				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
 			wantDeleted: true,
 		},
 		{
 			name: "expired, callback given up: deleted",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Callback(url).
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).
 				CallbackLedger(seekv1alpha1.CallbackFailed, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackFailed)).Obj(), worker.Obj()},
 			wantDeleted: true,
 		},
@@ -153,30 +153,30 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 		},
 		{
 			name: "expired, only Started asked for, started, Started delivered: deleted",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted).
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted).
 				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
 			wantDeleted: true,
 		},
 		{
 			name: "expired, only Started asked for, started, Started not planned yet: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted).Obj(), worker.Obj()},
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted).Obj(), worker.Obj()},
 		},
 		{
 			// The ledger's summary says Delivered, but Finished has not been planned yet.
 			name: "expired, Started delivered, Finished not planned yet: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).
 				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
 		},
 		{
 			// The ledger's summary says Failed, but Finished is still being delivered.
 			name: "expired, Started given up, Finished pending: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).
 				CallbackLedger(seekv1alpha1.CallbackFailed, delivery(seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackFailed),
 					delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackPending)).Obj(), worker.Obj()},
 		},
 		{
 			name: "expired, redelivery asked for and not acted on yet: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Callback(url).Annotation(seekv1alpha1.AnnotationRedeliver, "1").
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).Annotation(seekv1alpha1.AnnotationRedeliver, "1").
 				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
 		},
 		{
