@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -104,6 +103,6 @@ func (r *SeekJobReconciler) expireQueued(ctx context.Context, sj *seekv1alpha1.S
 		return 0, fmt.Errorf("get Job %s/%s: %w", sj.Namespace, jobName(sj), err)
 	}
 	fail(sj, seekv1alpha1.JobReasonQueueTimeout, queueTimeoutMessage(sj, w, limit, source), now)
-	ctrl.LoggerFrom(ctx).V(2).Info("SeekJob ran out of queue time", "seekJob", klog.KObj(sj), "queueTimeout", limit)
+	ctrl.LoggerFrom(ctx).V(2).Info("SeekJob ran out of queue time", "queueTimeout", limit)
 	return 0, nil
 }
