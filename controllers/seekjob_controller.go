@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,9 @@ type SeekJobReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Metrics   *Metrics
+	// DefaultQueueTimeout is the queue timeout of jobs whose SeekWorker does not exist; 0 means none
+	// (see queue.go).
+	DefaultQueueTimeout time.Duration
 }
 
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
@@ -90,9 +94,14 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			return ctrl.Result{}, err
 		}
 	}
+	// A job still queued fails once its queue timeout passes; until then it is requeued for that moment.
+	queueLeft, err := r.expireQueued(ctx, sj, job, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	sj.Status.ObservedGeneration = sj.Generation
 	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: queueLeft}, nil
 	}
 	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
@@ -102,7 +111,7 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
 	}
 	r.recordTransition(ctx, before, sj)
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: queueLeft}, nil
 }
 
 // getJob returns the SeekJob's Job, nil if there is none, or errJobNotOwned. When the cache has no Job

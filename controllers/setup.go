@@ -43,6 +43,10 @@ type Options struct {
 	SystemNamespace string
 	// Callbacks configure webhook delivery.
 	Callbacks CallbackOptions
+	// DefaultQueueTimeout is how long a job whose SeekWorker does not exist may stay Queued before it
+	// fails with reason QueueTimeout (a job's spec.queueTimeout may shorten it); 0 means no limit.
+	// Workers that exist set their own (timeouts.queueTimeout).
+	DefaultQueueTimeout time.Duration
 }
 
 // CallbackOptions configure webhook delivery.
@@ -102,7 +106,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	c := mgr.GetClient()
 	metrics := NewMetrics(mgr.GetCache())
 
-	jobs := &SeekJobReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("seek-job-controller"), Clock: opts.Clock, Metrics: metrics}
+	jobs := &SeekJobReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("seek-job-controller"), Clock: opts.Clock, Metrics: metrics,
+		DefaultQueueTimeout: opts.DefaultQueueTimeout}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("seekjob").
 		For(&seekv1alpha1.SeekJob{}).
@@ -188,7 +193,9 @@ func podToSeekJob(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 // waitingJobsOfWorker maps a SeekWorker to its SeekJobs that have not started and may start now: a
-// new or newly ready worker wakes every waiting job, a freed slot only the jobs it was given to.
+// new or newly ready worker wakes every waiting job, a freed slot only the jobs it was given to. A
+// changed spec (one the worker controller has not observed yet) wakes every waiting job too: a new
+// timeouts.queueTimeout moves their deadlines.
 func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		w := o.(*seekv1alpha1.SeekWorker)
@@ -197,6 +204,7 @@ func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of worker", "worker", w.Name)
 			return nil
 		}
+		specChanged := w.Generation != w.Status.ObservedGeneration
 		slots := make(map[string]bool, len(w.Status.ActiveJobs))
 		for _, ref := range w.Status.ActiveJobs {
 			slots[ref.UID] = true
@@ -208,7 +216,7 @@ func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 				continue
 			}
 			started := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted)
-			if started != nil && started.Reason == seekv1alpha1.JobReasonWaitingForCapacity &&
+			if started != nil && started.Reason == seekv1alpha1.JobReasonWaitingForCapacity && !specChanged &&
 				w.Spec.Limits.MaxConcurrentJobs != nil && !slots[string(sj.UID)] {
 				continue // still no slot: nothing changed for this job
 			}

@@ -50,6 +50,12 @@ func TestWaitingJobsOfWorker(t *testing.T) {
 				ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "slot-granted", UID: "slot-granted"}).Obj(),
 			want: []string{"new", "no-worker", "slot-granted"},
 		},
+		{
+			name: "limit, spec changed (a new queue timeout): every waiting job",
+			worker: testutil.MakeSeekWorker("w").MaxConcurrent(1).Generation(2).
+				ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "slot-granted", UID: "slot-granted"}).Obj(),
+			want: []string{"new", "no-slot", "no-worker", "slot-granted"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -32,7 +34,7 @@ func (r *SeekJobTTLReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !sj.Status.State.IsTerminal() || sj.Status.CompletionTime == nil || sj.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
-	if callbackPending(sj) {
+	if callbackPending(sj, r.Clock.Now()) {
 		// Kept until its callback is settled (delivered or given up): the ledger's change requeues it.
 		return ctrl.Result{}, nil
 	}
@@ -55,10 +57,14 @@ func (r *SeekJobTTLReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{}, nil
 }
 
-// callbackPending reports whether a finished job's callback has not been delivered or given up yet.
-func callbackPending(sj *seekv1alpha1.SeekJob) bool {
-	if sj.Spec.Callback == nil {
-		return false
-	}
-	return sj.Status.Callback == nil || sj.Status.Callback.State != seekv1alpha1.CallbackDelivered && sj.Status.Callback.State != seekv1alpha1.CallbackFailed
+// callbackPending reports whether a finished job still has a callback delivery to make: one that is
+// Pending in the ledger (a retry or a redelivery), or one the callback controller has yet to plan for
+// an event that happened. It goes by the events that happened, not by the ledger alone: a job that
+// asked only for Started and finished without starting has no event to deliver and never gets a
+// ledger, and waiting for one would keep it forever.
+func callbackPending(sj *seekv1alpha1.SeekJob, now time.Time) bool {
+	ledger := planDeliveries(sj, now)
+	return ledger != nil && slices.ContainsFunc(ledger.Deliveries, func(d seekv1alpha1.CallbackDelivery) bool {
+		return d.State == seekv1alpha1.CallbackPending
+	})
 }

@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -43,6 +45,15 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 	}
 	worker := testutil.MakeSeekWorker("echo")
 	errBoom := errors.New("boom")
+	const url = "https://app.example/hook"
+	started := metav1.Condition{Type: seekv1alpha1.JobStarted, Status: metav1.ConditionTrue, Reason: seekv1alpha1.JobReasonJobCreated}
+	neverStarted := metav1.Condition{Type: seekv1alpha1.JobStarted, Status: metav1.ConditionFalse, Reason: seekv1alpha1.JobReasonNeverStarted}
+	// delivery is a ledger entry for ev in the given state.
+	delivery := func(ev seekv1alpha1.CallbackEvent, state seekv1alpha1.CallbackState) seekv1alpha1.CallbackDelivery {
+		return seekv1alpha1.CallbackDelivery{Event: ev, ID: "msg_u1_" + strings.ToLower(string(ev)), Type: "job.x", State: state}
+	}
+	// queuedThenFailed is a job that failed 25h ago without ever starting (a queue timeout).
+	queuedThenFailed := job.Clone().Condition(neverStarted).Finished(seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonQueueTimeout, now.Add(-25*time.Hour))
 
 	cases := []struct {
 		name        string
@@ -99,21 +110,74 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 		},
 		{
 			name: "expired, callback still being delivered: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackPending).Obj(), worker.Obj()},
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).
+				CallbackLedger(seekv1alpha1.CallbackPending, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackPending)).Obj(), worker.Obj()},
 		},
 		{
 			name: "expired, callback not planned yet: kept",
-			objs: []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").Obj(), worker.Obj()},
+			objs: []client.Object{finishedAgo(25 * time.Hour).Callback(url).Obj(), worker.Obj()},
 		},
 		{
-			name:        "expired, callback delivered: deleted",
-			objs:        []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackDelivered).Obj(), worker.Obj()},
+			name: "expired, callback delivered: deleted",
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).
+				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
 			wantDeleted: true,
 		},
 		{
-			name:        "expired, callback given up: deleted",
-			objs:        []client.Object{finishedAgo(25 * time.Hour).Callback("https://app.example/hook").CallbackLedger(seekv1alpha1.CallbackFailed).Obj(), worker.Obj()},
+			name: "expired, callback given up: deleted",
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).
+				CallbackLedger(seekv1alpha1.CallbackFailed, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackFailed)).Obj(), worker.Obj()},
 			wantDeleted: true,
+		},
+		{
+			// The bug: Started never happens, so no ledger is ever written, and the job was kept forever.
+			name:        "expired, only Started asked for, finished without starting: deleted",
+			objs:        []client.Object{queuedThenFailed.Clone().Callback(url, seekv1alpha1.CallbackEventStarted).Obj(), worker.Obj()},
+			wantDeleted: true,
+		},
+		{
+			name:        "expired, only Started asked for, canceled while queued, worker gone: deleted",
+			objs:        []client.Object{job.Clone().Condition(neverStarted).Finished(seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, now.Add(-25*time.Hour)).Callback(url, seekv1alpha1.CallbackEventStarted).Obj()},
+			wantDeleted: true,
+		},
+		{
+			name: "not expired, only Started asked for, never started: requeued for the remaining time",
+			objs: []client.Object{job.Clone().Condition(neverStarted).Finished(seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonQueueTimeout, now.Add(-time.Hour)).
+				Callback(url, seekv1alpha1.CallbackEventStarted).Obj(), worker.Obj()},
+			want: ctrl.Result{RequeueAfter: 23 * time.Hour},
+		},
+		{
+			name:        "expired, Started and Finished asked for, never started, Finished delivered: deleted",
+			objs:        []client.Object{queuedThenFailed.Clone().Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
+			wantDeleted: true,
+		},
+		{
+			name: "expired, only Started asked for, started, Started delivered: deleted",
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted).
+				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
+			wantDeleted: true,
+		},
+		{
+			name: "expired, only Started asked for, started, Started not planned yet: kept",
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted).Obj(), worker.Obj()},
+		},
+		{
+			// The ledger's summary says Delivered, but Finished has not been planned yet.
+			name: "expired, Started delivered, Finished not planned yet: kept",
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).
+				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
+		},
+		{
+			// The ledger's summary says Failed, but Finished is still being delivered.
+			name: "expired, Started given up, Finished pending: kept",
+			objs: []client.Object{finishedAgo(25*time.Hour).Condition(started).Callback(url, seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).
+				CallbackLedger(seekv1alpha1.CallbackFailed, delivery(seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackFailed),
+					delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackPending)).Obj(), worker.Obj()},
+		},
+		{
+			name: "expired, redelivery asked for and not acted on yet: kept",
+			objs: []client.Object{finishedAgo(25*time.Hour).Callback(url).Annotation(seekv1alpha1.AnnotationRedeliver, "1").
+				CallbackLedger(seekv1alpha1.CallbackDelivered, delivery(seekv1alpha1.CallbackEventFinished, seekv1alpha1.CallbackDelivered)).Obj(), worker.Obj()},
 		},
 		{
 			name: "worker TTL",

@@ -9,6 +9,7 @@ import (
 //
 // +kubebuilder:validation:XValidation:rule="has(self.callback) == has(oldSelf.callback) && has(self.timeout) == has(oldSelf.timeout) && has(self.ttlAfterFinished) == has(oldSelf.ttlAfterFinished)",message="callback, timeout and ttlAfterFinished cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancelRequest) || has(self.cancelRequest)",message="cancelRequest cannot be changed or removed once set"
+// +kubebuilder:validation:XValidation:rule="has(self.queueTimeout) == has(oldSelf.queueTimeout)",message="queueTimeout cannot be added or removed after creation"
 type SeekJobSpec struct {
 	// workerName is the name of the SeekWorker that runs this job. The worker may be created after the
 	// job: until it exists the job stays Queued.
@@ -48,6 +49,18 @@ type SeekJobSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('720h')",message="ttlAfterFinished must be at most 720h (30 days)"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="ttlAfterFinished is immutable"
 	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`
+
+	// queueTimeout bounds how long the job may stay Queued (from its creation) before it fails with
+	// reason QueueTimeout. It can only shorten the limit that applies anyway: its worker's
+	// timeouts.queueTimeout (default 24h), or, while the worker does not exist, the manager's
+	// --default-queue-timeout. The shorter of the two applies.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('720h')",message="queueTimeout must be between 1s and 720h"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="queueTimeout is immutable"
+	QueueTimeout *metav1.Duration `json:"queueTimeout,omitempty"`
 
 	// cancelRequest, once set, stops the job: a queued job never starts and a running job's pods are
 	// deleted. It cannot be removed. Has no effect on a finished job.
@@ -322,6 +335,10 @@ const (
 	JobReasonJobNotOwned = "JobNotOwned"
 	// JobReasonJobLost means the Job disappeared before it finished (deleted by someone else).
 	JobReasonJobLost = "JobLost"
+
+	// JobReasonQueueTimeout means the job was still Queued when its queue timeout passed: it never
+	// started. Its state is Failed, not TimedOut, which means the job ran too long.
+	JobReasonQueueTimeout = "QueueTimeout"
 )
 
 // +kubebuilder:object:root=true

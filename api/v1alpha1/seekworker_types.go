@@ -25,6 +25,8 @@ const (
 	DefaultTTLAfterFinished = 24 * time.Hour
 	// DefaultTimeout is the execution timeout when neither job nor worker says.
 	DefaultTimeout = 10 * time.Minute
+	// DefaultQueueTimeout is how long a job of a worker may stay Queued when neither job nor worker says.
+	DefaultQueueTimeout = 24 * time.Hour
 )
 
 // SeekWorkerSpec describes how to run one kind of job.
@@ -115,8 +117,20 @@ type SeekWorkerSpec struct {
 	Isolation WorkerIsolation `json:"isolation,omitempty"`
 }
 
-// WorkerTimeouts bound the execution time of a job.
+// WorkerTimeouts bound how long a job may wait and run.
 type WorkerTimeouts struct {
+	// queueTimeout is how long a job of this worker may stay Queued, counted from the job's creation:
+	// waiting for the worker to be ready, for a concurrency slot, or for anything else that keeps it
+	// from starting. A job still Queued then fails with reason QueueTimeout; nothing ran. A job may ask
+	// for less with spec.queueTimeout, never for more. Defaults to 24h; 1s to 720h.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('720h')",message="queueTimeout must be between 1s and 720h"
+	QueueTimeout *metav1.Duration `json:"queueTimeout,omitempty"`
+
 	// defaultTimeout applies to jobs that do not set spec.timeout. Defaults to 10m.
 	// +optional
 	// +kubebuilder:default="10m"

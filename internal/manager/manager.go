@@ -45,6 +45,9 @@ type Options struct {
 	CallbackTimeout     time.Duration
 	CallbackSchedule    []time.Duration
 	CallbackConcurrency int
+	// DefaultQueueTimeout is how long a job whose SeekWorker does not exist may stay Queued; 0 means no
+	// limit (see controllers.Options).
+	DefaultQueueTimeout time.Duration
 	// Clock replaces the real clock (tests).
 	Clock clock.PassiveClock
 	// Registry receives the job metrics instead of controller-runtime's global registry. The metrics
@@ -66,6 +69,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		o.CallbackSchedule = s
 		return err
 	})
+	fs.DurationVar(&o.DefaultQueueTimeout, "default-queue-timeout", controllers.DefaultUnknownWorkerQueueTimeout,
+		"How long a job whose SeekWorker does not exist may stay Queued before it fails with reason QueueTimeout; 0 disables. Workers that exist set their own (spec.timeouts.queueTimeout).")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
@@ -98,6 +103,9 @@ func NewScheme() *runtime.Scheme {
 
 // Run runs the manager until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	if o.DefaultQueueTimeout < 0 {
+		return fmt.Errorf("--default-queue-timeout must not be negative, got %s", o.DefaultQueueTimeout)
+	}
 	cfg = rest.CopyConfig(cfg)
 	// ContentType stays empty: controller-runtime then speaks protobuf for built-in types (Jobs, Pods),
 	// which costs the apiserver far less than JSON, and JSON for the Seek CRDs.
@@ -128,9 +136,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	jobMetrics, err := controllers.SetupWithManager(mgr, controllers.Options{
-		JobConcurrency:  o.JobConcurrency,
-		Clock:           o.Clock,
-		SystemNamespace: o.systemNamespace(),
+		JobConcurrency:      o.JobConcurrency,
+		Clock:               o.Clock,
+		SystemNamespace:     o.systemNamespace(),
+		DefaultQueueTimeout: o.DefaultQueueTimeout,
 		Callbacks: controllers.CallbackOptions{
 			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
 		},

@@ -728,3 +728,16 @@ func (w *PodWrapper) Succeeded(result string, finishedAt time.Time) *PodWrapper 
 func (w *PodWrapper) Failed(exitCode int32, message string, finishedAt time.Time) *PodWrapper {
 	return w.Phase(corev1.PodFailed).Terminated(exitCode, "Error", message, finishedAt)
 }
+
+// QueueTimeout sets spec.queueTimeout of a SeekJob.
+func (w *SeekJobWrapper) QueueTimeout(d time.Duration) *SeekJobWrapper {
+	w.Spec.QueueTimeout = &metav1.Duration{Duration: d}
+	return w
+}
+
+// QueueTimeout sets spec.timeouts.queueTimeout of a SeekWorker (set it after Timeouts, which replaces
+// spec.timeouts).
+func (w *SeekWorkerWrapper) QueueTimeout(d time.Duration) *SeekWorkerWrapper {
+	w.Spec.Timeouts.QueueTimeout = &metav1.Duration{Duration: d}
+	return w
+}

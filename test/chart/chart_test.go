@@ -194,7 +194,7 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	mgr := args(t, objs, "seek-operator-manager")
-	for _, want := range []string{"--leader-elect", "--system-namespace=" + namespace, "--callback-timeout=15s"} {
+	for _, want := range []string{"--leader-elect", "--system-namespace=" + namespace, "--callback-timeout=15s", "--default-queue-timeout=1h"} {
 		if !slices.Contains(mgr, want) {
 			t.Errorf("manager args %v lack %s", mgr, want)
 		}

@@ -98,6 +98,10 @@ var (
 	callbackSchedule = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
 )
 
+// suiteDefaultQueueTimeout is the manager's --default-queue-timeout: how long a job whose worker does
+// not exist stays Queued.
+const suiteDefaultQueueTimeout = 30 * time.Second
+
 // runningManager is the Seek manager running in this process, as cmd/manager runs it.
 type runningManager struct {
 	cancel context.CancelFunc
@@ -120,6 +124,9 @@ func startManager() *runningManager {
 			CallbackPolicy:   callbackPolicy,
 			CallbackTimeout:  callbackTimeout,
 			CallbackSchedule: callbackSchedule,
+			// Short, so queue_test.go sees it apply; long enough for the tests that create a job
+			// before its worker.
+			DefaultQueueTimeout: suiteDefaultQueueTimeout,
 		})
 	}()
 	return rm
