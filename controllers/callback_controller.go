@@ -110,30 +110,33 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{RequeueAfter: wait}, nil
 }
 
-// attempt POSTs one event and classifies the answer.
+// attempt POSTs one event and classifies the answer. The result's err is shown to the tenant
+// (status, REST last_error, events): transport errors are described without the addresses they name,
+// which go to the log only.
 func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) *attemptResult {
 	log := ctrl.LoggerFrom(ctx)
 	data, err := json.Marshal(jobview.ToResponse(sj))
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
+		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "encoding the payload: " + err.Error()}
 	}
 	body, err := json.Marshal(webhook.Payload{Type: d.Type, Timestamp: eventTime(sj, d.Event).UTC(), Data: data})
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
+		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "encoding the payload: " + err.Error()}
 	}
 	keys, err := r.Keys.Get(ctx, sj.Namespace)
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "reading the signing secret: " + err.Error()}
+		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "reading the signing secret: " + err.Error()}
 	}
+	// The URL's own words: what it says about an address literal, the tenant wrote.
 	if err := r.Policy.CheckURL(sj.Spec.Callback.URL); err != nil {
-		return &attemptResult{outcome: webhook.Gone, err: err.Error()}
+		return &attemptResult{outcome: webhook.Gone, reason: failureInvalidURL, err: err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sj.Spec.Callback.URL, bytes.NewReader(body))
 	if err != nil {
-		return &attemptResult{outcome: webhook.Gone, err: "invalid callback URL: " + err.Error()}
+		return &attemptResult{outcome: webhook.Gone, reason: failureInvalidURL, err: "invalid callback URL: " + err.Error()}
 	}
 	if err := webhook.Headers(req.Header, keys.Signing(now), d.ID, now, body); err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "signing: " + err.Error()}
+		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "signing: " + err.Error()}
 	}
 	req.Header.Set("User-Agent", "seek-webhooks/1")
 	start := time.Now()
@@ -143,18 +146,31 @@ func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJ
 	res := &attemptResult{outcome: outcome, retryAfter: retryAfter}
 	switch {
 	case err != nil:
-		res.err = err.Error()
+		reason, msg := webhook.DescribeTransportError(err)
+		res.reason, res.err = string(reason), msg
+		if reason == webhook.ReasonDestinationNotAllowed {
+			// Worth the operator's attention: a tenant's URL leads into a range the policy keeps out.
+			log.Info("Callback destination refused by the SSRF policy", "event", d.Event, "webhookID", d.ID, "error", err.Error())
+		}
 	default:
 		res.statusCode = resp.StatusCode
 		if outcome != webhook.Delivered {
+			res.reason = failureHTTPStatus
 			res.err = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, webhook.ReadSnippet(resp.Body, 256))
 		}
 		// Drain a little so the connection can be reused; receivers' bodies are not read beyond that.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}
-	log.V(2).Info("Delivered callback attempt", "event", d.Event, "webhookID", d.ID, "attempt", d.Attempts+1, "outcome", outcome, "status", res.statusCode)
+	log.V(2).Info("Delivered callback attempt", "event", d.Event, "webhookID", d.ID, "attempt", d.Attempts+1, "outcome", outcome, "status", res.statusCode, "error", errString(err))
 	return res
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // observe records metrics and events of an attempt whose result was written.
@@ -166,9 +182,18 @@ func (r *CallbackReconciler) observe(ctx context.Context, sj *seekv1alpha1.SeekJ
 	}
 }
 
+// Failure reasons of attempts that are not transport errors (webhook.FailureReason), for the
+// seek_callback_attempt_failures_total metric.
+const (
+	failureInvalidURL = "invalid_url"
+	failureHTTPStatus = "http_status"
+	failureInternal   = "internal"
+)
+
 // CallbackMetrics are the delivery metrics.
 type CallbackMetrics struct {
 	attempts *prometheus.CounterVec
+	failures *prometheus.CounterVec
 	duration prometheus.Histogram
 	latency  prometheus.Histogram
 }
@@ -180,6 +205,10 @@ func NewCallbackMetrics() *CallbackMetrics {
 			Name: "seek_callback_attempts_total",
 			Help: "Callback delivery attempts, by outcome: delivered, retry (scheduled again) or failed (given up).",
 		}, []string{"outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seek_callback_attempt_failures_total",
+			Help: "Failed callback delivery attempts, by reason: destination_not_allowed, dns, timeout, connection_refused, tls, connection, http_status, invalid_url or internal.",
+		}, []string{"reason"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "seek_callback_attempt_duration_seconds",
 			Help:    "Time a callback receiver took to answer an attempt.",
@@ -195,7 +224,7 @@ func NewCallbackMetrics() *CallbackMetrics {
 
 // Collectors are the metrics to register.
 func (m *CallbackMetrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.attempts, m.duration, m.latency}
+	return []prometheus.Collector{m.attempts, m.failures, m.duration, m.latency}
 }
 
 func (m *CallbackMetrics) attemptDuration(d time.Duration) {
@@ -204,9 +233,12 @@ func (m *CallbackMetrics) attemptDuration(d time.Duration) {
 	}
 }
 
-func (m *CallbackMetrics) attempted(d *seekv1alpha1.CallbackDelivery, _ *attemptResult, sinceEvent time.Duration) {
+func (m *CallbackMetrics) attempted(d *seekv1alpha1.CallbackDelivery, res *attemptResult, sinceEvent time.Duration) {
 	if m == nil {
 		return
+	}
+	if res.reason != "" {
+		m.failures.WithLabelValues(res.reason).Inc()
 	}
 	switch d.State {
 	case seekv1alpha1.CallbackDelivered:

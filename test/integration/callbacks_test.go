@@ -19,6 +19,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/testutil"
+	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
 // receiver is a local webhook endpoint: it answers each call as script says and records what it got.
@@ -307,6 +308,33 @@ func TestCallbacks(t *testing.T) {
 		if d := sj.Status.Callback.Deliveries[0]; !strings.Contains(d.LastError, "invalid callback URL") || d.LastStatusCode != 0 || d.Attempts != 1 {
 			t.Errorf("ledger = %+v, want one refused attempt", d)
 		}
+	})
+
+	t.Run("a name resolving to a private address: refused, and the tenant is not told the address", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		for name, host := range map[string]string{"svc": "service.seek.test", "lo": "loopback.seek.test"} {
+			mustCreate(t, canceledJob(ns, name, "http://"+host+":8080/hook"))
+		}
+		for name, host := range map[string]string{"svc": "service.seek.test", "lo": "loopback.seek.test"} {
+			sj := waitForCallback(t, ns, name, seekv1alpha1.CallbackFailed)
+			d := sj.Status.Callback.Deliveries[0]
+			if d.LastError != webhook.DestinationNotAllowedMessage || d.Attempts != int32(len(callbackSchedule)) || d.LastStatusCode != 0 {
+				t.Errorf("ledger of %s = %+v, want %d refused attempts saying %q", host, d, len(callbackSchedule), webhook.DestinationNotAllowedMessage)
+			}
+			ev := waitForEvent(t, ns, name, "CallbackFailed")
+			for _, addr := range testNames[host] {
+				for what, text := range map[string]string{"lastError": d.LastError, "event": ev.Note} {
+					if strings.Contains(text, addr.String()) {
+						t.Errorf("%s of %s names the address it resolved to: %q", what, host, text)
+					}
+				}
+			}
+		}
+		eventually(t, "the refusals counted by reason", func(ctx context.Context) (bool, error) {
+			_, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
+			return strings.Contains(body, `seek_callback_attempt_failures_total{reason="destination_not_allowed"}`), err
+		})
 	})
 
 	t.Run("secret rotation: both signatures during the grace period", func(t *testing.T) {

@@ -93,10 +93,26 @@ func run(m *testing.M) int {
 // Webhook delivery settings of the manager and the frontend under test: a fast schedule of five
 // attempts and a loopback allowlist.
 var (
-	callbackPolicy   = webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true}
+	callbackPolicy = webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true,
+		LookupNetIP: testResolver}
 	callbackTimeout  = 2 * time.Second
 	callbackSchedule = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
 )
+
+// testNames are host names the delivery client resolves without DNS (testResolver), standing for
+// in-cluster names: they resolve to addresses outside the allowlist.
+var testNames = map[string][]netip.Addr{
+	"service.seek.test":  {netip.MustParseAddr("10.96.0.12")},
+	"loopback.seek.test": {netip.MustParseAddr("::1")},
+}
+
+// testResolver answers for testNames and asks the system resolver about any other name.
+func testResolver(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if addrs, ok := testNames[host]; ok {
+		return addrs, nil
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, network, host)
+}
 
 // runningManager is the Seek manager running in this process, as cmd/manager runs it.
 type runningManager struct {
