@@ -50,6 +50,11 @@ type CallbackReconciler struct {
 	Keys    *signingkeys.Store
 	Retry   retryPolicy
 	Metrics *CallbackMetrics
+	// Limiter caps each tenant's attempts in flight; a request over the cap waits without a worker.
+	Limiter *tenantLimiter
+	// WaitingRequeue is when a request waiting for its tenant's slot is reconciled again should its
+	// wake-up be lost: the attempt timeout, by which time a slot has come free.
+	WaitingRequeue time.Duration
 }
 
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
@@ -59,6 +64,7 @@ type CallbackReconciler struct {
 
 // Reconcile makes the job's next due delivery attempt, if any, and schedules the one after.
 func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer r.Limiter.settle(req.NamespacedName)
 	sj := &seekv1alpha1.SeekJob{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -72,7 +78,21 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil // no event yet
 	}
 	d, wait := due(ledger, now)
+	held := false // one of the tenant's attempt slots
+	release := func() {
+		if held {
+			held = false
+			r.Limiter.release(req.Namespace)
+		}
+	}
+	defer release()
 	if d != nil {
+		// Before the live read, so that a request over its tenant's cap costs the apiserver nothing.
+		if !r.Limiter.acquire(req.NamespacedName) {
+			r.Metrics.deferred()
+			return ctrl.Result{RequeueAfter: r.WaitingRequeue}, nil
+		}
+		held = true
 		if err := r.APIReader.Get(ctx, req.NamespacedName, sj); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
@@ -84,6 +104,7 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	var res *attemptResult
 	if d != nil {
 		res = r.attempt(ctx, sj, d, now)
+		release()
 		now = r.Clock.Now() // the schedule and Retry-After count from the answer
 		recordAttempt(d, *res, now, r.Retry)
 		ledger.State = summarize(ledger.Deliveries)
@@ -194,6 +215,7 @@ const (
 type CallbackMetrics struct {
 	attempts *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	waited   prometheus.Counter
 	duration prometheus.Histogram
 	latency  prometheus.Histogram
 }
@@ -209,6 +231,10 @@ func NewCallbackMetrics() *CallbackMetrics {
 			Name: "seek_callback_attempt_failures_total",
 			Help: "Failed callback delivery attempts, by reason: destination_not_allowed, dns, timeout, connection_refused, tls, connection, http_status, invalid_url or internal.",
 		}, []string{"reason"}),
+		waited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seek_callback_attempts_waited_total",
+			Help: "Due callback attempts that waited because their tenant had as many in flight as --callback-tenant-concurrency allows.",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "seek_callback_attempt_duration_seconds",
 			Help:    "Time a callback receiver took to answer an attempt.",
@@ -224,7 +250,13 @@ func NewCallbackMetrics() *CallbackMetrics {
 
 // Collectors are the metrics to register.
 func (m *CallbackMetrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.attempts, m.failures, m.duration, m.latency}
+	return []prometheus.Collector{m.attempts, m.failures, m.waited, m.duration, m.latency}
+}
+
+func (m *CallbackMetrics) deferred() {
+	if m != nil {
+		m.waited.Inc()
+	}
 }
 
 func (m *CallbackMetrics) attemptDuration(d time.Duration) {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,6 +372,57 @@ func TestCallbacks(t *testing.T) {
 			}
 			break
 		}
+	})
+}
+
+// TestCallbackFairness points one tenant's many jobs at a receiver that never answers: that tenant
+// holds no more than its share of the delivery workers, and another tenant's deliveries go through
+// meanwhile without waiting for any of its attempts to time out.
+func TestCallbackFairness(t *testing.T) {
+	const hanging, fast = 64, 20
+	slowTenant, fastTenant := newNamespace(t), newNamespace(t)
+	var inFlight, peak atomic.Int32
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		select { // until the attempt times out
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	for i := range hanging {
+		mustCreate(t, canceledJob(slowTenant, fmt.Sprintf("slow-%02d", i), hang.URL+"/hook"))
+	}
+	eventually(t, "the hanging receiver holding its tenant's share of the workers", func(context.Context) (bool, error) {
+		return int(inFlight.Load()) == callbackTenantConcurrency, fmt.Errorf("%d attempts in flight", inFlight.Load())
+	})
+
+	rc := newReceiver(t, nil)
+	created := map[string]time.Time{}
+	for i := range fast {
+		name := fmt.Sprintf("fast-%02d", i)
+		created["job_"+name] = time.Now()
+		mustCreate(t, canceledJob(fastTenant, name, rc.url()))
+	}
+	calls := rc.waitCalls(fast)
+	for _, c := range calls {
+		_, data := c.payload(t)
+		id := fmt.Sprint(data["job_uuid"])
+		if took := c.at.Sub(created[id]); took >= callbackTimeout {
+			t.Errorf("%s delivered %v after it was created, waiting behind the hanging receiver (attempt timeout %v)", id, took, callbackTimeout)
+		}
+	}
+	if p := int(peak.Load()); p > callbackTenantConcurrency {
+		t.Errorf("the hanging receiver had %d attempts in flight at once, want at most %d", p, callbackTenantConcurrency)
+	}
+	eventually(t, "waiting attempts counted", func(ctx context.Context) (bool, error) {
+		_, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
+		return strings.Contains(body, "seek_callback_attempts_waited_total"), err
 	})
 }
 

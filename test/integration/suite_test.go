@@ -95,8 +95,10 @@ func run(m *testing.M) int {
 var (
 	callbackPolicy = webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true,
 		LookupNetIP: testResolver}
-	callbackTimeout  = 2 * time.Second
-	callbackSchedule = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+	callbackTimeout = 2 * time.Second
+	// callbackTenantConcurrency is one tenant's share of the (default, 32) callback workers.
+	callbackTenantConcurrency = 4
+	callbackSchedule          = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
 )
 
 // testNames are host names the delivery client resolves without DNS (testResolver), standing for
@@ -133,9 +135,10 @@ func startManager() *runningManager {
 			Restartable:     true,
 			SystemNamespace: systemNamespace,
 			// Receivers are local: loopback is allowlisted, as an operator would allowlist in-cluster ones.
-			CallbackPolicy:   callbackPolicy,
-			CallbackTimeout:  callbackTimeout,
-			CallbackSchedule: callbackSchedule,
+			CallbackPolicy:            callbackPolicy,
+			CallbackTimeout:           callbackTimeout,
+			CallbackSchedule:          callbackSchedule,
+			CallbackTenantConcurrency: callbackTenantConcurrency,
 		})
 	}()
 	return rm
