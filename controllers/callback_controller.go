@@ -78,21 +78,7 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil // no event yet
 	}
 	d, wait := due(ledger, now)
-	held := false // one of the tenant's attempt slots
-	release := func() {
-		if held {
-			held = false
-			r.Limiter.release(req.Namespace)
-		}
-	}
-	defer release()
 	if d != nil {
-		// Before the live read, so that a request over its tenant's cap costs the apiserver nothing.
-		if !r.Limiter.acquire(req.NamespacedName) {
-			r.Metrics.deferred()
-			return ctrl.Result{RequeueAfter: r.WaitingRequeue}, nil
-		}
-		held = true
 		if err := r.APIReader.Get(ctx, req.NamespacedName, sj); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
@@ -103,12 +89,18 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	var res *attemptResult
 	if d != nil {
-		res = r.attempt(ctx, sj, d, now)
-		release()
-		now = r.Clock.Now() // the schedule and Retry-After count from the answer
-		recordAttempt(d, *res, now, r.Retry)
-		ledger.State = summarize(ledger.Deliveries)
-		_, wait = due(ledger, now)
+		var ok bool
+		if res, ok = r.attemptInSlot(ctx, sj, d, now); ok {
+			now = r.Clock.Now() // the schedule and Retry-After count from the answer
+			recordAttempt(d, *res, now, r.Retry)
+			ledger.State = summarize(ledger.Deliveries)
+			_, wait = due(ledger, now)
+		} else {
+			// The tenant has all its attempts in flight: woken when one of them ends. The planned
+			// ledger is written all the same.
+			r.Metrics.deferred()
+			d, wait = nil, r.WaitingRequeue
+		}
 	}
 	if !equality.Semantic.DeepEqual(ledger, sj.Status.Callback) {
 		before := sj.DeepCopy()
@@ -129,6 +121,16 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// Another delivery due now (a started and a terminal event) is picked up by the reconcile our own
 	// status write triggers; a later one by RequeueAfter.
 	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// attemptInSlot makes the attempt in one of the tenant's slots, or returns false if it has none free.
+// The slot is held for the HTTP attempt only: that is what a hanging receiver prolongs.
+func (r *CallbackReconciler) attemptInSlot(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) (*attemptResult, bool) {
+	if !r.Limiter.acquire(client.ObjectKeyFromObject(sj)) {
+		return nil, false
+	}
+	defer r.Limiter.release(sj.Namespace)
+	return r.attempt(ctx, sj, d, now), true
 }
 
 // attempt POSTs one event and classifies the answer. The result's err is shown to the tenant

@@ -618,6 +618,10 @@ func runFairnessOnly(cfg config) error {
 	if err != nil {
 		return err
 	}
+	// The webhook signing secrets live there (the REST phase creates it in a full run).
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
+		return err
+	}
 	fair, err := runFairness(ctx, c, rest.CopyConfig(cp.Config), admin, cfg, cfg.fairness)
 	if err != nil {
 		return fmt.Errorf("callback fairness phase: %w", err)
