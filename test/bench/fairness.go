@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/controllers"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
@@ -84,6 +85,22 @@ func runFairness(ctx context.Context, c client.Client, mgrCfg, admin *rest.Confi
 	}
 	if err := waitFor(ctx, time.Minute, func() (bool, error) { return int(inFlight.Load()) >= min(fc.hanging, res.tenantCap), nil }); err != nil {
 		return res, fmt.Errorf("the hanging receiver got no attempts: %w", err)
+	}
+	// Measure while A hangs, not while its jobs are being created and finished: wait until every one
+	// of them has its ledger (attempting or waiting for a slot).
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		list := &seekv1alpha1.SeekJobList{}
+		if err := c.List(ctx, list, client.InNamespace("fair-slow")); err != nil {
+			return false, err
+		}
+		for i := range list.Items {
+			if list.Items[i].Status.Callback == nil {
+				return false, nil
+			}
+		}
+		return len(list.Items) == fc.hanging, nil
+	}); err != nil {
+		return res, fmt.Errorf("tenant A's ledgers: %w", err)
 	}
 	hung, err := runCallbacks(ctx, c, admin, "fair-hang", fc.jobs, fc.rate)
 	if err != nil {
