@@ -138,17 +138,22 @@ func (r *CallbackReconciler) attemptInSlot(ctx context.Context, sj *seekv1alpha1
 // which go to the log only.
 func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) *attemptResult {
 	log := ctrl.LoggerFrom(ctx)
+	// Our own failures: the detail (which may name the apiserver's address) goes to the log only.
+	internal := func(what string, err error) *attemptResult {
+		log.Error(err, "Callback attempt not made", "step", what, "event", d.Event, "webhookID", d.ID)
+		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "internal error " + what + "; the delivery is retried"}
+	}
 	data, err := json.Marshal(jobview.ToResponse(sj))
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "encoding the payload: " + err.Error()}
+		return internal("encoding the payload", err)
 	}
 	body, err := json.Marshal(webhook.Payload{Type: d.Type, Timestamp: eventTime(sj, d.Event).UTC(), Data: data})
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "encoding the payload: " + err.Error()}
+		return internal("encoding the payload", err)
 	}
 	keys, err := r.Keys.Get(ctx, sj.Namespace)
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "reading the signing secret: " + err.Error()}
+		return internal("reading the signing secret", err)
 	}
 	// The URL's own words: what it says about an address literal, the tenant wrote.
 	if err := r.Policy.CheckURL(sj.Spec.Callback.URL); err != nil {
@@ -159,7 +164,7 @@ func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJ
 		return &attemptResult{outcome: webhook.Gone, reason: failureInvalidURL, err: "invalid callback URL: " + err.Error()}
 	}
 	if err := webhook.Headers(req.Header, keys.Signing(now), d.ID, now, body); err != nil {
-		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "signing: " + err.Error()}
+		return internal("signing", err)
 	}
 	req.Header.Set("User-Agent", "seek-webhooks/1")
 	start := time.Now()
