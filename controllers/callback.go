@@ -143,7 +143,8 @@ func due(ledger *seekv1alpha1.CallbackStatus, now time.Time) (*seekv1alpha1.Call
 type attemptResult struct {
 	outcome    webhook.Outcome
 	statusCode int
-	err        string // why it failed, empty on success
+	err        string // why it failed, empty on success; the tenant sees it, so it names no address
+	reason     string // why it failed, from a fixed set (webhook.FailureReason, failure*), empty on success
 	retryAfter time.Duration
 }
 

@@ -50,6 +50,11 @@ type CallbackReconciler struct {
 	Keys    *signingkeys.Store
 	Retry   retryPolicy
 	Metrics *CallbackMetrics
+	// Limiter caps each tenant's attempts in flight; a request over the cap waits without a worker.
+	Limiter *tenantLimiter
+	// WaitingRequeue is when a request waiting for its tenant's slot is reconciled again should its
+	// wake-up be lost: the attempt timeout, by which time a slot has come free.
+	WaitingRequeue time.Duration
 }
 
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
@@ -59,6 +64,7 @@ type CallbackReconciler struct {
 
 // Reconcile makes the job's next due delivery attempt, if any, and schedules the one after.
 func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer r.Limiter.settle(req.NamespacedName)
 	sj := &seekv1alpha1.SeekJob{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -83,11 +89,18 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	var res *attemptResult
 	if d != nil {
-		res = r.attempt(ctx, sj, d, now)
-		now = r.Clock.Now() // the schedule and Retry-After count from the answer
-		recordAttempt(d, *res, now, r.Retry)
-		ledger.State = summarize(ledger.Deliveries)
-		_, wait = due(ledger, now)
+		var ok bool
+		if res, ok = r.attemptInSlot(ctx, sj, d, now); ok {
+			now = r.Clock.Now() // the schedule and Retry-After count from the answer
+			recordAttempt(d, *res, now, r.Retry)
+			ledger.State = summarize(ledger.Deliveries)
+			_, wait = due(ledger, now)
+		} else {
+			// The tenant has all its attempts in flight: woken when one of them ends. The planned
+			// ledger is written all the same.
+			r.Metrics.deferred()
+			d, wait = nil, r.WaitingRequeue
+		}
 	}
 	if !equality.Semantic.DeepEqual(ledger, sj.Status.Callback) {
 		before := sj.DeepCopy()
@@ -110,30 +123,48 @@ func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{RequeueAfter: wait}, nil
 }
 
-// attempt POSTs one event and classifies the answer.
+// attemptInSlot makes the attempt in one of the tenant's slots, or returns false if it has none free.
+// The slot is held for the HTTP attempt only: that is what a hanging receiver prolongs.
+func (r *CallbackReconciler) attemptInSlot(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) (*attemptResult, bool) {
+	if !r.Limiter.acquire(client.ObjectKeyFromObject(sj)) {
+		return nil, false
+	}
+	defer r.Limiter.release(sj.Namespace)
+	return r.attempt(ctx, sj, d, now), true
+}
+
+// attempt POSTs one event and classifies the answer. The result's err is shown to the tenant
+// (status, REST last_error, events): transport errors are described without the addresses they name,
+// which go to the log only.
 func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJob, d *seekv1alpha1.CallbackDelivery, now time.Time) *attemptResult {
 	log := ctrl.LoggerFrom(ctx)
+	// Our own failures: the detail (which may name the apiserver's address) goes to the log only.
+	internal := func(what string, err error) *attemptResult {
+		log.Error(err, "Callback attempt not made", "step", what, "event", d.Event, "webhookID", d.ID)
+		return &attemptResult{outcome: webhook.Retry, reason: failureInternal, err: "internal error " + what + "; the delivery is retried"}
+	}
 	data, err := json.Marshal(jobview.ToResponse(sj))
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
+		return internal("encoding the payload", err)
 	}
 	body, err := json.Marshal(webhook.Payload{Type: d.Type, Timestamp: eventTime(sj, d.Event).UTC(), Data: data})
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "encoding the payload: " + err.Error()}
+		return internal("encoding the payload", err)
 	}
 	keys, err := r.Keys.Get(ctx, sj.Namespace)
 	if err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "reading the signing secret: " + err.Error()}
+		return internal("reading the signing secret", err)
 	}
+	// The URL's own words: what it says about an address literal, the tenant wrote.
 	if err := r.Policy.CheckURL(sj.Spec.Callback.URL); err != nil {
-		return &attemptResult{outcome: webhook.Gone, err: err.Error()}
+		return &attemptResult{outcome: webhook.Gone, reason: failureInvalidURL, err: err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sj.Spec.Callback.URL, bytes.NewReader(body))
 	if err != nil {
-		return &attemptResult{outcome: webhook.Gone, err: "invalid callback URL: " + err.Error()}
+		return &attemptResult{outcome: webhook.Gone, reason: failureInvalidURL, err: "invalid callback URL: " + err.Error()}
 	}
 	if err := webhook.Headers(req.Header, keys.Signing(now), d.ID, now, body); err != nil {
-		return &attemptResult{outcome: webhook.Retry, err: "signing: " + err.Error()}
+		return internal("signing", err)
 	}
 	req.Header.Set("User-Agent", "seek-webhooks/1")
 	start := time.Now()
@@ -143,18 +174,31 @@ func (r *CallbackReconciler) attempt(ctx context.Context, sj *seekv1alpha1.SeekJ
 	res := &attemptResult{outcome: outcome, retryAfter: retryAfter}
 	switch {
 	case err != nil:
-		res.err = err.Error()
+		reason, msg := webhook.DescribeTransportError(err)
+		res.reason, res.err = string(reason), msg
+		if reason == webhook.ReasonDestinationNotAllowed {
+			// Worth the operator's attention: a tenant's URL leads into a range the policy keeps out.
+			log.Info("Callback destination refused by the SSRF policy", "event", d.Event, "webhookID", d.ID, "error", err.Error())
+		}
 	default:
 		res.statusCode = resp.StatusCode
 		if outcome != webhook.Delivered {
+			res.reason = failureHTTPStatus
 			res.err = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, webhook.ReadSnippet(resp.Body, 256))
 		}
 		// Drain a little so the connection can be reused; receivers' bodies are not read beyond that.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}
-	log.V(2).Info("Delivered callback attempt", "event", d.Event, "webhookID", d.ID, "attempt", d.Attempts+1, "outcome", outcome, "status", res.statusCode)
+	log.V(2).Info("Delivered callback attempt", "event", d.Event, "webhookID", d.ID, "attempt", d.Attempts+1, "outcome", outcome, "status", res.statusCode, "error", errString(err))
 	return res
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // observe records metrics and events of an attempt whose result was written.
@@ -166,9 +210,19 @@ func (r *CallbackReconciler) observe(ctx context.Context, sj *seekv1alpha1.SeekJ
 	}
 }
 
+// Failure reasons of attempts that are not transport errors (webhook.FailureReason), for the
+// seek_callback_attempt_failures_total metric.
+const (
+	failureInvalidURL = "invalid_url"
+	failureHTTPStatus = "http_status"
+	failureInternal   = "internal"
+)
+
 // CallbackMetrics are the delivery metrics.
 type CallbackMetrics struct {
 	attempts *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	waited   prometheus.Counter
 	duration prometheus.Histogram
 	latency  prometheus.Histogram
 }
@@ -180,6 +234,14 @@ func NewCallbackMetrics() *CallbackMetrics {
 			Name: "seek_callback_attempts_total",
 			Help: "Callback delivery attempts, by outcome: delivered, retry (scheduled again) or failed (given up).",
 		}, []string{"outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seek_callback_attempt_failures_total",
+			Help: "Failed callback delivery attempts, by reason: destination_not_allowed, dns, timeout, connection_refused, tls, connection, http_status, invalid_url or internal.",
+		}, []string{"reason"}),
+		waited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seek_callback_attempts_waited_total",
+			Help: "Due callback attempts that waited because their tenant had as many in flight as --callback-tenant-concurrency allows.",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "seek_callback_attempt_duration_seconds",
 			Help:    "Time a callback receiver took to answer an attempt.",
@@ -195,7 +257,13 @@ func NewCallbackMetrics() *CallbackMetrics {
 
 // Collectors are the metrics to register.
 func (m *CallbackMetrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.attempts, m.duration, m.latency}
+	return []prometheus.Collector{m.attempts, m.failures, m.waited, m.duration, m.latency}
+}
+
+func (m *CallbackMetrics) deferred() {
+	if m != nil {
+		m.waited.Inc()
+	}
 }
 
 func (m *CallbackMetrics) attemptDuration(d time.Duration) {
@@ -204,9 +272,12 @@ func (m *CallbackMetrics) attemptDuration(d time.Duration) {
 	}
 }
 
-func (m *CallbackMetrics) attempted(d *seekv1alpha1.CallbackDelivery, _ *attemptResult, sinceEvent time.Duration) {
+func (m *CallbackMetrics) attempted(d *seekv1alpha1.CallbackDelivery, res *attemptResult, sinceEvent time.Duration) {
 	if m == nil {
 		return
+	}
+	if res.reason != "" {
+		m.failures.WithLabelValues(res.reason).Inc()
 	}
 	switch d.State {
 	case seekv1alpha1.CallbackDelivered:

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
@@ -60,6 +62,11 @@ type CallbackOptions struct {
 	// Concurrency is how many deliveries run at once; DefaultCallbackConcurrency when zero. A slow
 	// receiver holds one of them for at most Timeout, and never a job reconciler.
 	Concurrency int
+	// TenantConcurrency is how many of them one tenant (namespace) may hold at once; a quarter of
+	// Concurrency (at least 1) when zero, at most Concurrency. A tenant's attempts beyond it wait,
+	// holding no worker, for one of its own to end: a tenant whose receiver hangs delays its own
+	// deliveries, not the others'.
+	TenantConcurrency int
 }
 
 // Callback defaults.
@@ -68,6 +75,12 @@ const (
 	DefaultCallbackConcurrency = 32
 	callbackJitter             = 0.1
 )
+
+// DefaultCallbackTenantConcurrency is a quarter of the callback concurrency, at least 1: with three
+// tenants' receivers hanging at once, a quarter of the workers still serves everybody else.
+func DefaultCallbackTenantConcurrency(concurrency int) int {
+	return max(1, concurrency/4)
+}
 
 // CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
 // SeekJob label, the webhook signing Secrets of the system namespace, and no managedFields on anything.
@@ -158,6 +171,10 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 	if co.Concurrency <= 0 {
 		co.Concurrency = DefaultCallbackConcurrency
 	}
+	if co.TenantConcurrency <= 0 {
+		co.TenantConcurrency = DefaultCallbackTenantConcurrency(co.Concurrency)
+	}
+	limiter := newTenantLimiter(min(co.TenantConcurrency, co.Concurrency))
 	c := mgr.GetClient()
 	callbacks := &CallbackReconciler{
 		Client:    c,
@@ -169,12 +186,20 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 		Keys:      &signingkeys.Store{Client: c, Reader: c, Live: mgr.GetAPIReader(), Namespace: opts.SystemNamespace, Clock: opts.Clock},
 		Retry:     retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
 		Metrics:   m,
+		Limiter:   limiter,
+		// By then one of the tenant's attempts has ended and woken it; this is in case that was lost.
+		WaitingRequeue: co.Timeout,
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("seekjob-callback").
 		For(&seekv1alpha1.SeekJob{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.(*seekv1alpha1.SeekJob).Spec.Callback != nil
 		}))).
+		// The limiter puts requests that waited for their tenant's slot back on the queue.
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			limiter.setWake(q.Add)
+			return nil
+		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: co.Concurrency}).
 		Complete(callbacks)
 	if err != nil {

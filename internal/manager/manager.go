@@ -48,6 +48,8 @@ type Options struct {
 	// DefaultQueueTimeout is how long a job whose SeekWorker does not exist may stay Queued; 0 means no
 	// limit (see controllers.Options).
 	DefaultQueueTimeout time.Duration
+	// CallbackTenantConcurrency caps one tenant's share of CallbackConcurrency.
+	CallbackTenantConcurrency int
 	// Clock replaces the real clock (tests).
 	Clock clock.PassiveClock
 	// Registry receives the job metrics instead of controller-runtime's global registry. The metrics
@@ -64,6 +66,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace of the webhook signing secrets (the frontend's too).")
 	fs.DurationVar(&o.CallbackTimeout, "callback-timeout", controllers.DefaultCallbackTimeout, "Timeout of one callback delivery attempt.")
 	fs.IntVar(&o.CallbackConcurrency, "callback-concurrency", controllers.DefaultCallbackConcurrency, "Callback deliveries in flight at once.")
+	fs.IntVar(&o.CallbackTenantConcurrency, "callback-tenant-concurrency", 0, "Callback deliveries one tenant (namespace) may have in flight at once; the others wait, holding no worker (0: a quarter of --callback-concurrency, at least 1).")
 	fs.Func("callback-schedule", "Comma-separated delays before each callback attempt (default: 0s,5s,5m,30m,2h,5h,10h,14h,20h,24h), jittered by 10%.", func(v string) error {
 		s, err := webhook.ParseSchedule(v)
 		o.CallbackSchedule = s
@@ -142,6 +145,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		DefaultQueueTimeout: o.DefaultQueueTimeout,
 		Callbacks: controllers.CallbackOptions{
 			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
+			TenantConcurrency: o.CallbackTenantConcurrency,
 		},
 	})
 	if err != nil {

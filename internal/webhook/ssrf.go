@@ -65,6 +65,10 @@ type Policy struct {
 	AllowedHosts []string
 	// AnyPort lifts the 80/443 port restriction.
 	AnyPort bool
+	// LookupNetIP resolves host names for NewClient's dialer, as net.Resolver.LookupNetIP does (the
+	// default, with net.DefaultResolver). Set it to use another resolver; what it answers is checked
+	// like any resolver's answer.
+	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 // ParsePolicy builds a Policy from comma-separated lists, as given on the command line. cidrs holds
@@ -535,9 +539,13 @@ type dialer struct {
 }
 
 func newDialer(p Policy) *dialer {
+	lookup := p.LookupNetIP
+	if lookup == nil {
+		lookup = net.DefaultResolver.LookupNetIP
+	}
 	return &dialer{
 		policy:  p,
-		lookup:  net.DefaultResolver.LookupNetIP,
+		lookup:  lookup,
 		guarded: &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second, Control: p.Control},
 		trusted: &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second},
 	}
@@ -576,7 +584,7 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			return nil, fmt.Errorf("webhook: resolve %s: %w", host, err)
 		}
 		if len(ips) == 0 {
-			return nil, fmt.Errorf("webhook: resolve %s: no addresses", host)
+			return nil, fmt.Errorf("webhook: resolve %s: %w", host, errNoAddresses)
 		}
 	}
 

@@ -11,6 +11,8 @@
 //	backlog     SeekJobs/s a freshly started manager turns a backlog of SeekJobs into Jobs (cache
 //	            sync included)
 //	callback    terminal state → delivered latency at a local receiver, jobs arriving open loop
+//	fairness    the same for tenant B alone, then while tenant A's jobs call a receiver that never
+//	            answers (-fairness-only runs this phase alone)
 //	writes/job  API writes the manager issued per SeekJob (by verb and resource), steady phase
 //	CPU/job     CPU time per SeekJob of each process, B0 and steady phases
 //
@@ -68,6 +70,9 @@ type config struct {
 	// callbacks jobs with a callback are created at callbackRate per second.
 	callbacks    int
 	callbackRate float64
+	// callbackTenantConcurrency is the manager's --callback-tenant-concurrency (0: its default).
+	callbackTenantConcurrency int
+	fairness                  fairnessConfig
 }
 
 func main() {
@@ -79,6 +84,10 @@ func main() {
 	flag.IntVar(&cfg.reconcilers, "job-concurrency", 16, "Manager --job-concurrency.")
 	flag.IntVar(&cfg.callbacks, "callbacks", 1000, "SeekJobs with a callback in the callback phase.")
 	flag.Float64Var(&cfg.callbackRate, "callback-rate", 50, "SeekJobs with a callback created per second (open loop).")
+	flag.IntVar(&cfg.fairness.jobs, "fairness-jobs", 300, "Callback fairness: tenant B's jobs per measurement.")
+	flag.Float64Var(&cfg.fairness.rate, "fairness-rate", 30, "Callback fairness: tenant B's jobs created per second (open loop).")
+	flag.IntVar(&cfg.fairness.hanging, "fairness-hanging", 64, "Callback fairness: tenant A's jobs, whose receiver never answers.")
+	fairnessOnly := flag.Bool("fairness-only", false, "Run only the callback fairness phase (on its own control plane).")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
 	node := nodeConfig{}
@@ -98,6 +107,13 @@ func main() {
 		}
 		defer f.Close()
 		ctrl.SetLogger(zap.New(zap.WriteTo(f)))
+	}
+	if *fairnessOnly {
+		if err := runFairnessOnly(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if !*nodeOnly {
 		if err := run(cfg); err != nil {
@@ -280,6 +296,13 @@ func run(cfg config) error {
 	}
 	cb := cbSample.stats()
 
+	// Callback fairness: one tenant's deliveries while another tenant's receiver hangs.
+	mgr.stop()
+	fair, err := runFairness(ctx, c, mgrCfg, admin, cfg, cfg.fairness)
+	if err != nil {
+		return fmt.Errorf("callback fairness phase: %w", err)
+	}
+
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(os.Stdout, "\nSeek controller benchmark: %d SeekJobs per phase, client concurrency %d, manager QPS %.0f/burst %d, %d job reconcilers, %d CPUs\n\n",
 		cfg.jobs, cfg.concurrency, cfg.qps, cfg.burst, cfg.reconcilers, runtime.NumCPU())
@@ -299,6 +322,7 @@ func run(cfg config) error {
 	fmt.Fprintf(tw, "backlog: SeekJob → Job throughput/s (fresh manager)\t%.0f\t\t\n", drain)
 	fmt.Fprintf(tw, "backlog: ratio to B0\t%.2f\t≥ 0.5\t\n", drain/b0.rate)
 	fmt.Fprintf(tw, "callback: terminal state → delivered p50 / p99 (ms), %d jobs at %.0f/s\t%.1f / %.1f\tp99 ≤ 250\t\n", cfg.callbacks, cfg.callbackRate, cb.p50, cb.p99)
+	fair.print(tw)
 	fmt.Fprintf(tw, "raw Job creates/s (the controller's Jobs, copied)\t%.0f\t\t\n", rawJobs.rate)
 	fmt.Fprintf(tw, "raw SeekJob status updates/s\t%.0f\t\t\n", rawStatus.rate)
 	fmt.Fprintf(tw, "ceiling for the ratio: B0 cost / (B0 + Job create + status update)\t%.2f\t\t\n", bound)
@@ -329,7 +353,8 @@ func startManager(cfg *rest.Config, bc config) *benchManager {
 		done <- manager.Run(ctx, cfg, manager.Options{
 			MetricsAddr: "0", HealthProbeAddr: "0", QPS: bc.qps, Burst: bc.burst,
 			JobConcurrency: bc.reconcilers, Registry: prometheus.NewRegistry(), Restartable: true,
-			CallbackPolicy: webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true},
+			CallbackPolicy:            webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true},
+			CallbackTenantConcurrency: bc.callbackTenantConcurrency,
 		})
 	}()
 	var once sync.Once
@@ -577,4 +602,33 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 		}
 	}
 	return fmt.Errorf("timed out (last error: %v)", lastErr)
+}
+
+// runFairnessOnly runs the callback fairness phase on a control plane of its own and prints it.
+func runFairnessOnly(cfg config) error {
+	ctx := context.Background()
+	cp, err := controlplane.Start(controlplane.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cp.Stop() }()
+	admin := rest.CopyConfig(cp.Config)
+	admin.QPS, admin.Burst = 5000, 10000
+	c, err := client.New(admin, client.Options{Scheme: manager.NewScheme()})
+	if err != nil {
+		return err
+	}
+	// The webhook signing secrets live there (the REST phase creates it in a full run).
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
+		return err
+	}
+	fair, err := runFairness(ctx, c, rest.CopyConfig(cp.Config), admin, cfg, cfg.fairness)
+	if err != nil {
+		return fmt.Errorf("callback fairness phase: %w", err)
+	}
+	fmt.Fprintf(os.Stdout, "\nSeek callback fairness benchmark, %d CPUs\n\n", runtime.NumCPU())
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
+	fair.print(tw)
+	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/testutil"
+	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
 // receiver is a local webhook endpoint: it answers each call as script says and records what it got.
@@ -309,6 +311,33 @@ func TestCallbacks(t *testing.T) {
 		}
 	})
 
+	t.Run("a name resolving to a private address: refused, and the tenant is not told the address", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		for name, host := range map[string]string{"svc": "service.seek.test", "lo": "loopback.seek.test"} {
+			mustCreate(t, canceledJob(ns, name, "http://"+host+":8080/hook"))
+		}
+		for name, host := range map[string]string{"svc": "service.seek.test", "lo": "loopback.seek.test"} {
+			sj := waitForCallback(t, ns, name, seekv1alpha1.CallbackFailed)
+			d := sj.Status.Callback.Deliveries[0]
+			if d.LastError != webhook.DestinationNotAllowedMessage || d.Attempts != int32(len(callbackSchedule)) || d.LastStatusCode != 0 {
+				t.Errorf("ledger of %s = %+v, want %d refused attempts saying %q", host, d, len(callbackSchedule), webhook.DestinationNotAllowedMessage)
+			}
+			ev := waitForEvent(t, ns, name, "CallbackFailed")
+			for _, addr := range testNames[host] {
+				for what, text := range map[string]string{"lastError": d.LastError, "event": ev.Note} {
+					if strings.Contains(text, addr.String()) {
+						t.Errorf("%s of %s names the address it resolved to: %q", what, host, text)
+					}
+				}
+			}
+		}
+		eventually(t, "the refusals counted by reason", func(ctx context.Context) (bool, error) {
+			_, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
+			return strings.Contains(body, `seek_callback_attempt_failures_total{reason="destination_not_allowed"}`), err
+		})
+	})
+
 	t.Run("secret rotation: both signatures during the grace period", func(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t)
@@ -343,6 +372,63 @@ func TestCallbacks(t *testing.T) {
 			}
 			break
 		}
+	})
+}
+
+// TestCallbackFairness points one tenant's many jobs at a receiver that never answers: that tenant
+// holds no more than its share of the delivery workers, and another tenant's deliveries go through
+// meanwhile without waiting for any of its attempts to time out.
+func TestCallbackFairness(t *testing.T) {
+	const hanging, fast = 64, 20
+	slowTenant, fastTenant := newNamespace(t), newNamespace(t)
+	var inFlight, peak, attempts atomic.Int32
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server notices the client hanging up
+		attempts.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		select { // until the attempt times out
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	for i := range hanging {
+		mustCreate(t, canceledJob(slowTenant, fmt.Sprintf("slow-%02d", i), hang.URL+"/hook"))
+	}
+	eventually(t, "the hanging receiver holding its tenant's share of the workers", func(context.Context) (bool, error) {
+		return int(inFlight.Load()) >= callbackTenantConcurrency, fmt.Errorf("%d attempts in flight", inFlight.Load())
+	})
+
+	rc := newReceiver(t, nil)
+	created := map[string]time.Time{}
+	for i := range fast {
+		name := fmt.Sprintf("fast-%02d", i)
+		created["job_"+name] = time.Now()
+		mustCreate(t, canceledJob(fastTenant, name, rc.url()))
+	}
+	calls := rc.waitCalls(fast)
+	for _, c := range calls {
+		_, data := c.payload(t)
+		id := fmt.Sprint(data["job_uuid"])
+		if took := c.at.Sub(created[id]); took >= callbackTimeout {
+			t.Errorf("%s delivered %v after it was created, waiting behind the hanging receiver (attempt timeout %v)", id, took, callbackTimeout)
+		}
+	}
+	// Three rounds of attempts timing out and making room for the next ones, all within the cap.
+	eventually(t, "three rounds of hanging attempts", func(context.Context) (bool, error) {
+		return int(attempts.Load()) >= 3*callbackTenantConcurrency, fmt.Errorf("%d attempts", attempts.Load())
+	})
+	if p := int(peak.Load()); p > callbackTenantConcurrency {
+		t.Errorf("the hanging receiver had %d attempts in flight at once, want at most %d", p, callbackTenantConcurrency)
+	}
+	eventually(t, "waiting attempts counted", func(ctx context.Context) (bool, error) {
+		_, body, err := httpGet(ctx, "http://"+metricsAddr+"/metrics")
+		return strings.Contains(body, "seek_callback_attempts_waited_total"), err
 	})
 }
 

@@ -466,20 +466,23 @@ func requestCancel(t *testing.T, ns, name, reason string) {
 }
 
 // waitForEvent waits for an events.k8s.io event about the SeekJob with the given reason.
-func waitForEvent(t *testing.T, ns, name, reason string) {
+func waitForEvent(t *testing.T, ns, name, reason string) *eventsv1.Event {
 	t.Helper()
+	var found *eventsv1.Event
 	eventually(t, "event "+reason, func(ctx context.Context) (bool, error) {
 		list := &eventsv1.EventList{}
 		if err := k8sClient.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return false, err
 		}
-		for _, e := range list.Items {
+		for i, e := range list.Items {
 			if e.Regarding.Name == name && e.Reason == reason {
+				found = &list.Items[i]
 				return true, nil
 			}
 		}
 		return false, fmt.Errorf("%d events", len(list.Items))
 	})
+	return found
 }
 
 func TestMetricsAndProbes(t *testing.T) {

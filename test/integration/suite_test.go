@@ -93,14 +93,32 @@ func run(m *testing.M) int {
 // Webhook delivery settings of the manager and the frontend under test: a fast schedule of five
 // attempts and a loopback allowlist.
 var (
-	callbackPolicy   = webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true}
-	callbackTimeout  = 2 * time.Second
-	callbackSchedule = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+	callbackPolicy = webhook.Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AnyPort: true,
+		LookupNetIP: testResolver}
+	callbackTimeout = 2 * time.Second
+	// callbackTenantConcurrency is one tenant's share of the (default, 32) callback workers.
+	callbackTenantConcurrency = 4
+	callbackSchedule          = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
 )
 
 // suiteDefaultQueueTimeout is the manager's --default-queue-timeout: how long a job whose worker does
 // not exist stays Queued.
 const suiteDefaultQueueTimeout = 30 * time.Second
+
+// testNames are host names the delivery client resolves without DNS (testResolver), standing for
+// in-cluster names: they resolve to addresses outside the allowlist.
+var testNames = map[string][]netip.Addr{
+	"service.seek.test":  {netip.MustParseAddr("10.96.0.12")},
+	"loopback.seek.test": {netip.MustParseAddr("::1")},
+}
+
+// testResolver answers for testNames and asks the system resolver about any other name.
+func testResolver(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if addrs, ok := testNames[host]; ok {
+		return addrs, nil
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, network, host)
+}
 
 // runningManager is the Seek manager running in this process, as cmd/manager runs it.
 type runningManager struct {
@@ -120,13 +138,14 @@ func startManager() *runningManager {
 			JobConcurrency:  8,
 			Restartable:     true,
 			SystemNamespace: systemNamespace,
-			// Receivers are local: loopback is allowlisted, as an operator would allowlist in-cluster ones.
-			CallbackPolicy:   callbackPolicy,
-			CallbackTimeout:  callbackTimeout,
-			CallbackSchedule: callbackSchedule,
 			// Short, so queue_test.go sees it apply; long enough for the tests that create a job
 			// before its worker.
 			DefaultQueueTimeout: suiteDefaultQueueTimeout,
+			// Receivers are local: loopback is allowlisted, as an operator would allowlist in-cluster ones.
+			CallbackPolicy:            callbackPolicy,
+			CallbackTimeout:           callbackTimeout,
+			CallbackSchedule:          callbackSchedule,
+			CallbackTenantConcurrency: callbackTenantConcurrency,
 		})
 	}()
 	return rm
