@@ -134,13 +134,3 @@ func (l *tenantLimiter) wakeNext(tenant string, t *tenantSlots) {
 		delete(l.tenants, tenant)
 	}
 }
-
-// inFlight is the tenant's attempts in flight (for tests).
-func (l *tenantLimiter) inFlight(tenant string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t := l.tenants[tenant]; t != nil {
-		return t.inFlight
-	}
-	return 0
-}

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,7 +55,7 @@ func (r *SeekJobTTLReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("delete expired SeekJob %s: %w", klog.KObj(sj), err)
 	}
-	ctrl.LoggerFrom(ctx).V(2).Info("Deleted expired SeekJob", "finishedAt", sj.Status.CompletionTime)
+	ctrl.LoggerFrom(ctx).V(2).Info("Deleted expired SeekJob", "finishedAt", ptr.Deref(sj.Status.CompletionTime, metav1.Time{}).Time)
 	return ctrl.Result{}, nil
 }
 

@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/seek-api/seek-operator/internal/manager"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/seek-api/seek-operator/internal/manager"
 )
 
 func main() {

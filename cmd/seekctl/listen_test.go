@@ -36,7 +36,7 @@ func TestReceiverVerifiesSignatures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req := httptest.NewRequest("POST", "/hook", bytes.NewReader(body))
+			req := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader(body))
 			if err := webhook.Headers(req.Header, []string{tc.signWith}, "msg_1", time.Now(), body); err != nil {
 				t.Fatal(err)
 			}

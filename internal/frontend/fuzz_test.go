@@ -49,7 +49,7 @@ func FuzzSubmit(f *testing.F) {
 		if query != "" {
 			target += "?" + query
 		}
-		req, err := http.NewRequest("POST", target, strings.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
 		if err != nil {
 			return
 		}

@@ -158,7 +158,7 @@ func TestBatchRateLimit(t *testing.T) {
 	if code, body := f2.do("POST", "/v1/workers/email-validator/jobs:batch", key, `{"inputs":[{"email":"a"},{"email":"b"}]}`); code != http.StatusAccepted {
 		t.Fatalf("batch of the burst = %d %v", code, body)
 	}
-	req := httptest.NewRequest("POST", "/v1/workers/email-validator/jobs:batch", strings.NewReader(`{"inputs":[{"email":"c"},{"email":"d"}]}`))
+	req := httptest.NewRequest(http.MethodPost, "/v1/workers/email-validator/jobs:batch", strings.NewReader(`{"inputs":[{"email":"c"},{"email":"d"}]}`))
 	req.Header.Set("X-Api-Key", key)
 	rec := httptest.NewRecorder()
 	f2.handler.ServeHTTP(rec, req)
@@ -190,7 +190,7 @@ func TestQuotaExceeded(t *testing.T) {
 		t.Fatalf("submit = %d %v", code, first)
 	}
 	full = true
-	req := httptest.NewRequest("POST", "/v1/workers/email-validator/jobs", strings.NewReader(`{"email":"a@b.c"}`))
+	req := httptest.NewRequest(http.MethodPost, "/v1/workers/email-validator/jobs", strings.NewReader(`{"email":"a@b.c"}`))
 	req.Header.Set("X-Api-Key", f.keys["a"])
 	rec := httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, req)

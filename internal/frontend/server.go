@@ -388,7 +388,7 @@ func (s *Server) awaitFinished(ctx context.Context, sj *seekv1alpha1.SeekJob, d 
 	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
 		cur := &seekv1alpha1.SeekJob{}
 		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(sj), cur); err != nil || cur.UID != sj.UID {
-			return false, nil
+			return false, nil //nolint:nilerr // the cache may not show the job yet: keep waiting until d passes
 		}
 		if cur.Status.State.IsTerminal() {
 			done = cur

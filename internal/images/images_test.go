@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func readImage(t *testing.T, path, ref string) (v1.Image, map[string]layerFile) 
 	tr := tar.NewReader(rc)
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -141,7 +141,7 @@ func killPods() {
 		var pids []int
 		_ = filepath.WalkDir("/sys/fs/cgroup/pids/kubepods", func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.Name() != "cgroup.procs" {
-				return nil
+				return nil //nolint:nilerr // best effort: a cgroup that vanished while walking holds no process
 			}
 			data, _ := os.ReadFile(p)
 			for _, field := range strings.Fields(string(data)) {

@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -168,7 +169,7 @@ func TestSameRequest(t *testing.T) {
 		t.Errorf("same request: %v", err)
 	}
 	other, _ := ParseSubmit("echo", []byte(`{"a":2}`), JobOptions{})
-	if err := SameRequest(sj, other); err != ErrIdempotencyConflict {
+	if err := SameRequest(sj, other); !errors.Is(err, ErrIdempotencyConflict) {
 		t.Errorf("different request: %v, want the idempotency conflict", err)
 	}
 }

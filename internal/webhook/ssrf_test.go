@@ -309,7 +309,7 @@ func TestClientConnections(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
 	ap := serverAddr(t, srv)
@@ -342,7 +342,7 @@ func TestClientConnections(t *testing.T) {
 			resp, err := client.Get(tt.url)
 			if err == nil {
 				defer resp.Body.Close()
-				io.Copy(io.Discard, resp.Body)
+				_, _ = io.Copy(io.Discard, resp.Body)
 			}
 			if diff := cmp.Diff(tt.wantErr, err, cmpopts.EquateErrors()); diff != "" {
 				t.Fatalf("Get(%s) error = %v; mismatch (-want +got):\n%s", tt.url, err, diff)

@@ -279,7 +279,7 @@ func TestCompileIsCachedByContent(t *testing.T) {
 	}
 	_, err1 := workerschema.Compile([]byte(`{"type": 12}`))
 	_, err2 := workerschema.Compile([]byte(`{"type": 12}`))
-	if err1 == nil || err1 != err2 {
+	if err1 == nil || err1 != err2 { //nolint:errorlint // the very same error value: compiling is cached
 		t.Errorf("compile errors are not cached: %v / %v", err1, err2)
 	}
 }

@@ -146,7 +146,7 @@ func Run(h Handler) {
 		<-ctx.Done()
 		stop() // restore the default: another signal ends the process
 		// The cause is context.Canceled itself when stop ended the context, after Execute returned.
-		if cause := context.Cause(ctx); cause != context.Canceled {
+		if cause := context.Cause(ctx); cause != context.Canceled { //nolint:errorlint // identity: a signal's cause wraps context.Canceled too
 			fmt.Fprintf(os.Stderr, "seek-worker: %v: canceling the job\n", cause)
 		}
 	}()
