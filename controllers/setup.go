@@ -38,8 +38,8 @@ type Options struct {
 	JobConcurrency int
 	// Clock is the time source; the real clock when nil.
 	Clock clock.PassiveClock
-	// SystemNamespace holds the webhook signing secrets.
-	SystemNamespace string
+	// CredentialsNamespace holds the webhook signing secrets.
+	CredentialsNamespace string
 	// Callbacks configure webhook delivery.
 	Callbacks CallbackOptions
 }
@@ -65,8 +65,9 @@ const (
 )
 
 // CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
-// SeekJob label, the webhook signing Secrets of the system namespace, and no managedFields on anything.
-func CacheOptions(systemNamespace string) cache.Options {
+// SeekJob label, the webhook signing Secrets of the credentials namespace, and no managedFields on
+// anything.
+func CacheOptions(credentialsNamespace string) cache.Options {
 	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
 	if err != nil {
 		panic(err)
@@ -78,7 +79,7 @@ func CacheOptions(systemNamespace string) cache.Options {
 			&batchv1.Job{}: {Label: ours},
 			&corev1.Pod{}:  {Label: ours},
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{signingkeys.Label: "true"}),
-				Namespaces: map[string]cache.Config{systemNamespace: {}}},
+				Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
 		},
 	}
 }
@@ -160,7 +161,7 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 		Clock:     opts.Clock,
 		HTTP:      co.Policy.NewClient(co.Timeout),
 		Policy:    co.Policy,
-		Keys:      &signingkeys.Store{Client: c, Reader: c, Live: mgr.GetAPIReader(), Namespace: opts.SystemNamespace, Clock: opts.Clock},
+		Keys:      &signingkeys.Store{Client: c, Reader: c, Live: mgr.GetAPIReader(), Namespace: opts.CredentialsNamespace, Clock: opts.Clock},
 		Retry:     retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
 		Metrics:   m,
 	}
