@@ -1,5 +1,6 @@
 // Package controllers holds the Seek operator's controllers: job execution (SeekJob → batch/v1 Job),
-// worker status and admission (SeekWorker), and retention (deleting finished SeekJobs).
+// worker status and admission (SeekWorker), retention (deleting finished SeekJobs), callbacks, and the
+// tenants' caps on unfinished SeekJobs (their ResourceQuotas).
 package controllers
 
 import (
@@ -26,6 +27,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
+	"github.com/seek-api/seek-operator/internal/tenants"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
@@ -65,8 +67,8 @@ const (
 )
 
 // CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
-// SeekJob label, the webhook signing Secrets of the credentials namespace, and no managedFields on
-// anything.
+// SeekJob label, the webhook signing Secrets of the credentials namespace, the tenants' quotas, and no
+// managedFields on anything.
 func CacheOptions(credentialsNamespace string) cache.Options {
 	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
 	if err != nil {
@@ -80,6 +82,7 @@ func CacheOptions(credentialsNamespace string) cache.Options {
 			&corev1.Pod{}:  {Label: ours},
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{signingkeys.Label: "true"}),
 				Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
+			&corev1.ResourceQuota{}: {Label: labels.SelectorFromSet(labels.Set{tenants.Label: "true"})},
 		},
 	}
 }
@@ -98,6 +101,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
 	}); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by worker: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue); err != nil {
+		return nil, fmt.Errorf("index SeekJobs by finished: %w", err)
 	}
 	c := mgr.GetClient()
 	metrics := NewMetrics(mgr.GetCache())
@@ -137,6 +143,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	}
 
 	if err := setupCallbacks(mgr, opts, metrics.Callbacks); err != nil {
+		return nil, err
+	}
+	if err := setupTenantQuotas(mgr); err != nil {
 		return nil, err
 	}
 	return metrics, nil
