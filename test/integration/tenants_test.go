@@ -40,7 +40,9 @@ func newTenant(t *testing.T, maxActive int64) string {
 	if err := tenants.Apply(ctx, k8sClient, tenants.Tenant{Name: ns, MaxActiveJobs: maxActive, NetworkPolicy: policy}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) })
+	t.Cleanup(func() {
+		_ = k8sClient.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
 	eventually(t, "the tenant quota counted", func(ctx context.Context) (bool, error) {
 		q := &corev1.ResourceQuota{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenants.QuotaName}, q); err != nil {
