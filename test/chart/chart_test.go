@@ -357,6 +357,12 @@ func TestWorkerNetworkPolicy(t *testing.T) {
 			t.Errorf("the namespace's policy differs from the template's (-template +rendered):\n%s", diff)
 		}
 	})
+	t.Run("config/ has the same template", func(t *testing.T) {
+		u := configObject(t, "tenants/tenant_template.yaml", "ConfigMap", tenants.TemplateName)
+		if diff := cmp.Diff(spec, workerPolicy(t, []*unstructured.Unstructured{u})); diff != "" {
+			t.Errorf("config/tenants differs from the chart's default (-chart +config):\n%s", diff)
+		}
+	})
 	t.Run("off", func(t *testing.T) {
 		objs := mustRender(t, "workerNetworkPolicy.enabled=false", "workerNetworkPolicy.namespaces={team-a}")
 		if count(objs, "NetworkPolicy") != 0 || workerPolicy(t, objs) != nil {
