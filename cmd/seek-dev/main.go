@@ -98,6 +98,9 @@ func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, 
 	if err := tenants.Apply(ctx, c, tenants.Tenant{Name: tenant}); err != nil {
 		return err
 	}
+	if err := tenants.WaitCounted(ctx, c, tenant, time.Minute); err != nil {
+		return err
+	}
 	secret, key, err := apikeys.New(credentials.DefaultNamespace, tenant, apikeys.Scopes, 0)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -10,6 +11,9 @@ import (
 	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/tenants"
 )
+
+// waitCounted bounds how long tenants create waits for the new quota to be counted.
+var waitCounted = time.Minute
 
 func newTenantsCommand(newClient func() (client.Client, error), systemNamespace *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "tenants", Short: "Manage tenant namespaces"}
@@ -44,6 +48,9 @@ func newTenantsCommand(newClient func() (client.Client, error), systemNamespace 
 				}
 			}
 			if err := tenants.Apply(cmd.Context(), c, t); err != nil {
+				return err
+			}
+			if err := tenants.WaitCounted(cmd.Context(), c, t.Name, waitCounted); err != nil {
 				return err
 			}
 			policy := "no worker NetworkPolicy"

@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/credentials"
@@ -30,7 +31,17 @@ func newFake(t *testing.T, objs ...client.Object) client.Client {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	// Reads of a ResourceQuota see it counted, as kube-controller-manager would have it.
+	counted := interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if err := c.Get(ctx, key, obj, opts...); err != nil {
+			return err
+		}
+		if q, ok := obj.(*corev1.ResourceQuota); ok {
+			q.Status.Hard, q.Status.Used = q.Spec.Hard, corev1.ResourceList{tenants.QuotaResource: resource.MustParse("0")}
+		}
+		return nil
+	}}
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithInterceptorFuncs(counted).Build()
 }
 
 // template is the tenant template ConfigMap as the chart renders it (abridged).

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -159,7 +160,10 @@ func applyTenant(ctx context.Context, k8s client.Client, namespace string) error
 	if err != nil {
 		return err
 	}
-	return tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy})
+	if err := tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy}); err != nil {
+		return err
+	}
+	return tenants.WaitCounted(ctx, k8s, namespace, 2*time.Minute)
 }
 
 // Tenant is a tenant namespace with an API key, made for one test or benchmark run.

@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/yaml"
@@ -72,6 +74,24 @@ type Tenant struct {
 	MaxActiveJobs int64
 	// NetworkPolicy is the worker pods' NetworkPolicy; none when nil.
 	NetworkPolicy *networkingv1.NetworkPolicySpec
+}
+
+// WaitCounted waits until kube-controller-manager has counted the tenant's quota: until then the
+// apiserver refuses every SeekJob create in the namespace ("status unknown for quota").
+func WaitCounted(ctx context.Context, c client.Reader, name string, timeout time.Duration) error {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		q := &corev1.ResourceQuota{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: name, Name: QuotaName}, q); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		want, counted := q.Spec.Hard[QuotaResource], q.Status.Hard[QuotaResource]
+		_, used := q.Status.Used[QuotaResource]
+		return used && counted.Cmp(want) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the ResourceQuota %s/%s is not counted yet (is kube-controller-manager's resourcequota controller running?): %w", name, QuotaName, err)
+	}
+	return nil
 }
 
 // HardCount is the quota's new hard count for a new cap of limit: limit plus the finished SeekJobs the

@@ -43,14 +43,9 @@ func newTenant(t *testing.T, maxActive int64) string {
 	t.Cleanup(func() {
 		_ = k8sClient.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	})
-	eventually(t, "the tenant quota counted", func(ctx context.Context) (bool, error) {
-		q := &corev1.ResourceQuota{}
-		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenants.QuotaName}, q); err != nil {
-			return false, err
-		}
-		_, ok := q.Status.Hard[tenants.QuotaResource]
-		return ok, fmt.Errorf("status %+v", q.Status)
-	})
+	if err := tenants.WaitCounted(ctx, k8sClient, ns, waitTimeout); err != nil {
+		t.Fatal(err)
+	}
 	return ns
 }
 
