@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -74,6 +75,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	o.CredentialsNamespace = cmp.Or(o.CredentialsNamespace, credentials.DefaultNamespace)
 	keys := labels.SelectorFromSet(labels.Set{apikeys.Label: "true"})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
