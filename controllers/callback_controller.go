@@ -60,7 +60,7 @@ type CallbackReconciler struct {
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups="",namespace=seek-system,resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",namespace=seek-credentials,resources=secrets,verbs=get;list;watch;create
 
 // Reconcile makes the job's next due delivery attempt, if any, and schedules the one after.
 func (r *CallbackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -1,6 +1,7 @@
 // Package controllers holds the Seek operator's controllers: job execution (SeekJob → batch/v1 Job),
-// worker status and admission (SeekWorker), retention (deleting finished SeekJobs) and callbacks
-// (delivering each job's events to its callback URL, signed and retried, with a ledger in status).
+// worker status and admission (SeekWorker), retention (deleting finished SeekJobs), callbacks
+// (delivering each job's events to its callback URL, signed and retried, with a ledger in status) and
+// the tenants' caps on unfinished SeekJobs (their ResourceQuotas).
 package controllers
 
 import (
@@ -29,6 +30,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
+	"github.com/seek-api/seek-operator/internal/tenants"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
@@ -41,8 +43,8 @@ type Options struct {
 	JobConcurrency int
 	// Clock is the time source; the real clock when nil.
 	Clock clock.PassiveClock
-	// SystemNamespace holds the webhook signing secrets.
-	SystemNamespace string
+	// CredentialsNamespace holds the webhook signing secrets.
+	CredentialsNamespace string
 	// Callbacks configure webhook delivery.
 	Callbacks CallbackOptions
 	// DefaultQueueTimeout is how long a job whose SeekWorker does not exist may stay Queued before it
@@ -83,8 +85,9 @@ func DefaultCallbackTenantConcurrency(concurrency int) int {
 }
 
 // CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
-// SeekJob label, the webhook signing Secrets of the system namespace, and no managedFields on anything.
-func CacheOptions(systemNamespace string) cache.Options {
+// SeekJob label, the webhook signing Secrets of the credentials namespace, the tenants' quotas, and no
+// managedFields on anything.
+func CacheOptions(credentialsNamespace string) cache.Options {
 	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
 	if err != nil {
 		panic(err)
@@ -96,7 +99,8 @@ func CacheOptions(systemNamespace string) cache.Options {
 			&batchv1.Job{}: {Label: ours},
 			&corev1.Pod{}:  {Label: ours},
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{signingkeys.Label: "true"}),
-				Namespaces: map[string]cache.Config{systemNamespace: {}}},
+				Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
+			&corev1.ResourceQuota{}: {Label: labels.SelectorFromSet(labels.Set{tenants.Label: "true"})},
 		},
 	}
 }
@@ -115,6 +119,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
 	}); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by worker: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue); err != nil {
+		return nil, fmt.Errorf("index SeekJobs by finished: %w", err)
 	}
 	c := mgr.GetClient()
 	metrics := NewMetrics(mgr.GetCache())
@@ -157,6 +164,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	if err := setupCallbacks(mgr, opts, metrics.Callbacks); err != nil {
 		return nil, err
 	}
+	if err := setupTenantQuotas(mgr); err != nil {
+		return nil, err
+	}
 	return metrics, nil
 }
 
@@ -183,7 +193,7 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 		Clock:     opts.Clock,
 		HTTP:      co.Policy.NewClient(co.Timeout),
 		Policy:    co.Policy,
-		Keys:      &signingkeys.Store{Client: c, Reader: c, Live: mgr.GetAPIReader(), Namespace: opts.SystemNamespace, Clock: opts.Clock},
+		Keys:      &signingkeys.Store{Client: c, Reader: c, Live: mgr.GetAPIReader(), Namespace: opts.CredentialsNamespace, Clock: opts.Clock},
 		Retry:     retryPolicy{schedule: co.Schedule, jitter: callbackJitter, random: rand.Float64},
 		Metrics:   m,
 		Limiter:   limiter,

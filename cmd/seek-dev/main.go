@@ -21,8 +21,10 @@ import (
 
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/manager"
+	"github.com/seek-api/seek-operator/internal/tenants"
 )
 
 func main() {
@@ -88,13 +90,18 @@ func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, 
 			return err
 		}
 	}
-	const systemNamespace = "seek-system"
-	for _, ns := range []string{systemNamespace, tenant} {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return err
-		}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: credentials.DefaultNamespace}}); err != nil {
+		return err
 	}
-	secret, key, err := apikeys.New(systemNamespace, tenant, apikeys.Scopes, 0)
+	// The demo tenant as seekctl tenants create makes one (no NetworkPolicy: there is no chart, nor a
+	// node to enforce one).
+	if err := tenants.Apply(ctx, c, tenants.Tenant{Name: tenant}); err != nil {
+		return err
+	}
+	if err := tenants.WaitCounted(ctx, c, tenant, time.Minute); err != nil {
+		return err
+	}
+	secret, key, err := apikeys.New(credentials.DefaultNamespace, tenant, apikeys.Scopes, 0)
 	if err != nil {
 		return err
 	}
@@ -106,7 +113,7 @@ func run(ctx context.Context, opts manager.Options, apiListen, tenant, samples, 
 	g.Go(func() error { return manager.Run(ctx, cp.Config, opts) })
 	g.Go(func() error {
 		return frontend.Run(ctx, cp.Config, frontend.Options{Listen: apiListen, MetricsAddr: "0", HealthProbeAddr: "0",
-			SystemNamespace: systemNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400, ShutdownTimeout: 10 * time.Second,
+			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 200, Burst: 400, ShutdownTimeout: 10 * time.Second,
 			Callbacks: opts.CallbackPolicy})
 	})
 	fmt.Printf(`

@@ -13,14 +13,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seek-api/seek-operator/internal/apikeys"
+	"github.com/seek-api/seek-operator/internal/credentials"
 )
 
 func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 	root := &cobra.Command{Use: "seekctl", Short: "Administer Seek", SilenceUsage: true, SilenceErrors: true}
-	var systemNamespace string
-	root.PersistentFlags().StringVar(&systemNamespace, "system-namespace", "seek-system", "Namespace of the API key Secrets.")
+	var systemNamespace, credentialsNamespace string
+	root.PersistentFlags().StringVar(&systemNamespace, "system-namespace", credentials.LegacyNamespace, "Namespace Seek is installed in (the Helm release's).")
+	root.PersistentFlags().StringVar(&credentialsNamespace, "credentials-namespace", credentials.DefaultNamespace, "Namespace of the API key and webhook signing Secrets.")
 	keys := &cobra.Command{Use: "keys", Short: "Manage REST API keys"}
-	root.AddCommand(keys)
+	root.AddCommand(keys, newTenantsCommand(newClient, &systemNamespace), newCredentialsCommand(newClient, &systemNamespace, &credentialsNamespace))
 
 	var tenant, scopes string
 	var rate float64
@@ -36,7 +38,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			secret, key, err := apikeys.New(systemNamespace, tenant, parsed, rate)
+			secret, key, err := apikeys.New(credentialsNamespace, tenant, parsed, rate)
 			if err != nil {
 				return fmt.Errorf("--rate: %w", err)
 			}
@@ -68,7 +70,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 				return err
 			}
 			secrets := &corev1.SecretList{}
-			if err := c.List(cmd.Context(), secrets, client.InNamespace(systemNamespace), client.MatchingLabels{apikeys.Label: "true"}); err != nil {
+			if err := c.List(cmd.Context(), secrets, client.InNamespace(credentialsNamespace), client.MatchingLabels{apikeys.Label: "true"}); err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
@@ -92,7 +94,7 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 				return err
 			}
 			s := &corev1.Secret{}
-			s.Name, s.Namespace = apikeys.SecretName(args[0]), systemNamespace
+			s.Name, s.Namespace = apikeys.SecretName(args[0]), credentialsNamespace
 			if err := c.Delete(cmd.Context(), s); apierrors.IsNotFound(err) {
 				return fmt.Errorf("no key %s", args[0])
 			} else if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/seek-api/seek-operator/internal/apikeys"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/frontend"
 )
 
@@ -42,7 +43,7 @@ func TestKeys(t *testing.T) {
 	key := strings.TrimSpace(out)
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("X-Api-Key", key)
-	store := &frontend.KeyStore{Reader: c, SystemNamespace: "seek-system"}
+	store := &frontend.KeyStore{Reader: c, Namespace: credentials.DefaultNamespace}
 	p, err := store.Authenticate(context.Background(), req)
 	if err != nil || p.Tenant != "team-a" || !p.Can(apikeys.ScopeSubmit) || p.Can(apikeys.ScopeCancel) || p.RequestsPerSecond != 5 {
 		t.Fatalf("the printed key authenticates as %+v (%v)", p, err)

@@ -1,11 +1,14 @@
-// Command seekctl administers Seek: it mints, lists and revokes the REST API's keys.
+// Command seekctl administers Seek: it creates tenants, mints, lists and revokes the REST API's keys,
+// and moves the credentials of older releases into the credentials namespace.
 //
+//	seekctl tenants create team-a --max-active-jobs 500
 //	seekctl keys create --tenant team-a --scopes submit,read,cancel --rate 10
 //	seekctl keys list
 //	seekctl keys revoke <key-id>
+//	seekctl credentials migrate
 //
-// It talks to the cluster of the current kubeconfig (or --kubeconfig) and needs rights on Secrets in the
-// system namespace.
+// It talks to the cluster of the current kubeconfig (or --kubeconfig) with its user's rights: Secrets
+// in the credentials namespace for keys; namespaces, resource quotas and network policies for tenants.
 package main
 
 import (
@@ -22,8 +25,7 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		return client.New(cfg, client.Options{}) // Secrets only: client-go's scheme
-
+		return client.New(cfg, client.Options{}) // built-in types only: client-go's scheme
 	})
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "seekctl:", err)

@@ -19,8 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// DefaultControllers are the kube-controller-manager controllers the Seek controllers depend on.
-var DefaultControllers = []string{"job", "garbagecollector", "ttl-after-finished"}
+// DefaultControllers are the kube-controller-manager controllers the Seek controllers depend on; the
+// resource quota controller keeps the tenants' quotas on SeekJobs (internal/tenants) counted.
+var DefaultControllers = []string{"job", "garbagecollector", "ttl-after-finished", "resourcequota"}
 
 // Options configure a control plane.
 type Options struct {

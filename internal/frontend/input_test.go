@@ -194,8 +194,9 @@ func TestQuotaExceeded(t *testing.T) {
 	req.Header.Set("X-Api-Key", f.keys["a"])
 	rec := httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, req)
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"code":"active_jobs_limit"`) {
-		t.Errorf("submit over quota = %d %s, Retry-After %q; want 429 active_jobs_limit", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"code":"active_jobs_limit"`) ||
+		!strings.Contains(rec.Body.String(), "ResourceQuota seek-jobs") || strings.Contains(rec.Body.String(), "used:") {
+		t.Errorf("submit over quota = %d %s, Retry-After %q; want 429 active_jobs_limit naming the quota, not its counts", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
 	// A repeat of a request that created its job still gets it.
 	if code, again := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`, "Idempotency-Key", "k1"); code != http.StatusOK || again["job_uuid"] != first["job_uuid"] {
@@ -208,6 +209,23 @@ func TestQuotaExceeded(t *testing.T) {
 	}
 	if jobs := f.storedJobs(); len(jobs) != 1 {
 		t.Errorf("stored %d jobs, want 1", len(jobs))
+	}
+}
+
+// For a moment after a tenant's quota is created the apiserver refuses creates until it has counted
+// the quota: a transient 503 with Retry-After, not a 500.
+func TestQuotaNotCountedYet(t *testing.T) {
+	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		return apierrors.NewForbidden(schema.GroupResource{Group: "seek-api.com", Resource: "seekjobs"}, obj.GetName(),
+			errors.New("status unknown for quota: seek-jobs, resource: count/seekjobs.seek-api.com"))
+	}}
+	f := newFixture(t, funcs, emailWorker)
+	req := httptest.NewRequest(http.MethodPost, "/v1/workers/email-validator/jobs", strings.NewReader(`{"email":"a@b.c"}`))
+	req.Header.Set("X-Api-Key", f.keys["a"])
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"code":"unavailable"`) {
+		t.Errorf("submit before the quota is counted = %d %s, Retry-After %q; want 503 unavailable", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
 }
 

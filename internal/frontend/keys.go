@@ -25,8 +25,9 @@ var errUnauthenticated = &restapi.Error{Status: http.StatusUnauthorized, Code: "
 // KeyStore authenticates API keys against their Secrets, read through reader (an informer cache, so a
 // revoked key stops working as soon as the deletion reaches the cache).
 type KeyStore struct {
-	Reader          client.Reader
-	SystemNamespace string
+	Reader client.Reader
+	// Namespace is the credentials namespace, where the key Secrets are.
+	Namespace string
 }
 
 // Authenticate returns the principal of the request's API key.
@@ -40,7 +41,7 @@ func (k *KeyStore) Authenticate(ctx context.Context, r *http.Request) (*Principa
 		return nil, errUnauthenticated
 	}
 	sec := &corev1.Secret{}
-	err := k.Reader.Get(ctx, types.NamespacedName{Namespace: k.SystemNamespace, Name: apikeys.SecretName(id)}, sec)
+	err := k.Reader.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: apikeys.SecretName(id)}, sec)
 	if apierrors.IsNotFound(err) {
 		return nil, errUnauthenticated
 	}

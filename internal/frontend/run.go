@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -24,6 +25,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/apikeys"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
@@ -33,11 +35,13 @@ type Options struct {
 	Listen          string
 	MetricsAddr     string
 	HealthProbeAddr string
-	SystemNamespace string
-	MaxBodyBytes    int64
-	QPS             float64
-	Burst           int
-	ShutdownTimeout time.Duration
+	// CredentialsNamespace holds the API key Secrets and the webhook signing Secrets (and nothing else):
+	// the frontend's only Secret rights are there.
+	CredentialsNamespace string
+	MaxBodyBytes         int64
+	QPS                  float64
+	Burst                int
+	ShutdownTimeout      time.Duration
 	// Callbacks is the SSRF policy for callback URLs; it must match the manager's.
 	Callbacks webhook.Policy
 	// Ready, when set, receives the address the API listens on once it does (tests use port 0).
@@ -50,7 +54,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", ":8080", "Address of the REST API.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8082", "Address of the Prometheus metrics endpoint (never served on --listen); 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
-	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace holding the API key Secrets.")
+	fs.StringVar(&o.CredentialsNamespace, "credentials-namespace", credentials.DefaultNamespace, "Namespace of the API key and webhook signing Secrets.")
+	fs.Func("system-namespace", "Deprecated, ignored: API key and signing Secrets are in --credentials-namespace (seekctl credentials migrate moves them there).", func(string) error {
+		return nil
+	})
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "Largest accepted submission body.")
 	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
 	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
@@ -68,6 +75,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := seekv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	o.CredentialsNamespace = cmp.Or(o.CredentialsNamespace, credentials.DefaultNamespace)
 	keys := labels.SelectorFromSet(labels.Set{apikeys.Label: "true"})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
@@ -76,7 +84,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			// Keys and workers are only read, on every request: hand out the cached objects themselves
 			// rather than deep copies. SeekJobs are copied: cancel patches the object it reads.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}: {Label: keys, Namespaces: map[string]cache.Config{o.SystemNamespace: {}},
+				&corev1.Secret{}: {Label: keys, Namespaces: map[string]cache.Config{o.CredentialsNamespace: {}},
 					UnsafeDisableDeepCopy: ptr.To(true)},
 				&seekv1alpha1.SeekWorker{}: {UnsafeDisableDeepCopy: ptr.To(true)},
 			},
@@ -103,10 +111,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Ready:     synced,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Keys:      &KeyStore{Reader: mgr.GetCache(), SystemNamespace: o.SystemNamespace},
+		Keys:      &KeyStore{Reader: mgr.GetCache(), Namespace: o.CredentialsNamespace},
 		Callbacks: o.Callbacks,
 		// Signing secrets are read rarely: straight from the apiserver, not cached.
-		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.SystemNamespace, Clock: clock.RealClock{}},
+		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

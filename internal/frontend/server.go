@@ -264,15 +264,24 @@ func isQuotaExceeded(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota")
 }
 
-// activeJobsLimit is the 429 for a create the tenant's quota refused; the apiserver's message names the
-// quota, its use and its limit.
+// activeJobsLimit is the 429 for a create the tenant's quota refused. The quota caps the tenant's
+// unfinished jobs (see docs/tenants.md); the apiserver's counts include finished ones, so only the
+// quota's name is repeated.
 func activeJobsLimit(err error) *restapi.Error {
-	msg := err.Error()
-	if _, detail, ok := strings.Cut(msg, "exceeded quota: "); ok {
-		msg = "quota " + detail
+	quota := "its ResourceQuota on SeekJobs"
+	if _, detail, ok := strings.Cut(err.Error(), "exceeded quota: "); ok {
+		if name, _, ok := strings.Cut(detail, ","); ok && name != "" {
+			quota = "ResourceQuota " + name
+		}
 	}
 	return &restapi.Error{Status: http.StatusTooManyRequests, Code: "active_jobs_limit", RetryAfter: ActiveJobsRetryAfter,
-		Message: "the tenant has as many jobs as its quota allows; retry when some have finished and expired (" + msg + ")"}
+		Message: "the tenant has as many unfinished jobs as " + quota + " allows; retry when some have finished"}
+}
+
+// isQuotaUnknown reports whether the apiserver refused a create because it has not yet counted a
+// ResourceQuota of the namespace (for a moment after the quota is created): a transient refusal.
+func isQuotaUnknown(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "status unknown for quota")
 }
 
 // Batch bounds.
@@ -628,7 +637,8 @@ func toAPIError(r *http.Request, err error) *restapi.Error {
 	}
 	switch {
 	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
-		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)):
+		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)),
+		isQuotaUnknown(err):
 		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
 	default:
 		ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)

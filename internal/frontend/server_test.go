@@ -71,7 +71,7 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 		b = b.WithInterceptorFuncs(*funcs)
 	}
 	f.client = b.Build()
-	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, SystemNamespace: systemNS}, MaxBodyBytes: 1024,
+	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, Namespace: systemNS}, MaxBodyBytes: 1024,
 		SigningKeys: &signingkeys.Store{Client: f.client, Reader: f.client, Live: f.client, Namespace: systemNS, Clock: clocktesting.NewFakeClock(time.Now())}}
 	f.handler = s.Handler()
 	return f

@@ -61,6 +61,8 @@ type Info struct {
 	NodeIP string `json:"nodeIP"`
 	// SystemNamespace is where Seek runs.
 	SystemNamespace string `json:"systemNamespace"`
+	// CredentialsNamespace holds the API key and webhook signing Secrets.
+	CredentialsNamespace string `json:"credentialsNamespace,omitempty"`
 	// ImageRegistry and ImageTag name Seek's images in the node: <registry>/<component>:<tag>.
 	ImageRegistry string `json:"imageRegistry"`
 	ImageTag      string `json:"imageTag"`

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seek-api/seek-operator/internal/apikeys"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/images"
+	"github.com/seek-api/seek-operator/internal/tenants"
 )
 
 // importImages builds Seek's images and the pause image, imports them into containerd, and tags
@@ -107,17 +110,24 @@ type demoKey struct {
 	Key    string `json:"key"`
 }
 
-// demoTenant creates the demo tenant's namespace and an API key for it, or returns the key made
-// before if its Secret still exists.
+// demoTenant creates the demo tenant (as seekctl tenants create does) and an API key for it, or returns
+// the key made before if its Secret still exists. Credentials an older install kept in the release
+// namespace are moved to the credentials namespace first (seekctl credentials migrate).
 func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.o.Tenant}}
-	if err := k8s.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+	moved, err := credentials.Migrate(ctx, k8s, SystemNamespace, credentials.DefaultNamespace)
+	if err != nil {
+		return "", err
+	}
+	if len(moved) > 0 {
+		c.logf("Moved %d credential Secrets from %s to %s", len(moved), SystemNamespace, credentials.DefaultNamespace)
+	}
+	if err := applyTenant(ctx, k8s, c.o.Tenant); err != nil {
 		return "", err
 	}
 	file := c.path("demo-key.json")
 	var saved demoKey
 	if data, err := os.ReadFile(file); err == nil && json.Unmarshal(data, &saved) == nil {
-		err := k8s.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: saved.Secret}, &corev1.Secret{})
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: credentials.DefaultNamespace, Name: saved.Secret}, &corev1.Secret{})
 		if err == nil {
 			return saved.Key, nil
 		}
@@ -127,7 +137,7 @@ func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, er
 	} else if !errors.Is(err, os.ErrNotExist) && err != nil {
 		return "", err
 	}
-	secret, key, err := apikeys.New(SystemNamespace, c.o.Tenant, apikeys.Scopes, 1000)
+	secret, key, err := apikeys.New(credentials.DefaultNamespace, c.o.Tenant, apikeys.Scopes, 1000)
 	if err != nil {
 		return "", err
 	}
@@ -142,6 +152,20 @@ func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, er
 	return key, os.WriteFile(file, data, 0o600)
 }
 
+// applyTenant makes namespace a tenant as seekctl tenants create does: Pod Security restricted, the
+// default cap on unfinished SeekJobs, and the chart's worker NetworkPolicy (which this cluster's bridge
+// network does not enforce).
+func applyTenant(ctx context.Context, k8s client.Client, namespace string) error {
+	policy, err := tenants.LoadTemplate(ctx, k8s, SystemNamespace)
+	if err != nil {
+		return err
+	}
+	if err := tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy}); err != nil {
+		return err
+	}
+	return tenants.WaitCounted(ctx, k8s, namespace, 2*time.Minute)
+}
+
 // Tenant is a tenant namespace with an API key, made for one test or benchmark run.
 type Tenant struct {
 	Namespace string
@@ -149,14 +173,14 @@ type Tenant struct {
 	secret    *corev1.Secret
 }
 
-// NewTenant creates a namespace named <prefix>-<random> and an API key for it allowed rps requests per
-// second, and waits until the REST API accepts the key.
+// NewTenant creates a tenant namespace named <prefix>-<random> as seekctl tenants create does, and an
+// API key for it allowed rps requests per second, and waits until the REST API accepts the key.
 func NewTenant(ctx context.Context, k8s client.Client, info *Info, prefix string, rps float64) (*Tenant, error) {
 	t := &Tenant{Namespace: prefix + "-" + strings.ToLower(rand.Text()[:6])}
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}}); err != nil {
+	if err := applyTenant(ctx, k8s, t.Namespace); err != nil {
 		return nil, err
 	}
-	secret, key, err := apikeys.New(info.SystemNamespace, t.Namespace, apikeys.Scopes, rps)
+	secret, key, err := apikeys.New(cmp.Or(info.CredentialsNamespace, credentials.DefaultNamespace), t.Namespace, apikeys.Scopes, rps)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seek-api/seek-operator/internal/credentials"
 )
 
 // Up brings the cluster up, or the parts of it that are down, installs or upgrades Seek with the
@@ -59,7 +61,7 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 		return nil, err
 	}
 	info := &Info{Kubeconfig: admin, APIURL: fmt.Sprintf("http://127.0.0.1:%d", APIPort), Tenant: c.o.Tenant, NodeIP: ip,
-		SystemNamespace: SystemNamespace, ImageRegistry: ImageRegistry, ImageTag: tag}
+		SystemNamespace: SystemNamespace, CredentialsNamespace: credentials.DefaultNamespace, ImageRegistry: ImageRegistry, ImageTag: tag}
 	if kubectl := filepath.Join(c.o.Assets, "kubectl"); fileExists(kubectl) {
 		info.Kubectl = kubectl
 	}

@@ -23,6 +23,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/controllers"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
@@ -38,8 +39,9 @@ type Options struct {
 	Burst                int
 	JobConcurrency       int
 	GracefulShutdownTime time.Duration
-	// SystemNamespace holds the webhook signing secrets (shared with the frontend).
-	SystemNamespace string
+	// CredentialsNamespace holds the webhook signing secrets (shared with the frontend, which keeps the
+	// API keys there too); the manager's only Secret rights are there.
+	CredentialsNamespace string
 	// Callback* configure webhook delivery; see controllers.CallbackOptions.
 	CallbackPolicy      webhook.Policy
 	CallbackTimeout     time.Duration
@@ -63,7 +65,10 @@ type Options struct {
 // BindFlags registers the manager's flags with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	webhook.BindPolicyFlags(fs, &o.CallbackPolicy)
-	fs.StringVar(&o.SystemNamespace, "system-namespace", "seek-system", "Namespace of the webhook signing secrets (the frontend's too).")
+	fs.StringVar(&o.CredentialsNamespace, "credentials-namespace", credentials.DefaultNamespace, "Namespace of the webhook signing Secrets (the frontend's too).")
+	fs.Func("system-namespace", "Deprecated, ignored: the webhook signing Secrets are in --credentials-namespace (seekctl credentials migrate moves them there).", func(string) error {
+		return nil
+	})
 	fs.DurationVar(&o.CallbackTimeout, "callback-timeout", controllers.DefaultCallbackTimeout, "Timeout of one callback delivery attempt.")
 	fs.IntVar(&o.CallbackConcurrency, "callback-concurrency", controllers.DefaultCallbackConcurrency, "Callback deliveries in flight at once.")
 	fs.IntVar(&o.CallbackTenantConcurrency, "callback-tenant-concurrency", 0, "Callback deliveries one tenant (namespace) may have in flight at once; the others wait, holding no worker (0: a quarter of --callback-concurrency, at least 1).")
@@ -85,11 +90,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for reconciles to finish on shutdown.")
 }
 
-func (o *Options) systemNamespace() string {
-	if o.SystemNamespace == "" {
-		return "seek-system"
+func (o *Options) credentialsNamespace() string {
+	if o.CredentialsNamespace == "" {
+		return credentials.DefaultNamespace
 	}
-	return o.SystemNamespace
+	return o.CredentialsNamespace
 }
 
 // NewScheme returns a scheme with the Kubernetes built-in types and the Seek API.
@@ -125,7 +130,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        NewScheme(),
-		Cache:                         controllers.CacheOptions(o.systemNamespace()),
+		Cache:                         controllers.CacheOptions(o.credentialsNamespace()),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.HealthProbeAddr,
 		LeaderElection:                o.LeaderElection,
@@ -139,10 +144,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	jobMetrics, err := controllers.SetupWithManager(mgr, controllers.Options{
-		JobConcurrency:      o.JobConcurrency,
-		Clock:               o.Clock,
-		SystemNamespace:     o.systemNamespace(),
-		DefaultQueueTimeout: o.DefaultQueueTimeout,
+		JobConcurrency:       o.JobConcurrency,
+		Clock:                o.Clock,
+		CredentialsNamespace: o.credentialsNamespace(),
+		DefaultQueueTimeout:  o.DefaultQueueTimeout,
 		Callbacks: controllers.CallbackOptions{
 			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
 			TenantConcurrency: o.CallbackTenantConcurrency,

@@ -1,6 +1,7 @@
-// Package signingkeys keeps each tenant's webhook signing secret in a Secret of the system namespace,
-// where the callback controller signs with it and the REST frontend shows and rotates it. Tenants never
-// get RBAC on these Secrets: one namespace-scoped Role covers both readers.
+// Package signingkeys keeps each tenant's webhook signing secret in a Secret of the credentials
+// namespace (internal/credentials), where the callback controller signs with it and the REST frontend
+// shows and rotates it. Tenants never get RBAC on these Secrets: one Role per reader, in that namespace
+// only.
 package signingkeys
 
 import (

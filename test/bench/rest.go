@@ -20,6 +20,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
@@ -132,8 +133,10 @@ func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
-		return nil, err
+	for _, ns := range []string{"seek-system", credentials.DefaultNamespace} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range []string{"rbac/frontend_rbac.yaml", "frontend/flowcontrol.yaml"} {
 		if err := controlplane.ApplyManifestFile(ctx, c, filepath.Join(root, "config", f)); err != nil {
@@ -143,7 +146,7 @@ func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client
 	if err := c.Create(ctx, testutil.MakeSeekWorker("rest").Obj()); err != nil {
 		return nil, err
 	}
-	secret, key, err := apikeys.New("seek-system", "b4", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead}, apikeys.MaxRequestsPerSecond)
+	secret, key, err := apikeys.New(credentials.DefaultNamespace, "b4", []apikeys.Scope{apikeys.ScopeSubmit, apikeys.ScopeRead}, apikeys.MaxRequestsPerSecond)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +170,7 @@ func (h *restHarness) during(ctx context.Context, measure func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- frontend.Run(fctx, h.userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
-			SystemNamespace: "seek-system", MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 5000, Burst: 10000, ShutdownTimeout: 5 * time.Second, Ready: ready})
+			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 5000, Burst: 10000, ShutdownTimeout: 5 * time.Second, Ready: ready})
 	}()
 	defer func() { stop(); <-done }()
 	select {

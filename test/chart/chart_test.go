@@ -16,11 +16,18 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/credentials"
+	"github.com/seek-api/seek-operator/internal/tenants"
 )
 
 const (
@@ -132,7 +139,7 @@ func configObject(t *testing.T, file, kind, name string) *unstructured.Unstructu
 }
 
 func TestLint(t *testing.T) {
-	for _, values := range [][]string{nil, {"samples.enabled=true", "workerNetworkPolicy.enabled=true", "workerNetworkPolicy.namespaces={team-a}"}} {
+	for _, values := range [][]string{nil, {"samples.enabled=true", "workerNetworkPolicy.namespaces={team-a}", "workerNetworkPolicy.clusterCIDRs={10.96.0.0/12}"}} {
 		args := []string{"lint", "--strict", "--kube-version", kubeVersion, chartDir(t)}
 		for _, s := range values {
 			args = append(args, "--set", s)
@@ -194,7 +201,7 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	mgr := args(t, objs, "seek-operator-manager")
-	for _, want := range []string{"--leader-elect", "--system-namespace=" + namespace, "--callback-timeout=15s", "--default-queue-timeout=1h"} {
+	for _, want := range []string{"--leader-elect", "--credentials-namespace=" + credentials.DefaultNamespace, "--callback-timeout=15s", "--default-queue-timeout=1h"} {
 		if !slices.Contains(mgr, want) {
 			t.Errorf("manager args %v lack %s", mgr, want)
 		}
@@ -205,6 +212,163 @@ func TestDefaults(t *testing.T) {
 	if n := count(objs, "NetworkPolicy") + count(objs, "SeekWorker"); n != 0 {
 		t.Errorf("%d NetworkPolicies and SeekWorkers rendered by default, want none", n)
 	}
+	if !slices.Contains(args(t, objs, "seek-frontend"), "--credentials-namespace="+credentials.DefaultNamespace) {
+		t.Errorf("frontend args %v lack the credentials namespace", args(t, objs, "seek-frontend"))
+	}
+}
+
+// TestSecretRights: the manager and the frontend have Secret rights in the credentials namespace only
+// (which the chart creates and keeps on uninstall), none in the release namespace, where Helm keeps
+// its release Secrets, nor cluster-wide.
+func TestSecretRights(t *testing.T) {
+	objs := mustRender(t)
+	ns := find(objs, "Namespace", credentials.DefaultNamespace)
+	if ns == nil {
+		t.Fatalf("no Namespace %s", credentials.DefaultNamespace)
+	}
+	if ns.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+		t.Errorf("the credentials namespace is not kept on uninstall: %v", ns.GetAnnotations())
+	}
+	secretRoles := map[string]string{}
+	for _, o := range objs {
+		if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+		for _, r := range rules {
+			res, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
+			if slices.Contains(res, "secrets") || slices.Contains(res, "*") {
+				secretRoles[o.GetKind()+" "+o.GetName()] = o.GetNamespace()
+			}
+		}
+	}
+	want := map[string]string{
+		"Role seek-frontend-keys": credentials.DefaultNamespace,
+		"Role seek-manager-role":  credentials.DefaultNamespace,
+	}
+	if diff := cmp.Diff(want, secretRoles); diff != "" {
+		t.Errorf("roles with Secret rules and their namespaces (-want +got):\n%s", diff)
+	}
+	for _, b := range []string{"seek-frontend-keys", "seek-manager-rolebinding"} {
+		rb := find(objs, "RoleBinding", b)
+		if rb == nil || rb.GetNamespace() != credentials.DefaultNamespace {
+			t.Errorf("RoleBinding %s: %v, want it in %s", b, rb, credentials.DefaultNamespace)
+		}
+	}
+
+	t.Run("configured", func(t *testing.T) {
+		objs := mustRender(t, "credentials.namespace=keys", "credentials.createNamespace=false")
+		if count(objs, "Namespace") != 0 {
+			t.Error("a Namespace rendered with credentials.createNamespace=false")
+		}
+		if r := find(objs, "Role", "seek-frontend-keys"); r == nil || r.GetNamespace() != "keys" {
+			t.Errorf("frontend Role: %v", r)
+		}
+		if !slices.Contains(args(t, objs, "seek-operator-manager"), "--credentials-namespace=keys") {
+			t.Errorf("manager args = %v", args(t, objs, "seek-operator-manager"))
+		}
+	})
+	t.Run("the release namespace is refused", func(t *testing.T) {
+		if _, err := render(t, "credentials.namespace="+namespace); err == nil || !strings.Contains(err.Error(), "must differ") {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+// workerPolicy reads the worker NetworkPolicy from the tenant template the chart renders, as seekctl
+// tenants create does.
+func workerPolicy(t *testing.T, objs []*unstructured.Unstructured) *networkingv1.NetworkPolicySpec {
+	t.Helper()
+	u := find(objs, "ConfigMap", tenants.TemplateName)
+	if u == nil {
+		t.Fatalf("no ConfigMap %s", tenants.TemplateName)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, cm); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := tenants.LoadTemplate(context.Background(), fake.NewClientBuilder().WithObjects(cm).Build(), namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// TestWorkerNetworkPolicy: on by default; no ingress; DNS only to the cluster DNS; public addresses
+// except the metadata, NAT64, "this network", private and configured cluster ranges.
+func TestWorkerNetworkPolicy(t *testing.T) {
+	spec := workerPolicy(t, mustRender(t))
+	if spec == nil {
+		t.Fatal("no worker NetworkPolicy by default")
+	}
+	if len(spec.Ingress) != 0 || !slices.Contains(spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Errorf("ingress = %v, policyTypes %v: want none allowed", spec.Ingress, spec.PolicyTypes)
+	}
+	if len(spec.Egress) != 2 {
+		t.Fatalf("egress = %+v, want the DNS and the public rules", spec.Egress)
+	}
+	dns := spec.Egress[0]
+	wantDNS := networkingv1.NetworkPolicyPeer{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+		PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+	}
+	if len(dns.To) != 1 || !cmp.Equal(wantDNS, dns.To[0]) || len(dns.Ports) != 2 || dns.Ports[0].Port.IntValue() != 53 {
+		t.Errorf("DNS rule = %+v, want port 53 to the kube-dns pods of kube-system only", dns)
+	}
+	public := spec.Egress[1]
+	if len(public.Ports) != 0 || len(public.To) != 2 || public.To[0].IPBlock == nil || public.To[1].IPBlock == nil {
+		t.Fatalf("public rule = %+v, want two ipBlocks, any port", public)
+	}
+	v4, v6 := public.To[0].IPBlock, public.To[1].IPBlock
+	for _, want := range []string{"0.0.0.0/8", "10.0.0.0/8", "169.254.169.254/32", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"} {
+		if v4.CIDR != "0.0.0.0/0" || !slices.Contains(v4.Except, want) {
+			t.Errorf("IPv4 block %+v does not deny %s", v4, want)
+		}
+	}
+	for _, want := range []string{"64:ff9b::/96", "fd00:ec2::254/128", "fc00::/7", "fe80::/10", "::1/128"} {
+		if v6.CIDR != "::/0" || !slices.Contains(v6.Except, want) {
+			t.Errorf("IPv6 block %+v does not deny %s", v6, want)
+		}
+	}
+
+	t.Run("cluster ranges and extra rules", func(t *testing.T) {
+		objs := mustRender(t, "workerNetworkPolicy.clusterCIDRs={198.18.0.0/15,2001:db8:42::/56}",
+			"workerNetworkPolicy.namespaces={team-a}", "workerNetworkPolicy.extraEgress[0].ports[0].port=5432")
+		spec := workerPolicy(t, objs)
+		if v4 := spec.Egress[1].To[0].IPBlock; !slices.Contains(v4.Except, "198.18.0.0/15") || slices.Contains(v4.Except, "2001:db8:42::/56") {
+			t.Errorf("IPv4 except = %v", v4.Except)
+		}
+		if v6 := spec.Egress[1].To[1].IPBlock; !slices.Contains(v6.Except, "2001:db8:42::/56") {
+			t.Errorf("IPv6 except = %v", v6.Except)
+		}
+		if len(spec.Egress) != 3 || spec.Egress[2].Ports[0].Port.IntValue() != 5432 {
+			t.Errorf("egress = %+v, want the extra rule last", spec.Egress)
+		}
+		// The policy rendered into a listed namespace is the template's.
+		np := find(objs, "NetworkPolicy", tenants.NetworkPolicyName)
+		if np == nil || np.GetNamespace() != "team-a" {
+			t.Fatalf("NetworkPolicy in team-a: %v", np)
+		}
+		rendered := &networkingv1.NetworkPolicy{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(np.Object, rendered); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(*spec, rendered.Spec); diff != "" {
+			t.Errorf("the namespace's policy differs from the template's (-template +rendered):\n%s", diff)
+		}
+	})
+	t.Run("config/ has the same template", func(t *testing.T) {
+		u := configObject(t, "tenants/tenant_template.yaml", "ConfigMap", tenants.TemplateName)
+		if diff := cmp.Diff(spec, workerPolicy(t, []*unstructured.Unstructured{u})); diff != "" {
+			t.Errorf("config/tenants differs from the chart's default (-chart +config):\n%s", diff)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		objs := mustRender(t, "workerNetworkPolicy.enabled=false", "workerNetworkPolicy.namespaces={team-a}")
+		if count(objs, "NetworkPolicy") != 0 || workerPolicy(t, objs) != nil {
+			t.Error("a worker NetworkPolicy with workerNetworkPolicy.enabled=false")
+		}
+	})
 }
 
 func TestValues(t *testing.T) {
@@ -253,7 +417,7 @@ func TestValues(t *testing.T) {
 		}
 	})
 	t.Run("worker network policy per tenant namespace", func(t *testing.T) {
-		objs := mustRender(t, "workerNetworkPolicy.enabled=true", "workerNetworkPolicy.namespaces={team-a,team-b}")
+		objs := mustRender(t, "workerNetworkPolicy.namespaces={team-a,team-b}")
 		var got []string
 		for _, o := range objs {
 			if o.GetKind() == "NetworkPolicy" {
@@ -269,8 +433,8 @@ func TestValues(t *testing.T) {
 // TestDryRunOnAPIServer sends everything the chart renders, samples and network policies included, to a
 // real kube-apiserver as a server-side dry run: every object must pass its schema and validation.
 func TestDryRunOnAPIServer(t *testing.T) {
-	objs := mustRender(t, "samples.enabled=true", "workerNetworkPolicy.enabled=true", "workerNetworkPolicy.namespaces={team-a}",
-		"image.tag=dev")
+	objs := mustRender(t, "samples.enabled=true", "workerNetworkPolicy.namespaces={team-a}",
+		"workerNetworkPolicy.clusterCIDRs={198.18.0.0/15,2001:db8:42::/56}", "image.tag=dev")
 	cp, err := controlplane.Start(controlplane.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +445,7 @@ func TestDryRunOnAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, ns := range []string{namespace, "team-a"} {
+	for _, ns := range []string{namespace, credentials.DefaultNamespace, "team-a"} {
 		u := &unstructured.Unstructured{}
 		u.SetAPIVersion("v1")
 		u.SetKind("Namespace")

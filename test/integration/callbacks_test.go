@@ -120,7 +120,7 @@ func waitForCallback(t *testing.T, ns, name string, state seekv1alpha1.CallbackS
 // signingKeys reads a tenant's webhook signing secrets as the controller does.
 func signingKeys(t *testing.T, tenant string) *signingkeys.Keys {
 	t.Helper()
-	store := &signingkeys.Store{Client: k8sClient, Reader: k8sClient, Live: k8sClient, Namespace: systemNamespace, Clock: clock.RealClock{}}
+	store := &signingkeys.Store{Client: k8sClient, Reader: k8sClient, Live: k8sClient, Namespace: credentialsNamespace, Clock: clock.RealClock{}}
 	k, err := store.Get(context.Background(), tenant)
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +343,7 @@ func TestCallbacks(t *testing.T) {
 		ns := newNamespace(t)
 		rc := newReceiver(t, nil)
 		old := signingKeys(t, ns).Current
-		store := &signingkeys.Store{Client: k8sClient, Reader: k8sClient, Live: k8sClient, Namespace: systemNamespace, Clock: clock.RealClock{}}
+		store := &signingkeys.Store{Client: k8sClient, Reader: k8sClient, Live: k8sClient, Namespace: credentialsNamespace, Clock: clock.RealClock{}}
 		rotated, err := store.Rotate(context.Background(), ns)
 		if err != nil {
 			t.Fatal(err)

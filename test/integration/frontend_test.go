@@ -22,12 +22,16 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/frontend"
 	"github.com/seek-api/seek-operator/internal/frontend/apitest"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
-const systemNamespace = "seek-system"
+const (
+	systemNamespace      = "seek-system"
+	credentialsNamespace = credentials.DefaultNamespace
+)
 
 // startFrontend runs the REST frontend against the control plane and returns its base URL.
 func startFrontend(t *testing.T) string {
@@ -68,15 +72,18 @@ func startFrontendWith(t *testing.T, host, metricsAddr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := restricted.List(context.Background(), &corev1.SecretList{}, client.InNamespace("default")); !apierrors.IsForbidden(err) {
-		t.Fatalf("the frontend identity may list Secrets outside seek-system (%v): it must not", err)
+	// Secrets only in the credentials namespace: none of its own namespace (Helm's release Secrets).
+	for _, ns := range []string{"default", systemNamespace} {
+		if err := restricted.List(context.Background(), &corev1.SecretList{}, client.InNamespace(ns)); !apierrors.IsForbidden(err) {
+			t.Fatalf("the frontend identity may list Secrets in %s (%v): it must not", ns, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- frontend.Run(ctx, cfg, frontend.Options{
-			Listen: "127.0.0.1:0", MetricsAddr: metricsAddr, HealthProbeAddr: "0", SystemNamespace: systemNamespace,
+			Listen: "127.0.0.1:0", MetricsAddr: metricsAddr, HealthProbeAddr: "0", CredentialsNamespace: credentialsNamespace,
 			MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 500, Burst: 1000, ShutdownTimeout: 5 * time.Second, Ready: ready,
 			Callbacks: callbackPolicy,
 		})
@@ -101,7 +108,7 @@ func startFrontendWith(t *testing.T, host, metricsAddr string) string {
 // apiKey mints a key for tenant and stores it as the admin CLI would.
 func apiKey(t *testing.T, tenant string, scopes ...apikeys.Scope) string {
 	t.Helper()
-	secret, key, err := apikeys.New(systemNamespace, tenant, scopes, 1000)
+	secret, key, err := apikeys.New(credentialsNamespace, tenant, scopes, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

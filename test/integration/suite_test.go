@@ -73,10 +73,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// The system namespace, as config/ creates it: API keys and webhook signing secrets live there.
-	if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	// The system namespace (Seek's ServiceAccounts) and the credentials namespace (API keys and webhook
+	// signing secrets), as config/ creates them.
+	for _, ns := range []string{systemNamespace, credentialsNamespace} {
+		if err := k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	mgrLog, err := os.Create(filepath.Join(os.TempDir(), "seek-integration-manager.log"))
 	if err != nil {
@@ -131,13 +134,13 @@ func startManager() *runningManager {
 	rm := &runningManager{cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		rm.done <- manager.Run(ctx, cp.Config, manager.Options{
-			MetricsAddr:     metricsAddr,
-			HealthProbeAddr: probeAddr,
-			QPS:             500,
-			Burst:           1000,
-			JobConcurrency:  8,
-			Restartable:     true,
-			SystemNamespace: systemNamespace,
+			MetricsAddr:          metricsAddr,
+			HealthProbeAddr:      probeAddr,
+			QPS:                  500,
+			Burst:                1000,
+			JobConcurrency:       8,
+			Restartable:          true,
+			CredentialsNamespace: credentialsNamespace,
 			// Short, so queue_test.go sees it apply; long enough for the tests that create a job
 			// before its worker.
 			DefaultQueueTimeout: suiteDefaultQueueTimeout,
