@@ -333,9 +333,13 @@ func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *s
 	return pods.Items, nil
 }
 
-// recordTransition emits an event and metrics for a state change that was just written.
+// recordTransition emits an event and metrics for a state change that was just written, and a
+// Warning event when a job starts having trouble starting.
 func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
 	if before.Status.State == after.Status.State {
+		if reason, msg, ok := startTrouble(before, after); ok {
+			r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
+		}
 		return
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("SeekJob changed state", "from", before.Status.State, "to", after.Status.State)
@@ -343,10 +347,19 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 	switch {
 	case after.Status.State == seekv1alpha1.JobStateQueued:
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobStarted)
+		if c.Reason == seekv1alpha1.JobReasonJobCreated {
+			// Starting as it should: the Started condition records it, and an event would add an API
+			// write to every job's path to its Job.
+			r.Metrics.observeTransition(before, after)
+			return
+		}
 		reason, msg = c.Reason, c.Message
+		if _, _, trouble := startTrouble(before, after); trouble {
+			eventType = corev1.EventTypeWarning
+		}
 	case after.Status.State == seekv1alpha1.JobStateRunning:
-		// No event: the Started condition records it, and an event per start would add a third API
-		// write to every job's path to its Job.
+		// No event: the Started condition records it, and an event per start would add an API write
+		// to every job.
 		r.Metrics.observeTransition(before, after)
 		return
 	default:
@@ -358,4 +371,26 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 	}
 	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
 	r.Metrics.observeTransition(before, after)
+}
+
+// startTrouble returns the Started reason and message of a queued job that has just started having
+// trouble starting: its Job was refused by a quota, or exists and its pod cannot start (any reason but
+// JobCreated). A change from one such cause to another (ErrImagePull and ImagePullBackOff alternate)
+// is not new trouble.
+func startTrouble(before, after *seekv1alpha1.SeekJob) (string, string, bool) {
+	troubled := func(sj *seekv1alpha1.SeekJob) *metav1.Condition {
+		c := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted)
+		if sj.Status.State != seekv1alpha1.JobStateQueued || c == nil || c.Status == metav1.ConditionTrue {
+			return nil
+		}
+		if c.Reason == seekv1alpha1.JobReasonQuotaExceeded || (sj.Status.JobName != "" && c.Reason != seekv1alpha1.JobReasonJobCreated) {
+			return c
+		}
+		return nil
+	}
+	c := troubled(after)
+	if c == nil || troubled(before) != nil {
+		return "", "", false
+	}
+	return c.Reason, c.Message, true
 }

@@ -358,3 +358,33 @@ func TestObserveStartWrites(t *testing.T) {
 		t.Errorf("startTime = %v, want the container's start", got)
 	}
 }
+
+func TestStartTrouble(t *testing.T) {
+	job := func(jobName, reason string) *seekv1alpha1.SeekJob {
+		w := testutil.MakeSeekJob("a", "ns").State(seekv1alpha1.JobStateQueued).JobName(jobName)
+		if reason != "" {
+			w.Condition(waitingCond(reason, reason+" message"))
+		}
+		return w.Obj()
+	}
+	cases := []struct {
+		name          string
+		before, after *seekv1alpha1.SeekJob
+		want          string
+	}{
+		{name: "waiting for capacity is no trouble", before: job("", ""), after: job("", "WaitingForCapacity")},
+		{name: "Job created is no trouble", before: job("", "WaitingForCapacity"), after: job("a", "JobCreated")},
+		{name: "quota refusal", before: job("", "WaitingForCapacity"), after: job("", "QuotaExceeded"), want: "QuotaExceeded"},
+		{name: "image pull failure", before: job("a", "JobCreated"), after: job("a", "ErrImagePull"), want: "ErrImagePull"},
+		{name: "first seen failing to pull", before: job("", ""), after: job("a", "ImagePullBackOff"), want: "ImagePullBackOff"},
+		{name: "one cause to another is not new trouble", before: job("a", "ErrImagePull"), after: job("a", "ImagePullBackOff")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			reason, msg, ok := startTrouble(tc.before, tc.after)
+			if reason != tc.want || ok != (tc.want != "") || (ok && msg != tc.want+" message") {
+				t.Errorf("startTrouble() = %q, %q, %v; want %q", reason, msg, ok, tc.want)
+			}
+		})
+	}
+}
