@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestWorkerCannotStart(t *testing.T) {
 				if job["status"] != "queued" {
 					t.Fatalf("job = %v, want queued with a reason among %v", job, tc.reasons)
 				}
-				if reason, _ := job["status_reason"].(string); contains(tc.reasons, reason) {
+				if reason, _ := job["status_reason"].(string); slices.Contains(tc.reasons, reason) {
 					if msg, _ := job["status_message"].(string); msg == "" {
 						t.Errorf("status_message is empty: %v", job)
 					}
@@ -65,18 +66,9 @@ func TestWorkerCannotStart(t *testing.T) {
 			e, _ := job["error"].(map[string]any)
 			reason, _ := e["reason"].(string)
 			msg, _ := e["message"].(string)
-			if job["status"] != "failed" || !contains(tc.reasons, reason) || !strings.HasPrefix(msg, "The worker did not start within 20s: ") || job["started_at"] != nil {
+			if job["status"] != "failed" || !slices.Contains(tc.reasons, reason) || !strings.HasPrefix(msg, "The worker did not start within 20s: ") || job["started_at"] != nil {
 				t.Fatalf("job = %v, want failed with a reason among %v after the 20s start deadline", job, tc.reasons)
 			}
 		})
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
