@@ -13,7 +13,8 @@ import (
 )
 
 // TestWorkerCannotStart runs jobs whose worker container cannot start on the real node: an image that
-// cannot be pulled, and a node selector no node matches. Each job shows the cause through the REST API
+// cannot be pulled, a node selector no node matches, and a ServiceAccount that does not exist (the Job
+// controller cannot create the pod). Each job shows the cause through the REST API
 // while queued (never running), then fails with it at the worker's start deadline.
 func TestWorkerCannotStart(t *testing.T) {
 	t.Parallel()
@@ -31,6 +32,11 @@ func TestWorkerCannotStart(t *testing.T) {
 			name:    "unschedulable",
 			worker:  testutil.MakeSeekWorker("nowhere-"+tenant).Image(workerImage("echo")).PullPolicy(corev1.PullNever).NodeSelector("seek-api.com/e2e-no-such-node", "true"),
 			reasons: []string{"Unschedulable"},
+		},
+		{
+			name:    "missing ServiceAccount",
+			worker:  testutil.MakeSeekWorker("nosa-"+tenant).Image(workerImage("echo")).PullPolicy(corev1.PullNever).ServiceAccount("no-such-account"),
+			reasons: []string{"ServiceAccountNotFound"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
