@@ -35,7 +35,7 @@ func TestWorkerCannotStart(t *testing.T) {
 		},
 		{
 			name:    "missing ServiceAccount",
-			worker:  testutil.MakeSeekWorker("nosa-"+tenant).Image(workerImage("echo")).PullPolicy(corev1.PullNever).ServiceAccount("no-such-account"),
+			worker:  testutil.MakeSeekWorker("nosa-" + tenant).Image(workerImage("echo")).PullPolicy(corev1.PullNever).ServiceAccount("no-such-account"),
 			reasons: []string{"ServiceAccountNotFound"},
 		},
 	} {
