@@ -44,6 +44,38 @@ func effectiveTimeout(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) time
 	return seekv1alpha1.DefaultTimeout
 }
 
+// effectiveStartDeadline is how long the worker container may take to start: the worker's
+// timeouts.startDeadline, else the default.
+func effectiveStartDeadline(w *seekv1alpha1.SeekWorker) time.Duration {
+	if w.Spec.Timeouts.StartDeadline != nil {
+		return w.Spec.Timeouts.StartDeadline.Duration
+	}
+	return seekv1alpha1.DefaultStartDeadline
+}
+
+// jobLimits are the time limits a Job runs under, fixed when it is created.
+type jobLimits struct {
+	// timeout bounds the run, from the worker container's first start.
+	timeout time.Duration
+	// startDeadline bounds each attempt's start; 0 for a Job created before start deadlines existed.
+	startDeadline time.Duration
+}
+
+// limitsOf reads a Job's limits back from its annotations. A Job without them (created by an earlier
+// version of the controller) has only its activeDeadlineSeconds, which then is its timeout.
+func limitsOf(job *batchv1.Job) jobLimits {
+	var l jobLimits
+	if d, err := time.ParseDuration(job.Annotations[seekv1alpha1.AnnotationTimeout]); err == nil && d > 0 {
+		l.timeout = d
+	} else {
+		l.timeout = time.Duration(ptr.Deref(job.Spec.ActiveDeadlineSeconds, 0)) * time.Second
+	}
+	if d, err := time.ParseDuration(job.Annotations[seekv1alpha1.AnnotationStartDeadline]); err == nil && d > 0 {
+		l.startDeadline = d
+	}
+	return l
+}
+
 // effectiveTTL is how long a finished job is kept: its own retention, else the worker's, else the default.
 // The worker may be nil (deleted).
 func effectiveTTL(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) time.Duration {
@@ -77,7 +109,7 @@ func inputText(sj *seekv1alpha1.SeekJob) string {
 // inputs; the caller sets the controller reference.
 func buildJob(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) *batchv1.Job {
 	labels := jobLabels(sj)
-	timeout := effectiveTimeout(sj, w)
+	timeout, startDeadline := effectiveTimeout(sj, w), effectiveStartDeadline(w)
 	// The Job counts its TTL in int32 seconds, and a worker's ttlAfterFinished has no maximum.
 	ttl := min(max(effectiveTTL(sj, w), jobTTLFloor), math.MaxInt32*time.Second)
 	spec := &w.Spec
@@ -149,12 +181,18 @@ func buildJob(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) *batchv1.Job
 			Name:      jobName(sj),
 			Namespace: sj.Namespace,
 			Labels:    labels,
+			Annotations: map[string]string{
+				seekv1alpha1.AnnotationTimeout:       timeout.String(),
+				seekv1alpha1.AnnotationStartDeadline: startDeadline.String(),
+			},
 		},
 		Spec: batchv1.JobSpec{
-			Parallelism:             ptr.To[int32](1),
-			Completions:             ptr.To[int32](1),
-			BackoffLimit:            ptr.To(spec.Retries),
-			ActiveDeadlineSeconds:   ptr.To(int64((timeout + time.Second - 1) / time.Second)),
+			Parallelism:  ptr.To[int32](1),
+			Completions:  ptr.To[int32](1),
+			BackoffLimit: ptr.To(spec.Retries),
+			// The controller enforces both limits itself, the timeout from the container's start; this
+			// backstop stops the Job should the controller be down.
+			ActiveDeadlineSeconds:   ptr.To(int64((startDeadline + timeout + time.Second - 1) / time.Second)),
 			TTLSecondsAfterFinished: ptr.To(int32(ttl / time.Second)),
 			PodReplacementPolicy:    ptr.To(batchv1.Failed),
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{

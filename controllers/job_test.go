@@ -30,12 +30,13 @@ func baseJob() *batchv1.Job {
 	}
 	tmp := resource.MustParse("1Gi")
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", Labels: labels,
+			Annotations: map[string]string{"seek-api.com/timeout": "10m0s", "seek-api.com/start-deadline": "10m0s"}},
 		Spec: batchv1.JobSpec{
 			Parallelism:             ptr.To[int32](1),
 			Completions:             ptr.To[int32](1),
 			BackoffLimit:            ptr.To[int32](0),
-			ActiveDeadlineSeconds:   ptr.To[int64](600),
+			ActiveDeadlineSeconds:   ptr.To[int64](1200), // start deadline + timeout
 			TTLSecondsAfterFinished: ptr.To[int32](86400),
 			PodReplacementPolicy:    ptr.To(batchv1.Failed),
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
@@ -149,19 +150,38 @@ func TestBuildJob(t *testing.T) {
 			name:   "worker default timeout",
 			sj:     job.Obj(),
 			worker: worker.Clone().Timeouts(5*time.Minute, time.Hour).Obj(),
-			want:   func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptr.To[int64](300) },
+			want: func(j *batchv1.Job) {
+				j.Annotations["seek-api.com/timeout"] = "5m0s"
+				j.Spec.ActiveDeadlineSeconds = ptr.To[int64](900)
+			},
 		},
 		{
 			name:   "job timeout overrides worker default",
 			sj:     job.Clone().Timeout(90 * time.Second).Obj(),
 			worker: worker.Clone().Timeouts(5*time.Minute, time.Hour).Obj(),
-			want:   func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptr.To[int64](90) },
+			want: func(j *batchv1.Job) {
+				j.Annotations["seek-api.com/timeout"] = "1m30s"
+				j.Spec.ActiveDeadlineSeconds = ptr.To[int64](690)
+			},
 		},
 		{
 			name:   "fractional timeout rounds up",
 			sj:     job.Clone().Timeout(1500 * time.Millisecond).Obj(),
 			worker: worker.Obj(),
-			want:   func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptr.To[int64](2) },
+			want: func(j *batchv1.Job) {
+				j.Annotations["seek-api.com/timeout"] = "1.5s"
+				j.Spec.ActiveDeadlineSeconds = ptr.To[int64](602)
+			},
+		},
+		{
+			name:   "worker start deadline",
+			sj:     job.Clone().Timeout(time.Minute).Obj(),
+			worker: worker.Clone().StartDeadline(20 * time.Second).Obj(),
+			want: func(j *batchv1.Job) {
+				j.Annotations["seek-api.com/timeout"] = "1m0s"
+				j.Annotations["seek-api.com/start-deadline"] = "20s"
+				j.Spec.ActiveDeadlineSeconds = ptr.To[int64](80)
+			},
 		},
 		{
 			name:   "retries become the backoff limit",

@@ -33,7 +33,7 @@ func NewMetrics(reader client.Reader) *Metrics {
 		}, []string{"worker", "state", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "seek_job_execution_duration_seconds",
-			Help:    "Time from a SeekJob's Job creation to its terminal state, by worker and state.",
+			Help:    "Time from the start of a SeekJob's worker container to its terminal state (jobs that started), by worker and state.",
 			Buckets: durationBuckets,
 		}, []string{"worker", "state"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -224,19 +225,21 @@ func TestReconcileQueueTimeout(t *testing.T) {
 			wantMsg:    `The job did not start within its queue timeout of 1h0m0s (timeouts.queueTimeout of SeekWorker "echo"): SeekWorker "echo" is not ready: spec.inputSchema: broken`,
 		},
 		{
-			name:       "given a slot at the deadline: starts",
+			name:       "given a slot at the deadline: its Job is created",
 			sj:         waiting(job.Clone(), seekv1alpha1.JobReasonWaitingForCapacity, "").Obj(),
 			objs:       []client.Object{worker.Clone().MaxConcurrent(1).ActiveJobs(seekv1alpha1.JobReference{Namespace: "ns", Name: "a", UID: "u1"}).Obj()},
 			now:        created.Add(2 * time.Hour),
-			wantState:  seekv1alpha1.JobStateRunning,
+			wantState:  seekv1alpha1.JobStateQueued, // its Job exists: Started stays False until the worker runs
+			want:       ctrl.Result{RequeueAfter: seekv1alpha1.DefaultStartDeadline},
 			wantReason: seekv1alpha1.JobReasonJobCreated,
 		},
 		{
-			name:       "worker created at the deadline: starts",
+			name:       "worker created at the deadline: its Job is created",
 			sj:         waiting(job.Clone(), seekv1alpha1.JobReasonWorkerNotFound, "").Obj(),
 			objs:       []client.Object{worker.Obj()},
 			now:        created.Add(2 * time.Hour),
-			wantState:  seekv1alpha1.JobStateRunning,
+			wantState:  seekv1alpha1.JobStateQueued, // its Job exists: Started stays False until the worker runs
+			want:       ctrl.Result{RequeueAfter: seekv1alpha1.DefaultStartDeadline},
 			wantReason: seekv1alpha1.JobReasonJobCreated,
 		},
 		{
@@ -279,7 +282,8 @@ func TestReconcileQueueTimeout(t *testing.T) {
 				objs = append(objs, j)
 			}
 			apiserver := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-				WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).Build()
+				WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).
+				WithIndex(&corev1.Event{}, eventObjectUIDField, eventObjectUID).Build()
 			cache := interceptor.NewClient(apiserver, interceptor.Funcs{
 				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 					if _, ok := obj.(*batchv1.Job); ok && tc.jobHiddenFromCache {

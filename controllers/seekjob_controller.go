@@ -52,6 +52,7 @@ type SeekJobReconciler struct {
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekworkers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one SeekJob along its lifecycle and writes its status at most once.
@@ -71,6 +72,8 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil && !errors.Is(err, errPreviousJob) && !errors.Is(err, errJobNotOwned) {
 		return ctrl.Result{}, err
 	}
+	// requeue is when something falls due that no watch event announces: a deadline, a retry.
+	var requeue time.Duration
 	switch {
 	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
 		// cancel returns the Job when it turns out to have finished: the outcome stands.
@@ -85,12 +88,12 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	case job == nil && sj.Status.JobName != "":
 		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
 	case job == nil:
-		if job, err = r.start(ctx, sj); err != nil {
+		if job, requeue, err = r.start(ctx, sj); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	if job != nil && !sj.Status.State.IsTerminal() {
-		if err := r.observeJob(ctx, sj, job); err != nil {
+		if requeue, err = r.observeJob(ctx, sj, job); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -101,7 +104,7 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	sj.Status.ObservedGeneration = sj.Generation
 	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
-		return ctrl.Result{RequeueAfter: queueLeft}, nil
+		return ctrl.Result{RequeueAfter: soonest(requeue, queueLeft)}, nil
 	}
 	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
@@ -111,7 +114,7 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
 	}
 	r.recordTransition(ctx, before, sj)
-	return ctrl.Result{RequeueAfter: queueLeft}, nil
+	return ctrl.Result{RequeueAfter: soonest(requeue, queueLeft)}, nil
 }
 
 // getJob returns the SeekJob's Job, nil if there is none, or errJobNotOwned. When the cache has no Job
@@ -187,16 +190,17 @@ func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob
 }
 
 // start checks sj against its worker and creates its Job once the worker is ready and has room.
-// It returns the Job, or nil while the job waits or after it failed validation.
-func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob) (*batchv1.Job, error) {
+// It returns the Job, or nil while the job waits (then possibly when to try again) or after it failed
+// validation or the apiserver refused the Job.
+func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob) (*batchv1.Job, time.Duration, error) {
 	now := r.Clock.Now()
 	w := &seekv1alpha1.SeekWorker{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err != nil {
 		if apierrors.IsNotFound(err) {
 			setWaiting(sj, seekv1alpha1.JobReasonWorkerNotFound, fmt.Sprintf("SeekWorker %q does not exist; the job starts when it is created", sj.Spec.WorkerName), now)
-			return nil, nil
+			return nil, 0, nil
 		}
-		return nil, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+		return nil, 0, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
 	}
 	if ready := meta.FindStatusCondition(w.Status.Conditions, seekv1alpha1.WorkerReady); ready == nil || ready.Status != metav1.ConditionTrue {
 		msg := fmt.Sprintf("SeekWorker %q is not ready", w.Name)
@@ -204,20 +208,20 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 			msg += ": " + ready.Message
 		}
 		setWaiting(sj, seekv1alpha1.JobReasonWorkerNotReady, msg, now)
-		return nil, nil
+		return nil, 0, nil
 	}
 	if reason, msg := validateAgainstWorker(sj, w); reason != "" {
 		fail(sj, reason, msg, now)
-		return nil, nil
+		return nil, 0, nil
 	}
 	if !admitted(sj, w) {
 		setWaiting(sj, seekv1alpha1.JobReasonWaitingForCapacity, fmt.Sprintf("All %d slots of SeekWorker %q are in use", *w.Spec.Limits.MaxConcurrentJobs, w.Name), now)
-		return nil, nil
+		return nil, 0, nil
 	}
 
 	job := buildJob(sj, w)
 	if err := controllerutil.SetControllerReference(sj, job, r.Client.Scheme()); err != nil {
-		return nil, fmt.Errorf("set owner of Job %s: %w", klog.KObj(job), err)
+		return nil, 0, fmt.Errorf("set owner of Job %s: %w", klog.KObj(job), err)
 	}
 	err := r.Client.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
@@ -226,19 +230,25 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 			switch ownership(job, sj) {
 			case errPreviousJob:
 				setWaiting(sj, seekv1alpha1.JobReasonWaitingForPreviousJob, previousJobMessage(sj), now)
-				return nil, nil
+				return nil, 0, nil
 			case errJobNotOwned:
 				fail(sj, seekv1alpha1.JobReasonJobNotOwned, notOwnedMessage(sj), now)
-				return nil, nil
+				return nil, 0, nil
 			}
 		}
 	}
+	if reason, msg, refused := refusal(err); refused && reason == seekv1alpha1.JobReasonQuotaExceeded {
+		setWaiting(sj, reason, msg, now)
+		return nil, quotaRetryDelay(sj, now), nil
+	} else if refused {
+		fail(sj, reason, msg, now)
+		return nil, 0, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create Job %s: %w", klog.KObj(job), err)
+		return nil, 0, fmt.Errorf("create Job %s: %w", klog.KObj(job), err)
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("Created Job", "job", klog.KObj(job))
-	setStarted(sj, job, now)
-	return job, nil
+	return job, 0, nil
 }
 
 // validateAgainstWorker checks what the API schema cannot: the worker-specific input size, input
@@ -275,21 +285,52 @@ func admitted(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) bool {
 	return false
 }
 
-// observeJob reads the Job and its pods into sj's status.
-func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) error {
+// observeJob reads the Job, its pods and the Job controller's failures to create them into sj's status,
+// and ends sj when the Job ran out of time: then it deletes the Job. It returns when the next deadline
+// falls due.
+func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) (time.Duration, error) {
+	now := r.Clock.Now()
 	pods, err := r.listPods(ctx, r.Client, sj)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if setStatusFromJob(sj, job, pods, false, r.Clock.Now()) {
-		return nil
+	failedCreate := ""
+	if !started(sj) && !hasLivePod(pods) {
+		if failedCreate, err = r.failedCreate(ctx, job); err != nil {
+			return 0, err
+		}
 	}
-	// The Job finished but the cache has not shown the pod holding the outcome: ask the apiserver.
-	if pods, err = r.listPods(ctx, r.APIReader, sj); err != nil {
-		return err
+	if !setStatusFromJob(sj, job, pods, failedCreate, false, now) {
+		// The Job finished but the cache has not shown the pod holding the outcome: ask the apiserver.
+		if pods, err = r.listPods(ctx, r.APIReader, sj); err != nil {
+			return 0, err
+		}
+		setStatusFromJob(sj, job, pods, failedCreate, true, now)
 	}
-	setStatusFromJob(sj, job, pods, true, r.Clock.Now())
-	return nil
+	if sj.Status.State.IsTerminal() {
+		return 0, nil
+	}
+	expired, next := enforceDeadlines(sj, job, pods, now)
+	if !expired {
+		return next, nil
+	}
+	// Deleted before the status write, as a cancel is: should the write fail, the next reconcile
+	// still sees the Job (foreground deletion keeps it until its pods are gone) and ends sj alike.
+	err = r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationForeground), client.Preconditions{UID: &job.UID})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return 0, fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)
+	}
+	return 0, nil
+}
+
+// failedCreate returns the message of the Job controller's latest event saying it cannot create the
+// Job's pod, or "".
+func (r *SeekJobReconciler) failedCreate(ctx context.Context, job *batchv1.Job) (string, error) {
+	events := &corev1.EventList{}
+	if err := r.Client.List(ctx, events, client.InNamespace(job.Namespace), client.MatchingFields{eventObjectUIDField: string(job.UID)}); err != nil {
+		return "", fmt.Errorf("list events of Job %s: %w", klog.KObj(job), err)
+	}
+	return latestFailedCreate(job, events.Items), nil
 }
 
 func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *seekv1alpha1.SeekJob) ([]corev1.Pod, error) {
@@ -300,9 +341,13 @@ func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *s
 	return pods.Items, nil
 }
 
-// recordTransition emits an event and metrics for a state change that was just written.
+// recordTransition emits an event and metrics for a state change that was just written, and a
+// Warning event when a job starts having trouble starting.
 func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
 	if before.Status.State == after.Status.State {
+		if reason, msg, ok := startTrouble(before, after); ok {
+			r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
+		}
 		return
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("SeekJob changed state", "from", before.Status.State, "to", after.Status.State)
@@ -310,10 +355,19 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 	switch {
 	case after.Status.State == seekv1alpha1.JobStateQueued:
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobStarted)
+		if c.Reason == seekv1alpha1.JobReasonJobCreated {
+			// Starting as it should: the Started condition records it, and an event would add an API
+			// write to every job's path to its Job.
+			r.Metrics.observeTransition(before, after)
+			return
+		}
 		reason, msg = c.Reason, c.Message
+		if _, _, trouble := startTrouble(before, after); trouble {
+			eventType = corev1.EventTypeWarning
+		}
 	case after.Status.State == seekv1alpha1.JobStateRunning:
-		// No event: the Started condition records it, and an event per start would add a third API
-		// write to every job's path to its Job.
+		// No event: the Started condition records it, and an event per start would add an API write
+		// to every job.
 		r.Metrics.observeTransition(before, after)
 		return
 	default:
@@ -325,4 +379,37 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 	}
 	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
 	r.Metrics.observeTransition(before, after)
+}
+
+// startTrouble returns the Started reason and message of a queued job that has just started having
+// trouble starting: its Job was refused by a quota, or exists and its pod cannot start (any reason but
+// JobCreated). A change from one such cause to another (ErrImagePull and ImagePullBackOff alternate)
+// is not new trouble.
+func startTrouble(before, after *seekv1alpha1.SeekJob) (string, string, bool) {
+	troubled := func(sj *seekv1alpha1.SeekJob) *metav1.Condition {
+		c := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted)
+		if sj.Status.State != seekv1alpha1.JobStateQueued || c == nil || c.Status == metav1.ConditionTrue {
+			return nil
+		}
+		if c.Reason == seekv1alpha1.JobReasonQuotaExceeded || (sj.Status.JobName != "" && c.Reason != seekv1alpha1.JobReasonJobCreated) {
+			return c
+		}
+		return nil
+	}
+	c := troubled(after)
+	if c == nil || troubled(before) != nil {
+		return "", "", false
+	}
+	return c.Reason, c.Message, true
+}
+
+// soonest is the earliest of the positive durations (when the reconciler must run again), 0 if none.
+func soonest(ds ...time.Duration) time.Duration {
+	var out time.Duration
+	for _, d := range ds {
+		if d > 0 && (out == 0 || d < out) {
+			out = d
+		}
+	}
+	return out
 }

@@ -2,12 +2,17 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -299,6 +304,111 @@ func TestReconcileCancel(t *testing.T) {
 				t.Errorf("state = %q, want %q (error %+v)", got.Status.State, tc.wantState, got.Status.Error)
 			}
 			err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
+			if exists := err == nil; exists != tc.wantJob {
+				t.Errorf("Job exists = %v, want %v (%v)", exists, tc.wantJob, err)
+			}
+		})
+	}
+}
+
+// TestReconcileStart drives Reconcile through the start path: the apiserver refusing the Job, the
+// Job controller failing to create the pod, and the start deadline passing.
+func TestReconcileStart(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	worker := testutil.MakeSeekWorker("echo").StartDeadline(30 * time.Second).Ready().Obj()
+	newSJ := func() *seekv1alpha1.SeekJob {
+		return testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Generation(1).Created(now.Add(-time.Minute)).Obj()
+	}
+	jobs := schema.GroupResource{Group: "batch", Resource: "jobs"}
+	cases := []struct {
+		name string
+		// createErr is what the apiserver answers the Job's creation.
+		createErr error
+		// jobAge, when set, makes a Job of that age exist already.
+		jobAge time.Duration
+		// failedCreate is a FailedCreate event of the Job controller about that Job.
+		failedCreate string
+		wantState    seekv1alpha1.JobState
+		wantReason   string // Started reason while Queued, Finished reason once final
+		wantRequeue  time.Duration
+		wantJob      bool
+	}{
+		{
+			name:      "Job created: queued until its container starts, due at the start deadline",
+			wantState: seekv1alpha1.JobStateQueued, wantReason: seekv1alpha1.JobReasonJobCreated,
+			wantRequeue: 30 * time.Second, wantJob: true,
+		},
+		{
+			name:      "quota exceeded: queued, retried later",
+			createErr: apierrors.NewForbidden(jobs, "a", errors.New("exceeded quota: jobs, requested: count/jobs.batch=1, used: count/jobs.batch=1, limited: count/jobs.batch=1")),
+			wantState: seekv1alpha1.JobStateQueued, wantReason: seekv1alpha1.JobReasonQuotaExceeded, wantRequeue: time.Second,
+		},
+		{
+			name:      "forbidden by an admission policy: failed",
+			createErr: apierrors.NewForbidden(jobs, "a", errors.New("admission webhook denied the request")),
+			wantState: seekv1alpha1.JobStateFailed, wantReason: seekv1alpha1.JobReasonJobRejected,
+		},
+		{
+			name:         "pod cannot be created: queued with the cause",
+			jobAge:       10 * time.Second,
+			failedCreate: `Error creating: pods "a-x7k2p" is forbidden: pod rejected: RuntimeClass "gvisor" not found`,
+			wantState:    seekv1alpha1.JobStateQueued, wantReason: seekv1alpha1.JobReasonRuntimeClassNotFound,
+			wantRequeue: 20 * time.Second, wantJob: true,
+		},
+		{
+			name:         "start deadline passed: failed with the cause, Job deleted",
+			jobAge:       31 * time.Second,
+			failedCreate: `Error creating: pods "a-x7k2p" is forbidden: pod rejected: RuntimeClass "gvisor" not found`,
+			wantState:    seekv1alpha1.JobStateFailed, wantReason: seekv1alpha1.JobReasonRuntimeClassNotFound,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := newTestScheme(t)
+			sj := newSJ()
+			objs := []client.Object{sj, worker}
+			if tc.jobAge > 0 {
+				job := buildJob(sj, worker)
+				job.UID, job.CreationTimestamp = "j1", metav1.NewTime(now.Add(-tc.jobAge))
+				if err := controllerutil.SetControllerReference(sj, job, scheme); err != nil {
+					t.Fatal(err)
+				}
+				objs = append(objs, job, &corev1.Event{
+					ObjectMeta:     metav1.ObjectMeta{Name: "a.1", Namespace: "ns"},
+					InvolvedObject: corev1.ObjectReference{Kind: "Job", Namespace: "ns", Name: "a", UID: "j1"},
+					Reason:         "FailedCreate", Message: tc.failedCreate, LastTimestamp: metav1.NewTime(now),
+				})
+			}
+			c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(sj).
+				WithIndex(&corev1.Event{}, eventObjectUIDField, eventObjectUID).
+				WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+					if _, ok := obj.(*batchv1.Job); ok && tc.createErr != nil {
+						return tc.createErr
+					}
+					return c.Create(ctx, obj, opts...)
+				}}).Build()
+			r := &SeekJobReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+				Clock: clocktesting.NewFakePassiveClock(now), Metrics: NewMetrics(c)}
+			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(sj)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RequeueAfter != tc.wantRequeue {
+				t.Errorf("RequeueAfter = %s, want %s", res.RequeueAfter, tc.wantRequeue)
+			}
+			got := &seekv1alpha1.SeekJob{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(sj), got); err != nil {
+				t.Fatal(err)
+			}
+			condType := seekv1alpha1.JobStarted
+			if got.Status.State.IsTerminal() {
+				condType = seekv1alpha1.JobFinished
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, condType)
+			if got.Status.State != tc.wantState || cond == nil || cond.Reason != tc.wantReason {
+				t.Errorf("state %s, %s condition %+v; want %s, reason %s", got.Status.State, condType, cond, tc.wantState, tc.wantReason)
+			}
+			err = c.Get(context.Background(), client.ObjectKeyFromObject(sj), &batchv1.Job{})
 			if exists := err == nil; exists != tc.wantJob {
 				t.Errorf("Job exists = %v, want %v (%v)", exists, tc.wantJob, err)
 			}

@@ -126,7 +126,8 @@ func assignSlots(current []seekv1alpha1.JobReference, jobs []seekv1alpha1.SeekJo
 		sj := &jobs[i]
 		switch {
 		case taken[string(sj.UID)] || !holds(sj):
-		case sj.Status.State == seekv1alpha1.JobStateRunning:
+		case sj.Status.State == seekv1alpha1.JobStateRunning || sj.Status.JobName != "":
+			// Its Job exists (it may still be starting): it runs without a slot.
 			take(sj)
 		case sj.Spec.CancelRequest == nil:
 			waiting = append(waiting, sj)

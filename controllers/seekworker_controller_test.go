@@ -141,6 +141,12 @@ func TestAssignSlots(t *testing.T) {
 			want:  []seekv1alpha1.JobReference{ref("a"), ref("b")},
 		},
 		{
+			name:  "a job whose Job exists but has not started yet counts as running",
+			jobs:  []seekv1alpha1.SeekJob{queued("q", -time.Hour), *seekJob("s", 0).State(seekv1alpha1.JobStateQueued).JobName("s").Obj()},
+			limit: 1,
+			want:  []seekv1alpha1.JobReference{ref("s")},
+		},
+		{
 			name:  "running jobs without a slot come before waiting ones",
 			jobs:  []seekv1alpha1.SeekJob{queued("q", -time.Hour), running("a", 0)},
 			limit: 2,

@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,6 +37,19 @@ import (
 
 // workerNameField indexes SeekJobs by spec.workerName in the cache.
 const workerNameField = "spec.workerName"
+
+// eventObjectUIDField indexes Events by the UID of the object they are about.
+const eventObjectUIDField = "involvedObject.uid"
+
+// eventObjectUID is the eventObjectUIDField index's value of an Event.
+func eventObjectUID(o client.Object) []string {
+	return []string{string(o.(*corev1.Event).InvolvedObject.UID)}
+}
+
+// failedCreateEvents selects the Events the cache holds: the Job controller's failures to create a
+// Job's pod (a missing ServiceAccount or RuntimeClass, an admission policy, a pod quota). Only these
+// show why a Job has no pod; nothing in the Job's status does.
+var failedCreateEvents = fields.SelectorFromSet(fields.Set{"involvedObject.kind": "Job", "reason": reasonFailedCreate})
 
 // Options configure the controllers.
 type Options struct {
@@ -85,8 +99,8 @@ func DefaultCallbackTenantConcurrency(concurrency int) int {
 }
 
 // CacheOptions restricts the manager's cache to what the controllers need: Jobs and Pods carrying the
-// SeekJob label, the webhook signing Secrets of the credentials namespace, the tenants' quotas, and no
-// managedFields on anything.
+// SeekJob label, the Job controller's FailedCreate events, the webhook signing Secrets of the
+// credentials namespace, the tenants' quotas, and no managedFields on anything.
 func CacheOptions(credentialsNamespace string) cache.Options {
 	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
 	if err != nil {
@@ -96,8 +110,9 @@ func CacheOptions(credentialsNamespace string) cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Label: ours},
-			&corev1.Pod{}:  {Label: ours},
+			&batchv1.Job{}:  {Label: ours},
+			&corev1.Pod{}:   {Label: ours},
+			&corev1.Event{}: {Field: failedCreateEvents},
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{signingkeys.Label: "true"}),
 				Namespaces: map[string]cache.Config{credentialsNamespace: {}}},
 			&corev1.ResourceQuota{}: {Label: labels.SelectorFromSet(labels.Set{tenants.Label: "true"})},
@@ -123,6 +138,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by finished: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Event{}, eventObjectUIDField, eventObjectUID); err != nil {
+		return nil, fmt.Errorf("index Events by object: %w", err)
+	}
 	c := mgr.GetClient()
 	metrics := NewMetrics(mgr.GetCache())
 
@@ -133,6 +151,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		For(&seekv1alpha1.SeekJob{}).
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSeekJob)).
+		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(eventToSeekJob)).
 		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(waitingJobsOfWorker(c))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.JobConcurrency}).
 		Complete(jobs)
@@ -227,6 +246,16 @@ func podToSeekJob(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// eventToSeekJob maps an event about a Job to the SeekJob of the same name: a Job is named after its
+// SeekJob. (A Job that is not a SeekJob's wakes nothing that exists, or a SeekJob that finds it foreign.)
+func eventToSeekJob(_ context.Context, o client.Object) []reconcile.Request {
+	ev := o.(*corev1.Event)
+	if ev.InvolvedObject.Kind != "Job" || ev.InvolvedObject.Name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ev.InvolvedObject.Namespace, Name: ev.InvolvedObject.Name}}}
+}
+
 // waitingJobsOfWorker maps a SeekWorker to its SeekJobs that have not started and may start now: a
 // new or newly ready worker wakes every waiting job, a freed slot only the jobs it was given to. A
 // changed spec (one the worker controller has not observed yet) wakes every waiting job too: a new
@@ -247,8 +276,8 @@ func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 		var reqs []reconcile.Request
 		for i := range list.Items {
 			sj := &list.Items[i]
-			if sj.Status.State != "" && sj.Status.State != seekv1alpha1.JobStateQueued {
-				continue
+			if (sj.Status.State != "" && sj.Status.State != seekv1alpha1.JobStateQueued) || sj.Status.JobName != "" {
+				continue // started, or its Job exists: the worker no longer matters to it
 			}
 			started := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted)
 			if started != nil && started.Reason == seekv1alpha1.JobReasonWaitingForCapacity && !specChanged &&

@@ -6,9 +6,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -25,6 +28,8 @@ func TestWaitingJobsOfWorker(t *testing.T) {
 		waiting("no-slot", seekv1alpha1.JobReasonWaitingForCapacity),
 		waiting("slot-granted", seekv1alpha1.JobReasonWaitingForCapacity),
 		testutil.MakeSeekJob("running", "ns").Worker("w").UID("running").State(seekv1alpha1.JobStateRunning).Obj(),
+		testutil.MakeSeekJob("starting", "ns").Worker("w").UID("starting").State(seekv1alpha1.JobStateQueued).JobName("starting").
+			Condition(metav1.Condition{Type: seekv1alpha1.JobStarted, Status: metav1.ConditionFalse, Reason: seekv1alpha1.JobReasonJobCreated}).Obj(),
 		testutil.MakeSeekJob("done", "ns").Worker("w").UID("done").State(seekv1alpha1.JobStateCompleted).Obj(),
 		waiting("other-worker", seekv1alpha1.JobReasonWorkerNotFound),
 	}
@@ -40,7 +45,7 @@ func TestWaitingJobsOfWorker(t *testing.T) {
 		want   []string
 	}{
 		{
-			name:   "no limit: every waiting job",
+			name:   "no limit: every job waiting to get a Job",
 			worker: testutil.MakeSeekWorker("w").Obj(),
 			want:   []string{"new", "no-slot", "no-worker", "slot-granted"},
 		},
@@ -66,6 +71,28 @@ func TestWaitingJobsOfWorker(t *testing.T) {
 			sort.Strings(got)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("enqueued (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEventToSeekJob(t *testing.T) {
+	cases := []struct {
+		name string
+		ev   *corev1.Event
+		want []reconcile.Request
+	}{
+		{
+			name: "a Job's event wakes the SeekJob of the same name",
+			ev:   &corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Job", Namespace: "ns", Name: "a"}},
+			want: []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "a"}}},
+		},
+		{name: "another kind", ev: &corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "a"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, eventToSeekJob(context.Background(), tc.ev)); diff != "" {
+				t.Errorf("eventToSeekJob() (-want +got):\n%s", diff)
 			}
 		})
 	}

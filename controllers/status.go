@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -22,6 +23,10 @@ const (
 	maxMessageBytes = 4096
 	// maxEventNoteBytes is the apiserver's limit on an event's note.
 	maxEventNoteBytes = 1024
+	// maxLogTailBytes bounds the log tail kept in the error details of an OOM-killed worker.
+	maxLogTailBytes = 4096
+	// reasonOOMKilled is the reason of a container the kernel killed for exceeding its memory limit.
+	reasonOOMKilled = "OOMKilled"
 )
 
 // setCondition sets a condition with the injected clock's time as its transition time.
@@ -42,21 +47,23 @@ func setWaiting(sj *seekv1alpha1.SeekJob, reason, message string, now time.Time)
 	setCondition(&sj.Status, sj.Generation, seekv1alpha1.JobStarted, metav1.ConditionFalse, reason, message, now)
 }
 
-// setStarted records that the Job running sj was created.
-func setStarted(sj *seekv1alpha1.SeekJob, job *batchv1.Job, now time.Time) {
+// setStarted records that sj's worker container started at the given time (at most now): sj is Running.
+func setStarted(sj *seekv1alpha1.SeekJob, at, now time.Time) {
 	sj.Status.State = seekv1alpha1.JobStateRunning
-	sj.Status.JobName = job.Name
-	// The first attempt begins with the Job: counting it now saves a status write when its pod appears.
-	sj.Status.Attempts = max(sj.Status.Attempts, 1)
 	if sj.Status.StartTime == nil {
-		t := metav1.NewTime(now)
-		if !job.CreationTimestamp.IsZero() {
-			t = job.CreationTimestamp
+		if at.IsZero() || at.After(now) {
+			at = now
 		}
-		sj.Status.StartTime = &t
+		sj.Status.StartTime = ptr.To(metav1.NewTime(at))
 	}
-	setCondition(&sj.Status, sj.Generation, seekv1alpha1.JobStarted, metav1.ConditionTrue, seekv1alpha1.JobReasonJobCreated,
-		fmt.Sprintf("Job %s runs the worker", job.Name), now)
+	setCondition(&sj.Status, sj.Generation, seekv1alpha1.JobStarted, metav1.ConditionTrue, seekv1alpha1.JobReasonWorkerStarted,
+		"The worker container started", now)
+}
+
+// started reports whether sj's worker container has started: Started is True (it stays True through
+// retries, whose pods start again).
+func started(sj *seekv1alpha1.SeekJob) bool {
+	return meta.IsStatusConditionTrue(sj.Status.Conditions, seekv1alpha1.JobStarted)
 }
 
 // finish moves sj to a terminal state. jobErr is nil only for Completed.
@@ -173,10 +180,20 @@ func parseResult(message string) (*seekv1alpha1.JSON, error) {
 
 // parseWorkerError turns a failed pod's worker termination into a JobError. A worker that followed the
 // protocol wrote {"message": ..., "reason": ...}; anything else (for example the log tail the kubelet
-// falls back to) becomes the message verbatim.
-func parseWorkerError(reason string, term *corev1.ContainerStateTerminated) *seekv1alpha1.JobError {
+// falls back to) becomes the message verbatim. A worker killed for exceeding its memory limit is said
+// to be, with the limit, its log tail going into details. pod may be nil (gone).
+func parseWorkerError(reason string, pod *corev1.Pod) *seekv1alpha1.JobError {
 	je := &seekv1alpha1.JobError{Reason: reason}
-	if term == nil {
+	var term *corev1.ContainerStateTerminated
+	if pod != nil {
+		term = workerTermination(pod)
+	}
+	switch {
+	case term == nil && pod != nil && (pod.Status.Reason != "" || pod.Status.Message != ""):
+		// The kubelet rejected or evicted the pod before its worker ran.
+		je.Message = truncate(strings.TrimPrefix(fmt.Sprintf("the pod failed before the worker ran: %s: %s", pod.Status.Reason, pod.Status.Message), ": "), maxMessageBytes)
+		return je
+	case term == nil:
 		je.Message = "the worker's pod and its exit status are gone"
 		return je
 	}
@@ -184,6 +201,14 @@ func parseWorkerError(reason string, term *corev1.ContainerStateTerminated) *see
 	raw := bytes.TrimSpace([]byte(term.Message))
 	var perr protocol.Error
 	switch {
+	case term.Reason == reasonOOMKilled:
+		je.Message = oomMessage(pod)
+		if len(raw) > 0 {
+			details, err := json.Marshal(map[string]string{"log_tail": truncate(string(raw), maxLogTailBytes)})
+			if err == nil {
+				je.Details = seekv1alpha1.NewJSON(details)
+			}
+		}
 	case len(raw) == 0:
 		je.Message = fmt.Sprintf("the worker exited with code %d without an error message", term.ExitCode)
 		if term.Reason != "" && term.Reason != "Error" {
@@ -200,17 +225,33 @@ func parseWorkerError(reason string, term *corev1.ContainerStateTerminated) *see
 	return je
 }
 
+// oomMessage says that the pod's worker was killed for exceeding its memory limit, naming the limit.
+func oomMessage(pod *corev1.Pod) string {
+	for _, c := range pod.Spec.Containers {
+		if c.Name != protocol.ContainerName {
+			continue
+		}
+		if limit, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && !limit.IsZero() {
+			return fmt.Sprintf("The worker was OOMKilled (memory limit %s)", limit.String())
+		}
+	}
+	return "The worker was OOMKilled (no memory limit: the node ran out of memory)"
+}
+
 // attempts is how many pods have run (or are running) the job.
 func attempts(job *batchv1.Job) int32 {
 	return job.Status.Failed + job.Status.Succeeded + job.Status.Active
 }
 
-// setStatusFromJob computes sj's status from its Job and the Job's pods. It reports false when the Job
+// setStatusFromJob computes sj's status from its Job, the Job's pods and failedCreate, the message of
+// the Job controller's latest failure to create a pod ("" if none). It reports false when the Job
 // finished but the pod holding the outcome is not among pods (the caller looks harder, then calls again
 // with lostPods=true to settle without it).
-func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.Pod, lostPods bool, now time.Time) bool {
-	setStarted(sj, job, now)
-	sj.Status.Attempts = max(sj.Status.Attempts, attempts(job))
+func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.Pod, failedCreate string, lostPods bool, now time.Time) bool {
+	sj.Status.JobName = job.Name
+	// The first attempt begins with the Job: counting it now saves a status write when its pod appears.
+	sj.Status.Attempts = max(sj.Status.Attempts, attempts(job), 1)
+	observeStart(sj, job, pods, failedCreate, now)
 
 	if jobCondition(job, batchv1.JobComplete) == nil && jobCondition(job, batchv1.JobFailed) == nil {
 		if result, at, ok := earlyResult(pods, now); ok {
@@ -252,20 +293,20 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 	if !lostPods && countPods(pods, corev1.PodFailed) < int(job.Status.Failed) {
 		return false // the cache may not show the last failed attempt yet
 	}
-	var term *corev1.ContainerStateTerminated
-	if pod := lastPod(pods, corev1.PodFailed); pod != nil {
-		term = workerTermination(pod)
-	}
-	switch failed.Reason {
-	case batchv1.JobReasonDeadlineExceeded:
-		msg := fmt.Sprintf("The job ran longer than its timeout of %ds", ptr.Deref(job.Spec.ActiveDeadlineSeconds, 0))
+	pod := lastPod(pods, corev1.PodFailed)
+	switch {
+	case failed.Reason == batchv1.JobReasonDeadlineExceeded && !started(sj):
+		// The Job's backstop deadline (start deadline plus timeout) passed before the worker started.
+		failStart(sj, limitsOf(job).startDeadline, now)
+	case failed.Reason == batchv1.JobReasonDeadlineExceeded:
+		msg := timeoutMessage(limitsOf(job).timeout)
 		finish(sj, seekv1alpha1.JobStateTimedOut, seekv1alpha1.JobReasonDeadlineExceeded, msg,
 			&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonDeadlineExceeded, Message: msg}, now)
-	case batchv1.JobReasonPodFailurePolicy:
-		je := parseWorkerError(seekv1alpha1.JobReasonWorkerError, term)
+	case failed.Reason == batchv1.JobReasonPodFailurePolicy:
+		je := parseWorkerError(seekv1alpha1.JobReasonWorkerError, pod)
 		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonWorkerError, "The worker failed and asked not to be retried: "+je.Message, je, now)
 	default:
-		je := parseWorkerError(seekv1alpha1.JobReasonRetriesExhausted, term)
+		je := parseWorkerError(seekv1alpha1.JobReasonRetriesExhausted, pod)
 		msg := fmt.Sprintf("All %d attempts failed; the last: %s", sj.Status.Attempts, je.Message)
 		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonRetriesExhausted, msg, je, now)
 	}

@@ -80,16 +80,70 @@ func terminated(exitCode int32, reason, message string) *corev1.ContainerStateTe
 	return &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: reason, Message: message, FinishedAt: metav1.NewTime(now)}
 }
 
+// failedPod is a failed pod whose worker container ended as term (nil: never ran), with an optional
+// memory limit.
+func failedPod(term *corev1.ContainerStateTerminated, memoryLimit string) *corev1.Pod {
+	p := testutil.MakePod("a-1", "ns").Phase(corev1.PodFailed)
+	if memoryLimit != "" {
+		p.MemoryLimit(memoryLimit)
+	}
+	if term != nil {
+		p.Terminated(term.ExitCode, term.Reason, term.Message, term.FinishedAt.Time)
+	}
+	return p.Obj()
+}
+
 func TestParseWorkerError(t *testing.T) {
 	long := strings.Repeat("é", 3000) // 6000 bytes
+	rejected := failedPod(nil, "")
+	rejected.Status.Reason, rejected.Status.Message = "OutOfcpu", "Node didn't have enough resource: cpu, requested: 4000, used: 0, capacity: 2000"
 	cases := []struct {
 		name string
 		term *corev1.ContainerStateTerminated
-		want *seekv1alpha1.JobError
+		// pod, when set, is the pod instead of one built from term.
+		pod         *corev1.Pod
+		memoryLimit string
+		want        *seekv1alpha1.JobError
 	}{
 		{
 			name: "no termination",
 			want: &seekv1alpha1.JobError{Reason: "WorkerError", Message: "the worker's pod and its exit status are gone"},
+		},
+		{
+			name: "pod rejected by the kubelet before the worker ran",
+			pod:  rejected,
+			want: &seekv1alpha1.JobError{Reason: "WorkerError", Message: "the pod failed before the worker ran: OutOfcpu: Node didn't have enough resource: cpu, requested: 4000, used: 0, capacity: 2000"},
+		},
+		{
+			name:        "OOM killed: the limit named, the log tail kept in details",
+			term:        terminated(137, "OOMKilled", "allocating 300 MiB\nstill allocating\n"),
+			memoryLimit: "256Mi",
+			want: &seekv1alpha1.JobError{
+				Reason:   "WorkerError",
+				Message:  "The worker was OOMKilled (memory limit 256Mi)",
+				ExitCode: ptr.To[int32](137),
+				Details:  seekv1alpha1.NewJSON([]byte(`{"log_tail":"allocating 300 MiB\nstill allocating"}`)),
+			},
+		},
+		{
+			name: "OOM killed without a limit or a log",
+			term: terminated(137, "OOMKilled", ""),
+			want: &seekv1alpha1.JobError{
+				Reason:   "WorkerError",
+				Message:  "The worker was OOMKilled (no memory limit: the node ran out of memory)",
+				ExitCode: ptr.To[int32](137),
+			},
+		},
+		{
+			name:        "OOM killed with a long log: the tail is bounded",
+			term:        terminated(137, "OOMKilled", long),
+			memoryLimit: "1G",
+			want: &seekv1alpha1.JobError{
+				Reason:   "WorkerError",
+				Message:  "The worker was OOMKilled (memory limit 1G)",
+				ExitCode: ptr.To[int32](137),
+				Details:  seekv1alpha1.NewJSON([]byte(`{"log_tail":"` + strings.Repeat("é", 2046) + `…"}`)),
+			},
 		},
 		{
 			name: "protocol error",
@@ -137,8 +191,8 @@ func TestParseWorkerError(t *testing.T) {
 		},
 		{
 			name: "empty message names an unusual reason",
-			term: terminated(137, "OOMKilled", "  "),
-			want: &seekv1alpha1.JobError{Reason: "WorkerError", Message: "the worker exited with code 137 without an error message (OOMKilled)", ExitCode: ptr.To[int32](137)},
+			term: terminated(128, "StartError", "  "),
+			want: &seekv1alpha1.JobError{Reason: "WorkerError", Message: "the worker exited with code 128 without an error message (StartError)", ExitCode: ptr.To[int32](128)},
 		},
 		{
 			name: "long protocol message truncated, details dropped",
@@ -153,7 +207,11 @@ func TestParseWorkerError(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := parseWorkerError(seekv1alpha1.JobReasonWorkerError, tc.term)
+			pod := tc.pod
+			if pod == nil && tc.term != nil {
+				pod = failedPod(tc.term, tc.memoryLimit)
+			}
+			got := parseWorkerError(seekv1alpha1.JobReasonWorkerError, pod)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("parseWorkerError() mismatch (-want +got):\n%s", diff)
 			}
@@ -164,16 +222,30 @@ func TestParseWorkerError(t *testing.T) {
 	}
 }
 
-func startedCond(jobName string) metav1.Condition {
+func startedCond() metav1.Condition {
 	return metav1.Condition{
 		Type:               seekv1alpha1.JobStarted,
 		Status:             metav1.ConditionTrue,
-		Reason:             seekv1alpha1.JobReasonJobCreated,
-		Message:            "Job " + jobName + " runs the worker",
+		Reason:             seekv1alpha1.JobReasonWorkerStarted,
+		Message:            "The worker container started",
 		ObservedGeneration: 1,
 		LastTransitionTime: metav1.NewTime(now),
 	}
 }
+
+func waitingCond(reason, message string) metav1.Condition {
+	return metav1.Condition{
+		Type:               seekv1alpha1.JobStarted,
+		Status:             metav1.ConditionFalse,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: 1,
+		LastTransitionTime: metav1.NewTime(now),
+	}
+}
+
+// jobCreatedCond is the Started condition of a job whose Job a exists and has no trouble starting.
+var jobCreatedCond = waitingCond(seekv1alpha1.JobReasonJobCreated, "Job a was created; its worker container has not started yet")
 
 func finishedCond(reason, message string) metav1.Condition {
 	return metav1.Condition{
@@ -198,13 +270,15 @@ func TestSetStatusFromJob(t *testing.T) {
 	ran := &metav1.Duration{Duration: now.Sub(jobCreated)}
 
 	cases := []struct {
-		name     string
-		sj       *seekv1alpha1.SeekJob
-		job      *batchv1.Job
-		pods     []corev1.Pod
-		lostPods bool
-		wantOK   bool
-		want     seekv1alpha1.SeekJobStatus
+		name string
+		sj   *seekv1alpha1.SeekJob
+		job  *batchv1.Job
+		pods []corev1.Pod
+		// failedCreate is the Job controller's latest FailedCreate message.
+		failedCreate string
+		lostPods     bool
+		wantOK       bool
+		want         seekv1alpha1.SeekJobStatus
 	}{
 		{
 			name:   "running",
@@ -214,37 +288,118 @@ func TestSetStatusFromJob(t *testing.T) {
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
-			name:   "running, start time kept from an earlier observation",
-			sj:     sj.Clone().State(seekv1alpha1.JobStateRunning).StartTime(t0).Obj(),
+			name:   "started earlier, pods not seen: still running, start time kept",
+			sj:     sj.Clone().State(seekv1alpha1.JobStateRunning).StartTime(t0).Condition(startedCond()).Obj(),
 			job:    job.Clone().Active(1).Obj(),
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: ptr.To(metav1.NewTime(t0)),
-				Conditions: []metav1.Condition{startedCond("a")},
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
-			name:   "running, Job without creation time starts now",
-			sj:     sj.Obj(),
-			job:    job.Clone().Created(time.Time{}).Active(1).Obj(),
+			name:   "started earlier, a retry's pod pending: still running",
+			sj:     sj.Clone().State(seekv1alpha1.JobStateRunning).StartTime(t0).Condition(startedCond()).Obj(),
+			job:    job.Clone().FailedCount(1).Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-2").Waiting("ImagePullBackOff", "Back-off pulling image").Obj()},
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
-				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &completed,
-				Conditions: []metav1.Condition{startedCond("a")},
+				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 2, StartTime: ptr.To(metav1.NewTime(t0)),
+				Conditions: []metav1.Condition{startedCond()},
 			},
+		},
+		{
+			name:   "Job created, no pod yet: queued",
+			sj:     sj.Obj(),
+			job:    job.Clone().Obj(),
+			wantOK: true,
+			want:   seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1, Conditions: []metav1.Condition{jobCreatedCond}},
+		},
+		{
+			name:   "pod being created: queued, nothing wrong",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Condition(corev1.PodScheduled, corev1.ConditionTrue, "").Waiting("ContainerCreating", "").Obj()},
+			wantOK: true,
+			want:   seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1, Conditions: []metav1.Condition{jobCreatedCond}},
+		},
+		{
+			name:   "image pull back-off: queued with the kubelet's reason",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Waiting("ImagePullBackOff", `Back-off pulling image "example.com/nope:v1"`).Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1,
+				Conditions: []metav1.Condition{waitingCond("ImagePullBackOff", `Back-off pulling image "example.com/nope:v1"`)}},
+		},
+		{
+			name:   "missing Secret: queued with CreateContainerConfigError",
+			sj:     sj.Clone().State(seekv1alpha1.JobStateQueued).Condition(jobCreatedCond).Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Waiting("CreateContainerConfigError", `secret "creds" not found`).Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1,
+				Conditions: []metav1.Condition{waitingCond("CreateContainerConfigError", `secret "creds" not found`)}},
+		},
+		{
+			name:   "waiting reason without a message",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Waiting("ErrImagePull", "").Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1,
+				Conditions: []metav1.Condition{waitingCond("ErrImagePull", "The worker container is waiting: ErrImagePull")}},
+		},
+		{
+			name:   "waiting reason that cannot be a condition reason",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Waiting("Weird reason!", "odd").Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1,
+				Conditions: []metav1.Condition{waitingCond("ContainerWaiting", "odd")}},
+		},
+		{
+			name:   "unschedulable: queued with the scheduler's message",
+			sj:     sj.Obj(),
+			job:    job.Clone().Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").Unschedulable("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.").Obj()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1,
+				Conditions: []metav1.Condition{waitingCond("Unschedulable", "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.")}},
+		},
+		{
+			name:         "no pod: the Job controller cannot create it, the ServiceAccount is missing",
+			sj:           sj.Obj(),
+			job:          job.Clone().Obj(),
+			failedCreate: `Error creating: pods "a-x7k2p" is forbidden: error looking up service account ns/runner: serviceaccount "runner" not found`,
+			wantOK:       true,
+			want: seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1,
+				Conditions: []metav1.Condition{waitingCond("ServiceAccountNotFound",
+					`The Job controller cannot create the worker's pod: Error creating: pods "a-x7k2p" is forbidden: error looking up service account ns/runner: serviceaccount "runner" not found`)}},
+		},
+		{
+			name:         "a pod exists: a failure to create one is stale",
+			sj:           sj.Obj(),
+			job:          job.Clone().Active(1).Obj(),
+			pods:         []corev1.Pod{*pod("a-1").Obj()},
+			failedCreate: `Error creating: pods "a-x7k2p" is forbidden: pod rejected: RuntimeClass "gvisor" not found`,
+			wantOK:       true,
+			want:         seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1, Conditions: []metav1.Condition{jobCreatedCond}},
 		},
 		{
 			name:   "attempts count failed, succeeded and active pods",
 			sj:     sj.Obj(),
 			job:    job.Clone().FailedCount(2).Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-3").Running(now).Obj()},
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
-				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 3, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 3, StartTime: &completed,
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
@@ -252,11 +407,20 @@ func TestSetStatusFromJob(t *testing.T) {
 			sj:     sj.Clone().Attempts(4).Obj(),
 			job:    job.Clone().FailedCount(1).Active(1).Obj(),
 			wantOK: true,
+			want:   seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 4, Conditions: []metav1.Condition{jobCreatedCond}},
+		},
+		{
+			name:   "start time is the earliest container start",
+			sj:     sj.Obj(),
+			job:    job.Clone().FailedCount(1).Active(1).Obj(),
+			pods:   []corev1.Pod{*pod("a-2").Running(now).Obj(), *pod("a-1").Failed(1, "boom", now.Add(-time.Second)).Obj()},
+			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
-				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 4, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 2, StartTime: &started,
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
+
 		{
 			name:   "worker exited 0 with a result before the Job is Complete: completed when the container ended",
 			sj:     sj.Obj(),
@@ -267,7 +431,7 @@ func TestSetStatusFromJob(t *testing.T) {
 				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 1,
 				StartTime: &started, CompletionTime: ptr.To(metav1.NewTime(now.Add(-2 * time.Second))), Duration: &metav1.Duration{Duration: now.Add(-2 * time.Second).Sub(jobCreated)},
 				Result: seekv1alpha1.NewJSON([]byte(`{"ok":true}`)),
-				Conditions: []metav1.Condition{startedCond("a"), func() metav1.Condition {
+				Conditions: []metav1.Condition{startedCond(), func() metav1.Condition {
 					c := finishedCond("Succeeded", "The worker returned a result")
 					c.LastTransitionTime = metav1.NewTime(now.Add(-2 * time.Second))
 					return c
@@ -282,7 +446,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
@@ -293,7 +457,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
@@ -306,7 +470,7 @@ func TestSetStatusFromJob(t *testing.T) {
 				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 1,
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
 				Result:     seekv1alpha1.NewJSON([]byte(`{"y":[1,2]}`)),
-				Conditions: []metav1.Condition{startedCond("a"), finishedCond("Succeeded", "The worker returned a result")},
+				Conditions: []metav1.Condition{startedCond(), finishedCond("Succeeded", "The worker returned a result")},
 			},
 		},
 		{
@@ -320,7 +484,7 @@ func TestSetStatusFromJob(t *testing.T) {
 				StartTime: &started, CompletionTime: ptr.To(metav1.NewTime(now.Add(-time.Minute))),
 				Duration: &metav1.Duration{Duration: now.Add(-time.Minute).Sub(jobCreated)},
 				Result:   seekv1alpha1.NewJSON([]byte(`1`)),
-				Conditions: []metav1.Condition{startedCond("a"), func() metav1.Condition {
+				Conditions: []metav1.Condition{startedCond(), func() metav1.Condition {
 					c := finishedCond("Succeeded", "The worker returned a result")
 					c.LastTransitionTime = metav1.NewTime(now.Add(-time.Minute))
 					return c
@@ -335,7 +499,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			wantOK: false,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 2,
-				StartTime: &started, Conditions: []metav1.Condition{startedCond("a")},
+				StartTime: &started, Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
@@ -347,7 +511,7 @@ func TestSetStatusFromJob(t *testing.T) {
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 1,
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
-				Conditions: []metav1.Condition{startedCond("a"), finishedCond("Succeeded", "The worker returned a result")},
+				Conditions: []metav1.Condition{startedCond(), finishedCond("Succeeded", "The worker returned a result")},
 			},
 		},
 		{
@@ -363,7 +527,7 @@ func TestSetStatusFromJob(t *testing.T) {
 				State: seekv1alpha1.JobStateCompleted, JobName: "a", Attempts: 2,
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
 				Result:     seekv1alpha1.NewJSON([]byte(`"ok"`)),
-				Conditions: []metav1.Condition{startedCond("a"), finishedCond("Succeeded", "The worker returned a result")},
+				Conditions: []metav1.Condition{startedCond(), finishedCond("Succeeded", "The worker returned a result")},
 			},
 		},
 		{
@@ -381,7 +545,7 @@ func TestSetStatusFromJob(t *testing.T) {
 					ExitCode: ptr.To[int32](0),
 				},
 				Conditions: []metav1.Condition{
-					startedCond("a"),
+					startedCond(),
 					finishedCond("InvalidResult", `the worker exited 0 but its result is not valid JSON (8 bytes starting "all good")`),
 				},
 			},
@@ -394,13 +558,13 @@ func TestSetStatusFromJob(t *testing.T) {
 			wantOK: false,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				Conditions: []metav1.Condition{startedCond()},
 			},
 		},
 		{
-			name:     "complete and the pod is gone",
+			name:     "complete and the pod is gone: started when the Job did",
 			sj:       sj.Obj(),
-			job:      job.Clone().SucceededCount(1).Complete(now).Obj(),
+			job:      job.Clone().StartTime(jobCreated).SucceededCount(1).Complete(now).Obj(),
 			lostPods: true,
 			wantOK:   true,
 			want: seekv1alpha1.SeekJobStatus{
@@ -408,24 +572,55 @@ func TestSetStatusFromJob(t *testing.T) {
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
 				Error: &seekv1alpha1.JobError{Reason: "InvalidResult", Message: "The worker succeeded but its pod and result are gone"},
 				Conditions: []metav1.Condition{
-					startedCond("a"),
+					startedCond(),
 					finishedCond("InvalidResult", "The worker succeeded but its pod and result are gone"),
 				},
 			},
 		},
 		{
 			name:     "deadline exceeded, pods already deleted",
-			sj:       sj.Obj(),
+			sj:       sj.Clone().StartTime(jobCreated).Condition(startedCond()).Obj(),
+			job:      job.Clone().Annotation(seekv1alpha1.AnnotationTimeout, "30s").Annotation(seekv1alpha1.AnnotationStartDeadline, "30s").FailedCount(1).Failed(batchv1.JobReasonDeadlineExceeded, now).Obj(),
+			lostPods: true,
+			wantOK:   true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateTimedOut, JobName: "a", Attempts: 1,
+				StartTime: &started, CompletionTime: &completed, Duration: ran,
+				Error: &seekv1alpha1.JobError{Reason: "DeadlineExceeded", Message: "The job ran longer than its timeout of 30s"},
+				Conditions: []metav1.Condition{
+					startedCond(),
+					finishedCond("DeadlineExceeded", "The job ran longer than its timeout of 30s"),
+				},
+			},
+		},
+		{
+			name:     "deadline exceeded on a Job from before start deadlines: its activeDeadlineSeconds is the timeout",
+			sj:       sj.Clone().StartTime(jobCreated).Condition(startedCond()).Obj(),
 			job:      job.Clone().FailedCount(1).Failed(batchv1.JobReasonDeadlineExceeded, now).Obj(),
 			lostPods: true,
 			wantOK:   true,
 			want: seekv1alpha1.SeekJobStatus{
 				State: seekv1alpha1.JobStateTimedOut, JobName: "a", Attempts: 1,
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
-				Error: &seekv1alpha1.JobError{Reason: "DeadlineExceeded", Message: "The job ran longer than its timeout of 60s"},
+				Error: &seekv1alpha1.JobError{Reason: "DeadlineExceeded", Message: "The job ran longer than its timeout of 1m0s"},
 				Conditions: []metav1.Condition{
-					startedCond("a"),
-					finishedCond("DeadlineExceeded", "The job ran longer than its timeout of 60s"),
+					startedCond(),
+					finishedCond("DeadlineExceeded", "The job ran longer than its timeout of 1m0s"),
+				},
+			},
+		},
+		{
+			name:     "the Job's backstop deadline passed before the worker started: failed with the cause seen last",
+			sj:       sj.Clone().State(seekv1alpha1.JobStateQueued).Condition(waitingCond("Unschedulable", "0/1 nodes are available")).Obj(),
+			job:      job.Clone().Annotation(seekv1alpha1.AnnotationTimeout, "30s").Annotation(seekv1alpha1.AnnotationStartDeadline, "20s").FailedCount(1).Failed(batchv1.JobReasonDeadlineExceeded, now).Obj(),
+			lostPods: true,
+			wantOK:   true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateFailed, JobName: "a", Attempts: 1, CompletionTime: &completed,
+				Error: &seekv1alpha1.JobError{Reason: "Unschedulable", Message: "The worker did not start within 20s: 0/1 nodes are available"},
+				Conditions: []metav1.Condition{
+					waitingCond("NeverStarted", "The job finished before it started"),
+					finishedCond("Unschedulable", "The worker did not start within 20s: 0/1 nodes are available"),
 				},
 			},
 		},
@@ -445,7 +640,7 @@ func TestSetStatusFromJob(t *testing.T) {
 					Details:  seekv1alpha1.NewJSON([]byte(`{"message":"email is not valid","reason":"InvalidEmail"}`)),
 				},
 				Conditions: []metav1.Condition{
-					startedCond("a"),
+					startedCond(),
 					finishedCond("WorkerError", "The worker failed and asked not to be retried: email is not valid"),
 				},
 			},
@@ -455,9 +650,42 @@ func TestSetStatusFromJob(t *testing.T) {
 			sj:     sj.Obj(),
 			job:    job.Clone().FailedCount(1).Failed(batchv1.JobReasonPodFailurePolicy, now).Obj(),
 			wantOK: false,
+			want:   seekv1alpha1.SeekJobStatus{State: seekv1alpha1.JobStateQueued, JobName: "a", Attempts: 1, Conditions: []metav1.Condition{jobCreatedCond}},
+		},
+		{
+			name:   "OOM killed on the last attempt",
+			sj:     sj.Obj(),
+			job:    job.Clone().FailedCount(1).Failed(batchv1.JobReasonBackoffLimitExceeded, now).Obj(),
+			pods:   []corev1.Pod{*pod("a-1").MemoryLimit("64Mi").Phase(corev1.PodFailed).Terminated(137, "OOMKilled", "loading model\n", now).Obj()},
+			wantOK: true,
 			want: seekv1alpha1.SeekJobStatus{
-				State: seekv1alpha1.JobStateRunning, JobName: "a", Attempts: 1, StartTime: &started,
-				Conditions: []metav1.Condition{startedCond("a")},
+				State: seekv1alpha1.JobStateFailed, JobName: "a", Attempts: 1,
+				StartTime: &started, CompletionTime: &completed, Duration: ran,
+				Error: &seekv1alpha1.JobError{Reason: "RetriesExhausted", Message: "The worker was OOMKilled (memory limit 64Mi)",
+					ExitCode: ptr.To[int32](137), Details: seekv1alpha1.NewJSON([]byte(`{"log_tail":"loading model"}`))},
+				Conditions: []metav1.Condition{
+					startedCond(),
+					finishedCond("RetriesExhausted", "All 1 attempts failed; the last: The worker was OOMKilled (memory limit 64Mi)"),
+				},
+			},
+		},
+		{
+			name: "every attempt rejected by the kubelet: never started",
+			sj:   sj.Obj(),
+			job:  job.Clone().FailedCount(1).Failed(batchv1.JobReasonBackoffLimitExceeded, now).Obj(),
+			pods: []corev1.Pod{func() corev1.Pod {
+				p := pod("a-1").Phase(corev1.PodFailed).Obj()
+				p.Status.Reason, p.Status.Message = "NodeAffinity", "Pod Predicate NodeAffinity failed"
+				return *p
+			}()},
+			wantOK: true,
+			want: seekv1alpha1.SeekJobStatus{
+				State: seekv1alpha1.JobStateFailed, JobName: "a", Attempts: 1, CompletionTime: &completed,
+				Error: &seekv1alpha1.JobError{Reason: "RetriesExhausted", Message: "the pod failed before the worker ran: NodeAffinity: Pod Predicate NodeAffinity failed"},
+				Conditions: []metav1.Condition{
+					waitingCond("NeverStarted", "The job finished before it started"),
+					finishedCond("RetriesExhausted", "All 1 attempts failed; the last: the pod failed before the worker ran: NodeAffinity: Pod Predicate NodeAffinity failed"),
+				},
 			},
 		},
 		{
@@ -475,7 +703,7 @@ func TestSetStatusFromJob(t *testing.T) {
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
 				Error: &seekv1alpha1.JobError{Reason: "RetriesExhausted", Message: "panic: third", ExitCode: ptr.To[int32](1)},
 				Conditions: []metav1.Condition{
-					startedCond("a"),
+					startedCond(),
 					finishedCond("RetriesExhausted", "All 3 attempts failed; the last: panic: third"),
 				},
 			},
@@ -491,7 +719,7 @@ func TestSetStatusFromJob(t *testing.T) {
 				StartTime: &started, CompletionTime: &completed, Duration: ran,
 				Error: &seekv1alpha1.JobError{Reason: "RetriesExhausted", Message: "the worker exited with code 137 without an error message", ExitCode: ptr.To[int32](137)},
 				Conditions: []metav1.Condition{
-					startedCond("a"),
+					startedCond(),
 					finishedCond("RetriesExhausted", "All 1 attempts failed; the last: the worker exited with code 137 without an error message"),
 				},
 			},
@@ -499,7 +727,7 @@ func TestSetStatusFromJob(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			gotOK := setStatusFromJob(tc.sj, tc.job, tc.pods, tc.lostPods, now)
+			gotOK := setStatusFromJob(tc.sj, tc.job, tc.pods, tc.failedCreate, tc.lostPods, now)
 			if gotOK != tc.wantOK {
 				t.Errorf("setStatusFromJob() = %v, want %v", gotOK, tc.wantOK)
 			}
@@ -513,8 +741,8 @@ func TestSetStatusFromJob(t *testing.T) {
 func TestFinish(t *testing.T) {
 	earlier := metav1.NewTime(t0.Add(time.Second))
 	startedEarlier := metav1.Condition{
-		Type: seekv1alpha1.JobStarted, Status: metav1.ConditionTrue, Reason: seekv1alpha1.JobReasonJobCreated,
-		Message: "Job a runs the worker", ObservedGeneration: 1, LastTransitionTime: earlier,
+		Type: seekv1alpha1.JobStarted, Status: metav1.ConditionTrue, Reason: seekv1alpha1.JobReasonWorkerStarted,
+		Message: "The worker container started", ObservedGeneration: 1, LastTransitionTime: earlier,
 	}
 	cases := []struct {
 		name   string

@@ -30,8 +30,10 @@ type SeekJobSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="callback is immutable"
 	Callback *Callback `json:"callback,omitempty"`
 
-	// timeout bounds the job's execution time (from the start of its first attempt). It must not exceed
-	// the worker's timeouts.maximumTimeout. Defaults to the worker's timeouts.defaultTimeout.
+	// timeout bounds the job's execution time, counted from when its worker container first starts (time
+	// spent pulling the image or waiting for a node does not count: the worker's timeouts.startDeadline
+	// bounds that). It must not exceed the worker's timeouts.maximumTimeout. Defaults to the worker's
+	// timeouts.defaultTimeout.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
@@ -114,9 +116,10 @@ type CancelRequest struct {
 type JobState string
 
 const (
-	// JobStateQueued means the job waits: for its worker to exist or to have a free slot.
+	// JobStateQueued means the job waits: for its worker to exist or to have a free slot, or for its
+	// worker container to start. The Started condition says which.
 	JobStateQueued JobState = "Queued"
-	// JobStateRunning means a Kubernetes Job exists for it and has not finished.
+	// JobStateRunning means the job's worker container has started and the job has not finished.
 	JobStateRunning JobState = "Running"
 	// JobStateCompleted means the worker succeeded; status.result holds its output.
 	JobStateCompleted JobState = "Completed"
@@ -182,7 +185,8 @@ type SeekJobStatus struct {
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 
-	// startTime is when the Kubernetes Job was created.
+	// startTime is when the worker container of the job's first attempt started running. The timeout
+	// counts from it. Unset while the job is Queued, and for a job that never started.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 
@@ -292,8 +296,13 @@ type CallbackDelivery struct {
 
 // Condition types of a SeekJob and their reasons, grouped per condition. The job controller owns both.
 const (
-	// JobStarted is True once a Kubernetes Job runs the SeekJob. While False its reason says why the
-	// job waits.
+	// JobStarted is True once the worker container of the SeekJob's Job has started. While False its
+	// reason says why the job waits: for its worker or a slot (before its Job exists), or for the
+	// Job's pod to start (JobCreated, or the cause that keeps it from starting). The causes come from
+	// the Job controller, the scheduler and the kubelet: besides the reasons below, the reason of the
+	// worker container's waiting state is copied as is (ErrImagePull, ImagePullBackOff,
+	// CreateContainerConfigError, CreateContainerError, InvalidImageName, ...), and so is the
+	// reason of the pod's PodScheduled=False condition (Unschedulable, SchedulingGated).
 	JobStarted = "Started"
 
 	// JobReasonWorkerNotFound means the named SeekWorker does not exist (yet).
@@ -305,12 +314,42 @@ const (
 	// JobReasonWaitingForPreviousJob means a Job left by an earlier SeekJob of the same name is still being
 	// deleted.
 	JobReasonWaitingForPreviousJob = "WaitingForPreviousJob"
-	// JobReasonJobCreated means the Kubernetes Job was created.
+	// JobReasonQuotaExceeded means a ResourceQuota of the namespace refused the Kubernetes Job; the
+	// controller retries with a growing delay (up to a minute) while the job stays Queued.
+	JobReasonQuotaExceeded = "QuotaExceeded"
+	// JobReasonJobCreated means the Kubernetes Job exists and nothing is known to keep its pod from
+	// starting: it is being created, scheduled, or its image pulled.
 	JobReasonJobCreated = "JobCreated"
+	// JobReasonUnschedulable means the scheduler finds no node for the pod (its message says why).
+	JobReasonUnschedulable = "Unschedulable"
+	// JobReasonImagePullBackOff means the kubelet cannot pull the worker image and waits to retry.
+	JobReasonImagePullBackOff = "ImagePullBackOff"
+	// JobReasonErrImagePull means the kubelet's last pull of the worker image failed.
+	JobReasonErrImagePull = "ErrImagePull"
+	// JobReasonCreateContainerConfigError means the kubelet cannot build the container's configuration,
+	// for example because a referenced Secret or ConfigMap is missing.
+	JobReasonCreateContainerConfigError = "CreateContainerConfigError"
+	// JobReasonServiceAccountNotFound means the Job controller cannot create the pod because the
+	// worker's isolation.serviceAccountName does not exist in the job's namespace.
+	JobReasonServiceAccountNotFound = "ServiceAccountNotFound"
+	// JobReasonRuntimeClassNotFound means the Job controller cannot create the pod because the
+	// worker's isolation.runtimeClassName does not exist.
+	JobReasonRuntimeClassNotFound = "RuntimeClassNotFound"
+	// JobReasonPodCreationFailed means the Job controller cannot create the pod for another reason (an
+	// admission policy, a pod quota, ...); the message is the Job controller's.
+	JobReasonPodCreationFailed = "PodCreationFailed"
+	// JobReasonContainerWaiting stands for a waiting reason of the kubelet that is not a valid
+	// condition reason.
+	JobReasonContainerWaiting = "ContainerWaiting"
+	// JobReasonWorkerStarted (Started=True) means the worker container started running.
+	JobReasonWorkerStarted = "WorkerStarted"
 	// JobReasonNeverStarted means the job finished before it started.
 	JobReasonNeverStarted = "NeverStarted"
 
-	// JobFinished is True once the job reached a terminal state; its reason says how.
+	// JobFinished is True once the job reached a terminal state; its reason says how. A job whose worker
+	// did not start within the worker's timeouts.startDeadline fails with the Started reason seen last
+	// when it names a cause (ImagePullBackOff, Unschedulable, ServiceAccountNotFound, ...), else with
+	// StartDeadlineExceeded.
 	JobFinished = "Finished"
 
 	// JobReasonSucceeded means the worker returned a result.
@@ -329,6 +368,12 @@ const (
 	JobReasonInvalidTimeout = "InvalidTimeout"
 	// JobReasonDeadlineExceeded means the job ran past its timeout.
 	JobReasonDeadlineExceeded = "DeadlineExceeded"
+	// JobReasonStartDeadlineExceeded means the worker container did not start within the worker's
+	// timeouts.startDeadline, and nothing more specific was seen to keep it from starting.
+	JobReasonStartDeadlineExceeded = "StartDeadlineExceeded"
+	// JobReasonJobRejected means the apiserver refused to create the Kubernetes Job: it is invalid, or
+	// an admission policy forbids it. The message is the apiserver's.
+	JobReasonJobRejected = "JobRejected"
 	// JobReasonCanceled means a cancel request stopped the job.
 	JobReasonCanceled = "Canceled"
 	// JobReasonJobNotOwned means a Job with the SeekJob's name exists but is not controlled by it.
@@ -396,4 +441,10 @@ const (
 	// AnnotationInput carries the job input on the pod template; the downward API projects it into the
 	// container as a file.
 	AnnotationInput = "seek-api.com/input"
+	// AnnotationTimeout on a Job is the job's timeout (a Go duration) when the Job was created: the
+	// controller enforces it from the worker container's start.
+	AnnotationTimeout = "seek-api.com/timeout"
+	// AnnotationStartDeadline on a Job is the worker's timeouts.startDeadline (a Go duration) when the
+	// Job was created.
+	AnnotationStartDeadline = "seek-api.com/start-deadline"
 )

@@ -27,6 +27,9 @@ const (
 	DefaultTimeout = 10 * time.Minute
 	// DefaultQueueTimeout is how long a job of a worker may stay Queued when neither job nor worker says.
 	DefaultQueueTimeout = 24 * time.Hour
+	// DefaultStartDeadline is how long a job's worker container may take to start when the worker
+	// does not say.
+	DefaultStartDeadline = 10 * time.Minute
 )
 
 // SeekWorkerSpec describes how to run one kind of job.
@@ -79,7 +82,7 @@ type SeekWorkerSpec struct {
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 
-	// timeouts bound how long one job may run.
+	// timeouts bound how long one job may take to start and to run.
 	// +optional
 	// +kubebuilder:default={}
 	Timeouts WorkerTimeouts `json:"timeouts,omitempty"`
@@ -117,7 +120,7 @@ type SeekWorkerSpec struct {
 	Isolation WorkerIsolation `json:"isolation,omitempty"`
 }
 
-// WorkerTimeouts bound how long a job may wait and run.
+// WorkerTimeouts bound how long a job may wait, take to start and run.
 type WorkerTimeouts struct {
 	// queueTimeout is how long a job of this worker may stay Queued, counted from the job's creation:
 	// waiting for the worker to be ready, for a concurrency slot, or for anything else that keeps it
@@ -148,6 +151,20 @@ type WorkerTimeouts struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="maximumTimeout must be between 1s and 168h"
 	MaximumTimeout *metav1.Duration `json:"maximumTimeout,omitempty"`
+
+	// startDeadline bounds how long a job's worker container may take to start once its Kubernetes Job
+	// exists: pulling the image, scheduling the pod, creating the container. A job whose worker has not
+	// started by then fails with the cause seen last (such as ImagePullBackOff or Unschedulable, else
+	// StartDeadlineExceeded), and its Job is deleted. The same bound applies to the pod of each retry.
+	// The job's timeout counts from the container's start, so time spent starting does not shorten it.
+	// Defaults to 10m; between 1s and 24h.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="startDeadline must be between 1s and 24h"
+	StartDeadline *metav1.Duration `json:"startDeadline,omitempty"`
 }
 
 // WorkerLimits bound the load of one worker.

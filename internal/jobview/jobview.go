@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -31,15 +32,20 @@ func IsStatus(s string) bool { return slices.Contains(Statuses, s) }
 
 // JobResponse is the JSON shape of a job in every response.
 type JobResponse struct {
-	JobUUID      string          `json:"job_uuid"`
-	Worker       string          `json:"worker"`
-	Status       string          `json:"status"`
-	ResponseJSON json.RawMessage `json:"response_json"`
-	Error        *JobError       `json:"error"`
-	CreatedAt    time.Time       `json:"created_at"`
-	StartedAt    *time.Time      `json:"started_at"`
-	CompletedAt  *time.Time      `json:"completed_at"`
-	Attempts     int32           `json:"attempts"`
+	JobUUID string `json:"job_uuid"`
+	Worker  string `json:"worker"`
+	Status  string `json:"status"`
+	// StatusReason says, while the job is queued, why it waits: the reason of its Started condition,
+	// such as WaitingForCapacity, JobCreated, ImagePullBackOff or Unschedulable. Null otherwise.
+	StatusReason *string `json:"status_reason"`
+	// StatusMessage is the human-readable detail of StatusReason. Null when it is.
+	StatusMessage *string         `json:"status_message"`
+	ResponseJSON  json.RawMessage `json:"response_json"`
+	Error         *JobError       `json:"error"`
+	CreatedAt     time.Time       `json:"created_at"`
+	StartedAt     *time.Time      `json:"started_at"`
+	CompletedAt   *time.Time      `json:"completed_at"`
+	Attempts      int32           `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback, null without one.
 	Callback *CallbackResponse `json:"callback"`
 }
@@ -94,6 +100,11 @@ func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
 		StartedAt:    timePtr(sj.Status.StartTime),
 		CompletedAt:  timePtr(sj.Status.CompletionTime),
 		Attempts:     sj.Status.Attempts,
+	}
+	if r.Status == "queued" {
+		if c := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted); c != nil && c.Status != metav1.ConditionTrue {
+			r.StatusReason, r.StatusMessage = &c.Reason, &c.Message
+		}
 	}
 	if !sj.Status.Result.IsNull() {
 		r.ResponseJSON = json.RawMessage(sj.Status.Result.Raw)

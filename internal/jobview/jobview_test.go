@@ -25,13 +25,13 @@ func TestToResponse(t *testing.T) {
 		{
 			name: "new",
 			sj:   base.Obj(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","response_json":null,"error":null,
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","status_reason":null,"status_message":null,"response_json":null,"error":null,
 				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,"callback":null}`,
 		},
 		{
 			name: "callback, no event yet",
 			sj:   base.Clone().Callback("https://app.example/hook").Obj(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","response_json":null,"error":null,
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","status_reason":null,"status_message":null,"response_json":null,"error":null,
 				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,
 				"callback":{"url":"https://app.example/hook","state":"waiting","attempts":0,"last_status_code":null,"last_error":null,"next_attempt_at":null,"delivered_at":null}}`,
 		},
@@ -46,16 +46,33 @@ func TestToResponse(t *testing.T) {
 				}}
 				return sj
 			}(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","response_json":null,"error":null,
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","status_reason":null,"status_message":null,"response_json":null,"error":null,
 				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,
 				"callback":{"url":"https://app.example/hook","state":"pending","attempts":2,"last_status_code":503,"last_error":"HTTP 503: busy",
 					"next_attempt_at":"2026-11-29T10:00:08Z","delivered_at":null}}`,
 		},
 		{
+			name: "queued, its pod cannot start: the reason is shown",
+			sj: base.Clone().State(seekv1alpha1.JobStateQueued).Attempts(1).Condition(metav1.Condition{
+				Type: seekv1alpha1.JobStarted, Status: metav1.ConditionFalse, Reason: "ImagePullBackOff", Message: `Back-off pulling image "example.com/nope:v1"`,
+			}).Obj(),
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","status_reason":"ImagePullBackOff",
+				"status_message":"Back-off pulling image \"example.com/nope:v1\"","response_json":null,"error":null,
+				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":1,"callback":null}`,
+		},
+		{
+			name: "running: no reason",
+			sj: base.Clone().State(seekv1alpha1.JobStateRunning).Attempts(1).StartTime(startedAt).Condition(metav1.Condition{
+				Type: seekv1alpha1.JobStarted, Status: metav1.ConditionTrue, Reason: "WorkerStarted", Message: "The worker container started",
+			}).Obj(),
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"running","status_reason":null,"status_message":null,"response_json":null,"error":null,
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":null,"attempts":1,"callback":null}`,
+		},
+		{
 			name: "completed",
 			sj: base.Clone().State(seekv1alpha1.JobStateCompleted).Attempts(1).StartTime(startedAt).CompletionTime(doneAt).
 				Result(`{"valid":true,"score":0.97}`).Obj(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","response_json":{"valid":true,"score":0.97},"error":null,
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","status_reason":null,"status_message":null,"response_json":{"valid":true,"score":0.97},"error":null,
 				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null}`,
 		},
 		{
@@ -66,7 +83,7 @@ func TestToResponse(t *testing.T) {
 					Details: seekv1alpha1.NewJSON([]byte(`{"message":"too slow"}`))}
 				return sj
 			}(),
-			want: `{"job_uuid":"job_abc","worker":"echo","status":"timed_out","response_json":null,
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"timed_out","status_reason":null,"status_message":null,"response_json":null,
 				"error":{"reason":"DeadlineExceeded","message":"too slow","exit_code":137,"details":{"message":"too slow"}},
 				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null}`,
 		},

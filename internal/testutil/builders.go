@@ -16,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -336,6 +337,12 @@ func (w *SeekWorkerWrapper) Timeouts(defaultTimeout, maximumTimeout time.Duratio
 	return w
 }
 
+// StartDeadline sets spec.timeouts.startDeadline.
+func (w *SeekWorkerWrapper) StartDeadline(d time.Duration) *SeekWorkerWrapper {
+	w.Spec.Timeouts.StartDeadline = &metav1.Duration{Duration: d}
+	return w
+}
+
 // TTL sets spec.ttlAfterFinished.
 func (w *SeekWorkerWrapper) TTL(d time.Duration) *SeekWorkerWrapper {
 	w.Spec.TTLAfterFinished = &metav1.Duration{Duration: d}
@@ -498,6 +505,12 @@ func (w *JobWrapper) UID(uid string) *JobWrapper {
 // Created sets metadata.creationTimestamp.
 func (w *JobWrapper) Created(t time.Time) *JobWrapper {
 	w.CreationTimestamp = metav1.NewTime(t)
+	return w
+}
+
+// Annotation sets an annotation.
+func (w *JobWrapper) Annotation(key, value string) *JobWrapper {
+	setLabels(&w.Annotations, map[string]string{key: value})
 	return w
 }
 
@@ -685,6 +698,37 @@ func (w *PodWrapper) Running(startedAt time.Time) *PodWrapper {
 	cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(startedAt)}}
 	cs.Ready = true
 	cs.Started = ptr.To(true)
+	return w
+}
+
+// Waiting sets the worker container waiting with a reason and message, as the kubelet reports an
+// image it cannot pull (ErrImagePull, ImagePullBackOff) or a container it cannot create.
+func (w *PodWrapper) Waiting(reason, message string) *PodWrapper {
+	cs := w.workerStatus()
+	cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}
+	cs.Ready = false
+	cs.Started = ptr.To(false)
+	return w
+}
+
+// Unschedulable sets PodScheduled=False with reason Unschedulable and the scheduler's message.
+func (w *PodWrapper) Unschedulable(message string) *PodWrapper {
+	w.Condition(corev1.PodScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable)
+	for i := range w.Status.Conditions {
+		if w.Status.Conditions[i].Type == corev1.PodScheduled {
+			w.Status.Conditions[i].Message = message
+		}
+	}
+	return w
+}
+
+// MemoryLimit sets the worker container's memory limit.
+func (w *PodWrapper) MemoryLimit(q string) *PodWrapper {
+	for i := range w.Spec.Containers {
+		if w.Spec.Containers[i].Name == protocol.ContainerName {
+			w.Spec.Containers[i].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}
+		}
+	}
 	return w
 }
 

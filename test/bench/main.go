@@ -244,7 +244,7 @@ func run(cfg config) error {
 	}
 	created := createdSample.stats()
 	steady := float64(cfg.jobs) / last.Sub(start).Seconds()
-	if err := waitAllRunning(ctx, c, "b1"); err != nil {
+	if err := waitAllJobCreated(ctx, c, "b1"); err != nil {
 		return err
 	}
 	for prev := int64(-1); prev != counter.total.Load(); {
@@ -400,14 +400,16 @@ func (jc *jobCounter) wait(timeout time.Duration) (time.Time, error) {
 	}
 }
 
-func waitAllRunning(ctx context.Context, c client.Client, ns string) error {
+// waitAllJobCreated waits until every SeekJob of ns records its Job. Without a kubelet no worker
+// container starts: the SeekJobs stay Queued with reason JobCreated.
+func waitAllJobCreated(ctx context.Context, c client.Client, ns string) error {
 	return waitFor(ctx, 2*time.Minute, func() (bool, error) {
 		list := &seekv1alpha1.SeekJobList{}
 		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return false, err
 		}
 		for i := range list.Items {
-			if list.Items[i].Status.State != seekv1alpha1.JobStateRunning {
+			if list.Items[i].Status.JobName == "" {
 				return false, nil
 			}
 		}

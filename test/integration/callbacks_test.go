@@ -178,6 +178,7 @@ func TestCallbacks(t *testing.T) {
 		mustCreate(t, testutil.MakeSeekJob("both", ns).Worker(w.Name).
 			Callback(rc.url(), seekv1alpha1.CallbackEventStarted, seekv1alpha1.CallbackEventFinished).Obj())
 		pod := waitForPod(t, ns, "both", 1)
+		startPod(t, pod) // the job starts when its worker container does
 		if typ, _ := rc.waitCalls(1)[0].payload(t); typ != "job.started" {
 			t.Errorf("first event = %s, want job.started", typ)
 		}

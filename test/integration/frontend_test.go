@@ -487,6 +487,7 @@ func TestFrontendWebhooks(t *testing.T) {
 	}
 	name := strings.TrimPrefix(job["job_uuid"].(string), "job_")
 	pod := waitForPod(t, tenant, name, 1)
+	startPod(t, pod) // the job starts when its worker container does
 	if typ, _ := both.waitCalls(1)[0].payload(t); typ != "job.started" {
 		t.Errorf("first event = %s, want job.started", typ)
 	}

@@ -54,6 +54,8 @@ func TestJobLifecycle(t *testing.T) {
 		if got := pod.Annotations[seekv1alpha1.AnnotationInput]; got != `{"message":"hi"}` {
 			t.Errorf("pod input annotation = %q", got)
 		}
+		waitForState(t, ns, "hello", seekv1alpha1.JobStateQueued) // until its container runs
+		startPod(t, pod)
 		running := waitForState(t, ns, "hello", seekv1alpha1.JobStateRunning)
 		if running.Status.JobName != "hello" || running.Status.StartTime == nil {
 			t.Errorf("running status = %+v", running.Status)
@@ -164,7 +166,7 @@ func TestJobLifecycle(t *testing.T) {
 		ns := newNamespace(t)
 		w := readyWorker(t, echoWorker(t).Obj())
 		mustCreate(t, testutil.MakeSeekJob("slow", ns).Worker(w.Name).Timeout(2*time.Second).Obj())
-		waitForPod(t, ns, "slow", 1) // it never finishes: the Job controller stops it at the deadline
+		startPod(t, waitForPod(t, ns, "slow", 1)) // it never finishes: the controller stops it 2s after it started
 		sj := waitForState(t, ns, "slow", seekv1alpha1.JobStateTimedOut)
 		if sj.Status.Error == nil || sj.Status.Error.Reason != seekv1alpha1.JobReasonDeadlineExceeded {
 			t.Errorf("error = %+v, want DeadlineExceeded", sj.Status.Error)

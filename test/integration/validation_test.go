@@ -61,7 +61,7 @@ spec:
   args: [--fast]
   env: [{name: LOG_LEVEL, value: debug}]
   resources: {requests: {cpu: 100m}, limits: {memory: 128Mi}}
-  timeouts: {defaultTimeout: 30s, maximumTimeout: 5m}
+  timeouts: {defaultTimeout: 30s, maximumTimeout: 5m, startDeadline: 2m}
   retries: 3
   ttlAfterFinished: 1h30m
   limits: {maxConcurrentJobs: 10, maxInputBytes: 1024}
@@ -79,6 +79,8 @@ spec:
 		{"worker: default too short", workerHead + `spec: {image: "example.com/w:v1", timeouts: {defaultTimeout: 500ms}}`, "defaultTimeout must be at least 1s"},
 		{"worker: too many env vars", workerHead + `spec: {image: "example.com/w:v1", env: [` + strings.Repeat(`{name: A, value: b},`, 65) + `]}`, "spec.env: Too many: 65: must have at most 64 items"},
 		{"worker: maximum too long", workerHead + `spec: {image: "example.com/w:v1", timeouts: {maximumTimeout: 200h}}`, "maximumTimeout must be between 1s and 168h"},
+		{"worker: start deadline too long", workerHead + `spec: {image: "example.com/w:v1", timeouts: {startDeadline: 25h}}`, "startDeadline must be between 1s and 24h"},
+		{"worker: start deadline too short", workerHead + `spec: {image: "example.com/w:v1", timeouts: {startDeadline: 500ms}}`, "startDeadline must be between 1s and 24h"},
 		{"worker: malformed duration", workerHead + `spec: {image: "example.com/w:v1", timeouts: {defaultTimeout: "ten minutes"}}`, "spec.timeouts.defaultTimeout: Invalid value"},
 		{"worker: too many retries", workerHead + `spec: {image: "example.com/w:v1", retries: 21}`, "spec.retries: Invalid value: 21: spec.retries in body should be less than or equal to 20"},
 		{"worker: zero concurrency", workerHead + `spec: {image: "example.com/w:v1", limits: {maxConcurrentJobs: 0}}`, "spec.limits.maxConcurrentJobs in body should be greater than or equal to 1"},
