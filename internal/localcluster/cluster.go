@@ -96,6 +96,8 @@ type Cluster struct {
 	o   Options
 	dir string
 	out io.Writer
+	// grace is how long a running daemon may stay unhealthy before up replaces it.
+	grace time.Duration
 }
 
 func newCluster(o Options) *Cluster {
@@ -109,7 +111,7 @@ func newCluster(o Options) *Cluster {
 	if out == nil {
 		out = io.Discard
 	}
-	return &Cluster{o: o, dir: o.Dir, out: out}
+	return &Cluster{o: o, dir: o.Dir, out: out, grace: unhealthyGrace}
 }
 
 func (c *Cluster) logf(format string, args ...any) {
