@@ -117,7 +117,7 @@ func (c *Cluster) healthCheck(ctx context.Context, name string) func(pid int) bo
 }
 
 // healthy reports whether the named daemon answers its health check: etcd's /health, kube-apiserver's
-// /readyz, the /healthz of the others, containerd's socket.
+// /readyz, kube-proxy's /livez, the /healthz of the others, containerd's socket.
 func (c *Cluster) healthy(ctx context.Context, name string) bool {
 	switch name {
 	case "etcd":
@@ -131,7 +131,8 @@ func (c *Cluster) healthy(ctx context.Context, name string) bool {
 	case "kubelet":
 		return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", kubeletHealthzPort))
 	case "kube-proxy":
-		return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", kubeProxyHealthzPort))
+		// /livez is the proxy's own health; /healthz adds the node's (for load balancers).
+		return httpOK(fmt.Sprintf("http://127.0.0.1:%d/livez", kubeProxyHealthzPort))
 	case "containerd":
 		conn, err := net.DialTimeout("unix", c.path("containerd", "containerd.sock"), 2*time.Second)
 		if err != nil {
@@ -168,7 +169,7 @@ type DaemonState struct {
 	// PID is its process id; 0 unless it runs.
 	PID int
 	// Healthy reports that it runs and answers its health check (etcd's /health, kube-apiserver's
-	// /readyz, the others' /healthz, containerd's socket).
+	// /readyz, kube-proxy's /livez, the others' /healthz, containerd's socket).
 	Healthy bool
 }
 
