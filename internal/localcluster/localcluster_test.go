@@ -411,3 +411,28 @@ func TestUpForRunNeedsTheBinaries(t *testing.T) {
 		t.Fatalf("UpForRun without binaries: %v, want an error naming KUBEBUILDER_ASSETS and HELM", err)
 	}
 }
+
+// TestWriteConfigsKeepsUnchangedFiles: kube-proxy exits on any write to its configuration file, so up
+// must not rewrite one whose content is the same.
+func TestWriteConfigsKeepsUnchangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	same, changed := filepath.Join(dir, "same.yaml"), filepath.Join(dir, "changed.yaml")
+	if err := writeConfigs(map[string]string{same: "a: 1\n", changed: "b: 1\n"}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, p := range []string{same, changed} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeConfigs(map[string]string{same: "a: 1\n", changed: "b: 2\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(same); !st.ModTime().Equal(old) {
+		t.Errorf("an unchanged file was written (modified %v)", st.ModTime())
+	}
+	if data, _ := os.ReadFile(changed); string(data) != "b: 2\n" {
+		t.Errorf("changed file = %q", data)
+	}
+}

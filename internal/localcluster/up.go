@@ -223,8 +223,13 @@ func (c *Cluster) withLog(err error, name string) error {
 	return fmt.Errorf("%w; %s ends:\n%s", err, c.logFile(name), data)
 }
 
+// writeConfigs writes the files whose content differs. An unchanged file is not touched: kube-proxy
+// exits on any write to its configuration file, even of the same content.
 func writeConfigs(files map[string]string) error {
 	for path, content := range files {
+		if old, err := os.ReadFile(path); err == nil && string(old) == content {
+			continue
+		}
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			return err
 		}
