@@ -11,12 +11,13 @@ import (
 
 // TestUpRepairsEachDaemon stops each of the cluster's daemons with SIGTERM and at once runs up, as
 // `make run` right after a daemon was stopped: up must see the daemon shutting down, wait for it to
-// exit, and start it again, so that it is healthy with a new pid, the whole cluster is up, and a job
-// completes through the REST API. Not parallel: the other tests wait while the cluster is repaired.
+// exit, and start it again, so that it is healthy with a new pid, the other daemons keep theirs, the
+// whole cluster is up, and a job completes through the REST API. Not parallel: the other tests wait while the cluster is repaired.
 func TestUpRepairsEachDaemon(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd"} {
 		t.Run(name, func(t *testing.T) {
+			all := localcluster.Daemons(ctx, clusterOpts)
 			before := daemon(ctx, t, name)
 			if before.PID == 0 || !before.Healthy {
 				t.Fatalf("before: %+v, want running and healthy", before)
@@ -29,6 +30,12 @@ func TestUpRepairsEachDaemon(t *testing.T) {
 			}
 			if after := daemon(ctx, t, name); after.PID == 0 || after.PID == before.PID || !after.Healthy {
 				t.Errorf("after up: %+v, want running and healthy with a pid other than %d", after, before.PID)
+			}
+			// The others were left alone.
+			for _, d := range all {
+				if now := daemon(ctx, t, d.Name); d.Name != name && now.PID != d.PID {
+					t.Errorf("%s: pid %d before, %d after up; want it kept", d.Name, d.PID, now.PID)
+				}
 			}
 			var status bytes.Buffer
 			if err := localcluster.Status(ctx, clusterOpts, &status); err != nil {
