@@ -89,6 +89,7 @@ func (c *Cluster) launch(d daemon) (int, error) {
 		return 0, fmt.Errorf("start %s: %w", d.name, err)
 	}
 	pid := cmd.Process.Pid
+	c.launched[d.name] = time.Now()
 	// Reap it if it exits while this process lives; otherwise init does (or it stays a zombie).
 	go func() { _ = cmd.Wait() }()
 	return pid, os.WriteFile(c.pidFile(d.name), []byte(strconv.Itoa(pid)), 0o644)

@@ -208,7 +208,10 @@ func (c *Cluster) startNode(ctx context.Context, p *pki, k8s client.Client, ip s
 	}}, c.healthCheck(ctx, "kube-proxy"), time.Minute); err != nil {
 		return "", err
 	}
-	if err := waitFor(ctx, 2*time.Minute, "node "+NodeName+" Ready", func() bool { return nodeReady(ctx, k8s) }); err != nil {
+	// A kubelet started by this up must report the node Ready itself: the status the previous one
+	// left says Ready until the new one first reports (NotReady, for a moment).
+	since := c.launched["kubelet"]
+	if err := waitFor(ctx, 2*time.Minute, "node "+NodeName+" Ready", func() bool { return nodeReadySince(ctx, k8s, since) }); err != nil {
 		return "", c.withLog(err, "kubelet")
 	}
 	return tag, nil
@@ -263,13 +266,18 @@ func apiReady(ctx context.Context, kubeconfig string) bool {
 
 // nodeReady reports that the node is Ready and untainted, so pods schedule onto it.
 func nodeReady(ctx context.Context, k8s client.Client) bool {
+	return nodeReadySince(ctx, k8s, time.Time{})
+}
+
+// nodeReadySince is nodeReady, reported by the kubelet at since or later (to the second).
+func nodeReadySince(ctx context.Context, k8s client.Client, since time.Time) bool {
 	node := &corev1.Node{}
 	if err := k8s.Get(ctx, client.ObjectKey{Name: NodeName}, node); err != nil {
 		return false
 	}
 	for _, cond := range node.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
-			return cond.Status == corev1.ConditionTrue && len(node.Spec.Taints) == 0
+			return cond.Status == corev1.ConditionTrue && len(node.Spec.Taints) == 0 && !cond.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
 		}
 	}
 	return false
