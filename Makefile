@@ -12,8 +12,9 @@ SHELL = /usr/bin/env bash -o pipefail
 # command line), and left unset otherwise:
 #   SEEK_CACHE_DIR      where the control-plane binaries are cached (default ~/.cache/seek-operator)
 #   KUBEBUILDER_ASSETS  a directory that already holds the binaries: nothing is built
-#   K8S_VERSION, ETCD_VERSION  versions to build (default: from go.mod, and v3.7.3)
-PASSTHROUGH_VARS := SEEK_CACHE_DIR KUBEBUILDER_ASSETS K8S_VERSION ETCD_VERSION
+#   K8S_VERSION, ETCD_VERSION  versions to fetch (default: from go.mod, and v3.7.3)
+#   SEEK_DOWNLOAD       auto (default): download the official releases, build if unreachable; never: build
+PASSTHROUGH_VARS := SEEK_CACHE_DIR KUBEBUILDER_ASSETS K8S_VERSION ETCD_VERSION SEEK_DOWNLOAD
 $(foreach v,$(PASSTHROUGH_VARS),$(if $(filter undefined,$(origin $(v))),,$(eval export $(v))))
 
 # Binaries `make k8s-binaries` builds.
@@ -140,7 +141,7 @@ bench: manifests ## Run the benchmarks (test/bench): a local control plane, then
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go run ./test/bench $(BENCH_ARGS)
 
 .PHONY: k8s-binaries
-k8s-binaries: ## Build (once, cached) the control-plane binaries and print their directory: K8S_BINARIES="etcd kube-apiserver ...".
+k8s-binaries: ## Download or build (once, cached) the control-plane binaries and print their directory: K8S_BINARIES="etcd kube-apiserver ...".
 	hack/k8s-binaries.sh $(K8S_BINARIES)
 
 ##@ Build

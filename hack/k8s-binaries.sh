@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# k8s-binaries.sh builds the upstream Kubernetes control-plane binaries this project tests against
-# (etcd, kube-apiserver, kube-controller-manager, and optionally kubectl) from the Go module proxy,
-# for the Kubernetes version that matches go.mod, and caches them outside the checkout.
+# k8s-binaries.sh provides the upstream Kubernetes binaries this project tests against and runs its local
+# cluster with (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
+# kubectl), for the Kubernetes version that matches go.mod, and caches them outside the checkout.
+#
+# Each binary is first downloaded from the official releases and checked against the SHA-256 they
+# publish next to it:
+#   https://dl.k8s.io/release/$K8S_VERSION/bin/linux/$ARCH/<name>       (+ <name>.sha256)
+#   https://github.com/etcd-io/etcd/releases/download/$ETCD_VERSION/etcd-$ETCD_VERSION-linux-$ARCH.tar.gz
+#                                                                        (+ SHA256SUMS in that release)
+# Where they cannot be reached (no internet, as on the CI machine: the name lookup fails in ~0.1 s), the
+# binary is built from the Go module proxy instead (cold: ~25-30 min on 2 cores for all of them). A
+# checksum mismatch is an error: the file is discarded, nothing is cached, nothing is built in its
+# place, and the script exits non-zero.
 #
 # Usage: hack/k8s-binaries.sh [BINARY...]
 #   Prints the directory holding the binaries (usable as KUBEBUILDER_ASSETS) on stdout; progress on stderr.
@@ -9,13 +19,17 @@
 #   (the last three run the node of the local cluster, internal/localcluster).
 #
 # Environment:
-#   KUBEBUILDER_ASSETS  if it already holds every requested binary, it is used as is and nothing is built.
-#   K8S_VERSION         Kubernetes version to build (default: derived from k8s.io/api in go.mod).
-#   ETCD_VERSION        etcd version to build (default: v3.7.3).
+#   KUBEBUILDER_ASSETS  if it already holds every requested binary, it is used as is and nothing is fetched.
+#   K8S_VERSION         Kubernetes version (default: derived from k8s.io/api in go.mod).
+#   ETCD_VERSION        etcd version (default: v3.7.3).
 #   SEEK_CACHE_DIR      cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/seek-operator).
+#   SEEK_DOWNLOAD       auto (default): download, build if the release cannot be reached; never: build.
+#   SEEK_BUILD          auto (default); never: fail instead of building (the message says "would build").
+#   SEEK_DOWNLOAD_CONNECT_TIMEOUT  seconds to wait for a connection (default 5).
+#   SEEK_K8S_RELEASE_URL   base of the Kubernetes release files (default https://dl.k8s.io/release).
+#   SEEK_ETCD_RELEASE_URL  base of the etcd release files (default https://github.com/etcd-io/etcd/releases/download).
 #
 # Idempotent: binaries already in the cache are skipped; concurrent runs serialise on a lock file.
-# The first cold build takes ~20-25 min on 2 cores; later runs return at once.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,6 +68,61 @@ fi
 
 exec 9>"$base/.lock"
 flock 9
+
+# shellcheck source=hack/download.bash
+source "$root/hack/download.bash"
+case "${SEEK_BUILD:-auto}" in
+  auto | never) ;;
+  *) log "SEEK_BUILD=${SEEK_BUILD} (want auto or never)"; exit 1 ;;
+esac
+k8s_release_url=${SEEK_K8S_RELEASE_URL:-https://dl.k8s.io/release}
+etcd_release_url=${SEEK_ETCD_RELEASE_URL:-https://github.com/etcd-io/etcd/releases/download}
+arch=$(release_arch)
+# Downloads land here and move into the cache only once verified.
+tmp=$(mktemp -d "$base/.download.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# Set once the Kubernetes releases cannot be reached, so the other binaries do not try again.
+k8s_unavailable=""
+
+# download_kubernetes_binary NAME puts the released, verified NAME into the cache; returns 2 if the
+# release cannot be reached.
+download_kubernetes_binary() {
+  local name=$1 rc=0
+  [[ "${SEEK_DOWNLOAD:-auto}" == never || -n "$k8s_unavailable" ]] && return 2
+  local url="$k8s_release_url/$K8S_VERSION/bin/linux/$arch/$name"
+  verified_download "$url" "$url.sha256" "" "$tmp/$name" || rc=$?
+  if ((rc != 0)); then
+    k8s_unavailable=1
+    return "$rc"
+  fi
+  chmod 0755 "$tmp/$name" && mv "$tmp/$name" "$bin/$name" || { log "cannot move $name into $bin"; exit 1; }
+  log "downloaded $name $K8S_VERSION"
+}
+
+# download_etcd puts etcd from the released, verified tarball into the cache; returns 2 if the release
+# cannot be reached.
+download_etcd() {
+  local rc=0
+  [[ "${SEEK_DOWNLOAD:-auto}" == never ]] && return 2
+  local dir="etcd-$ETCD_VERSION-linux-$arch"
+  local tarball="$dir.tar.gz"
+  verified_download "$etcd_release_url/$ETCD_VERSION/$tarball" "$etcd_release_url/$ETCD_VERSION/SHA256SUMS" "$tarball" "$tmp/$tarball" || rc=$?
+  ((rc == 0)) || return "$rc"
+  if ! tar -xzf "$tmp/$tarball" -C "$tmp" "$dir/etcd"; then
+    log "$tarball (checksum verified) holds no $dir/etcd"
+    exit 1
+  fi
+  chmod 0755 "$tmp/$dir/etcd" && mv "$tmp/$dir/etcd" "$bin/etcd" || { log "cannot move etcd into $bin"; exit 1; }
+  log "downloaded etcd $ETCD_VERSION"
+}
+
+# may_build NAME VERSION fails unless building is allowed.
+may_build() {
+  if [[ "${SEEK_BUILD:-auto}" == never ]]; then
+    log "$1 $2 could not be downloaded (SEEK_DOWNLOAD=${SEEK_DOWNLOAD:-auto}), and SEEK_BUILD=never: would build it from the Go module proxy"
+    exit 1
+  fi
+}
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
 tags="selinux,notest,grpcnotrace"
@@ -145,13 +214,23 @@ EOF
   log "built etcd in $((SECONDS - start))s"
 }
 
+# Download functions run with errexit off (they are tested with ||), so they check each step.
 for b in "${wanted[@]}"; do
   [[ -x "$bin/$b" ]] && continue
+  rc=0
   case "$b" in
-    etcd) build_etcd ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy | kubectl) build_kubernetes_binary "$b" ;;
+    etcd) download_etcd || rc=$? ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy | kubectl) download_kubernetes_binary "$b" || rc=$? ;;
     *) log "unknown binary $b"; exit 1 ;;
   esac
+  ((rc == 0)) && continue
+  if [[ "$b" == etcd ]]; then
+    may_build etcd "$ETCD_VERSION"
+    build_etcd
+  else
+    may_build "$b" "$K8S_VERSION"
+    build_kubernetes_binary "$b"
+  fi
 done
 
 echo "$bin"

@@ -98,6 +98,10 @@ type Cluster struct {
 	o   Options
 	dir string
 	out io.Writer
+	// grace is how long a running daemon may stay unhealthy before up replaces it.
+	grace time.Duration
+	// launched is when this Cluster started each daemon it started.
+	launched map[string]time.Time
 }
 
 func newCluster(o Options) *Cluster {
@@ -111,7 +115,7 @@ func newCluster(o Options) *Cluster {
 	if out == nil {
 		out = io.Discard
 	}
-	return &Cluster{o: o, dir: o.Dir, out: out}
+	return &Cluster{o: o, dir: o.Dir, out: out, grace: unhealthyGrace, launched: map[string]time.Time{}}
 }
 
 func (c *Cluster) logf(format string, args ...any) {

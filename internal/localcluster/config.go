@@ -21,6 +21,12 @@ const (
 	etcdPeerPort = 12380
 	// APIServerPort is kube-apiserver's port, on every address of the host.
 	APIServerPort = 6443
+	// Ports of the other components, on 127.0.0.1: their health checks (and the scheduler's and
+	// controller manager's metrics).
+	controllerManagerPort = 10257
+	schedulerPort         = 10259
+	kubeletHealthzPort    = 10248
+	kubeProxyHealthzPort  = 10256
 )
 
 func containerdConfig(root, pauseImage string) string {
@@ -80,13 +86,14 @@ authorization:
   mode: AlwaysAllow
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
+healthzPort: %d
 evictionHard: {}
 enforceNodeAllocatable: []
 maxPods: 250
 serializeImagePulls: false
 kubeAPIQPS: 100
 kubeAPIBurst: 200
-`, socket, podLogs, caFile)
+`, socket, podLogs, caFile, kubeletHealthzPort)
 }
 
 // kubeProxyConfig leaves the host's conntrack settings alone (zero values), so down has less to undo.
@@ -97,12 +104,12 @@ clientConnection: {kubeconfig: %s}
 mode: iptables
 clusterCIDR: %s
 hostnameOverride: %s
-healthzBindAddress: 127.0.0.1:10256
+healthzBindAddress: 127.0.0.1:%d
 metricsBindAddress: 127.0.0.1:10249
 conntrack:
   maxPerCore: 0
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
-`, kubeconfig, PodCIDR, NodeName)
+`, kubeconfig, PodCIDR, NodeName, kubeProxyHealthzPort)
 }

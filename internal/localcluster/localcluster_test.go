@@ -4,10 +4,14 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,42 +129,228 @@ func TestComponentConfigs(t *testing.T) {
 	}
 }
 
-func TestDaemons(t *testing.T) {
+func newTestCluster(t *testing.T) *Cluster {
+	t.Helper()
 	c := newCluster(Options{Dir: t.TempDir()})
 	for _, d := range []string{"run", "logs"} {
 		if err := os.MkdirAll(c.path(d), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	d := daemon{name: "sleeper", bin: "sleep", args: []string{"60"}}
-	if err := c.start(d); err != nil {
+	return c
+}
+
+func TestDaemons(t *testing.T) {
+	c := newTestCluster(t)
+	d := daemon{name: "sleep", bin: "sleep", args: []string{"60"}}
+	pid, err := c.launch(d)
+	if err != nil {
 		t.Fatal(err)
 	}
-	pid, ok := c.pid("sleeper")
-	if !ok {
-		t.Fatal("not running after start")
+	if got, ok := c.pid("sleep"); !ok || got != pid {
+		t.Fatalf("pid = %d, %v after launch; want %d, true", got, ok, pid)
 	}
-	if err := c.start(d); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := c.pid("sleeper"); again != pid {
-		t.Errorf("a second start started another process (%d, then %d)", pid, again)
-	}
-	if err := c.stop("sleeper", 5*time.Second); err != nil {
+	if err := c.stop("sleep", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if alive(pid) {
 		t.Error("still alive after stop")
 	}
-	if _, err := os.Stat(c.pidFile("sleeper")); !os.IsNotExist(err) {
+	if _, err := os.Stat(c.pidFile("sleep")); !os.IsNotExist(err) {
 		t.Errorf("pid file left: %v", err)
 	}
-	if err := c.stop("sleeper", time.Second); err != nil {
+	if err := c.stop("sleep", time.Second); err != nil {
 		t.Errorf("stopping a stopped daemon: %v", err)
 	}
-	if data, _ := os.ReadFile(c.logFile("sleeper")); !strings.Contains(string(data), "sleep 60") {
+	if data, _ := os.ReadFile(c.logFile("sleep")); !strings.Contains(string(data), "sleep 60") {
 		t.Errorf("log does not record the command: %q", data)
 	}
+
+	// A pid file naming a live process of another program (the pid was reused) is stale.
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+	if err := os.WriteFile(c.pidFile("etcd"), []byte(strconv.Itoa(other.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.pid("etcd"); ok {
+		t.Error("a sleep process counts as etcd")
+	}
+}
+
+func TestProcState(t *testing.T) {
+	for stat, want := range map[string]byte{
+		"42 (etcd) S 1 42 42 0 -1":   'S',
+		"42 (kube-apiserver) R 1 42": 'R',
+		"42 (etcd) Z 1 42 42 0 -1":   'Z',
+		"42 (a (b) c) D 1":           'D',
+		"42 (name with ) paren) X 1": 'X',
+		"42 (etcd)":                  0,
+		"":                           0,
+		"garbage":                    0,
+	} {
+		if got := procState([]byte(stat)); got != want {
+			t.Errorf("procState(%q) = %q, want %q", stat, got, want)
+		}
+	}
+}
+
+// TestZombieIsNotRunning: a daemon that exited and was not reaped (this sandbox's init does not reap)
+// is a zombie, and a zombie is not running.
+func TestZombieIsNotRunning(t *testing.T) {
+	c := newTestCluster(t)
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() { _ = cmd.Wait() })
+	if err := waitFor(t.Context(), 10*time.Second, "a zombie", func() bool {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return procState(stat) == 'Z'
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Errorf("alive(%d) = true for a zombie", pid)
+	}
+	if err := os.WriteFile(c.pidFile("true"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.pid("true"); ok {
+		t.Error("a zombie counts as running")
+	}
+	if alive(os.Getpid()) != true {
+		t.Error("this process is not alive")
+	}
+}
+
+func TestDecide(t *testing.T) {
+	const grace = 45 * time.Second
+	for _, tc := range []struct {
+		name string
+		o    observation
+		want action
+	}{
+		{"not running", observation{}, launch},
+		{"not running, a stale health answer", observation{healthy: true}, launch},
+		{"running and healthy", observation{running: true, healthy: true}, keep},
+		{"healthy again after a while", observation{running: true, healthy: true, unhealthyFor: time.Minute}, keep},
+		{"just seen unhealthy: starting or stopping", observation{running: true}, wait},
+		{"unhealthy within the grace", observation{running: true, unhealthyFor: grace - time.Millisecond}, wait},
+		{"unhealthy for the grace", observation{running: true, unhealthyFor: grace}, replace},
+		{"unhealthy for longer", observation{running: true, unhealthyFor: 10 * time.Minute}, replace},
+	} {
+		if got := decide(tc.o, grace); got != tc.want {
+			t.Errorf("%s: decide(%+v) = %v, want %v", tc.name, tc.o, got, tc.want)
+		}
+	}
+}
+
+// TestEnsure runs ensure on real processes whose health the test decides.
+func TestEnsure(t *testing.T) {
+	ctx := t.Context()
+	sleep := daemon{name: "sleep", bin: "sleep", args: []string{"60"}}
+	healthyAlways := func(int) bool { return true }
+
+	t.Run("starts a daemon that is not running, keeps a healthy one", func(t *testing.T) {
+		c := newTestCluster(t)
+		t.Cleanup(func() { _ = c.stop("sleep", time.Second) })
+		if err := c.ensure(ctx, sleep, healthyAlways, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		pid, ok := c.pid("sleep")
+		if !ok {
+			t.Fatal("not running")
+		}
+		if err := c.ensure(ctx, sleep, healthyAlways, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := c.pid("sleep"); again != pid {
+			t.Errorf("a healthy daemon was replaced (pid %d, then %d)", pid, again)
+		}
+	})
+
+	t.Run("waits for a terminating daemon to exit and starts it again", func(t *testing.T) {
+		c := newTestCluster(t)
+		c.grace = time.Minute
+		t.Cleanup(func() { _ = c.stop("sh", time.Second) })
+		// The old process shuts down for a second after SIGTERM, unhealthy meanwhile, as kube-apiserver does.
+		sh := daemon{name: "sh", bin: "sh", args: []string{"-c", "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done"}}
+		old, err := c.launch(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // let the shell set its trap
+		if err := syscall.Kill(old, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.ensure(ctx, sh, func(pid int) bool { return pid != old }, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		pid, ok := c.pid("sh")
+		if !ok || pid == old {
+			t.Fatalf("pid = %d, %v; want a new running process (old %d)", pid, ok, old)
+		}
+		if alive(old) {
+			t.Error("the old process still runs")
+		}
+		if took := time.Since(start); took > 30*time.Second {
+			t.Errorf("took %v: waited for the grace instead of the exit", took)
+		}
+	})
+
+	t.Run("replaces a daemon unhealthy past the grace", func(t *testing.T) {
+		c := newTestCluster(t)
+		c.grace = time.Second
+		t.Cleanup(func() { _ = c.stop("sleep", time.Second) })
+		old, err := c.launch(sleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ensure(ctx, sleep, func(pid int) bool { return pid != old }, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if pid, ok := c.pid("sleep"); !ok || pid == old {
+			t.Errorf("pid = %d, %v; want a new running process (old %d)", pid, ok, old)
+		}
+		if alive(old) {
+			t.Error("the hung process was not stopped")
+		}
+	})
+
+	t.Run("starts a daemon whose pid file names a zombie", func(t *testing.T) {
+		c := newTestCluster(t)
+		t.Cleanup(func() { _ = c.stop("sleep", time.Second) })
+		zombie := exec.Command("sleep", "0")
+		if err := zombie.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = zombie.Wait() })
+		if err := waitFor(ctx, 10*time.Second, "a zombie", func() bool { return !alive(zombie.Process.Pid) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.pidFile("sleep"), []byte(strconv.Itoa(zombie.Process.Pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ensure(ctx, sleep, healthyAlways, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if pid, ok := c.pid("sleep"); !ok || pid == zombie.Process.Pid {
+			t.Errorf("pid = %d, %v; want a new running process", pid, ok)
+		}
+	})
+
+	t.Run("a daemon that exits at start fails with its log", func(t *testing.T) {
+		c := newTestCluster(t)
+		err := c.ensure(ctx, daemon{name: "sh", bin: "sh", args: []string{"-c", "echo cannot bind; exit 1"}}, func(int) bool { return false }, 10*time.Second)
+		if err == nil || !strings.Contains(err.Error(), "exited") || !strings.Contains(err.Error(), "cannot bind") {
+			t.Errorf("err = %v, want one saying it exited, with its log", err)
+		}
+	})
 }
 
 func TestReadInfo(t *testing.T) {
@@ -219,5 +409,30 @@ func TestUpForRunNeedsTheBinaries(t *testing.T) {
 	_, _, err := UpForRun(t.Context(), Options{Dir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "KUBEBUILDER_ASSETS") || !strings.Contains(err.Error(), "HELM") {
 		t.Fatalf("UpForRun without binaries: %v, want an error naming KUBEBUILDER_ASSETS and HELM", err)
+	}
+}
+
+// TestWriteConfigsKeepsUnchangedFiles: kube-proxy exits on any write to its configuration file, so up
+// must not rewrite one whose content is the same.
+func TestWriteConfigsKeepsUnchangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	same, changed := filepath.Join(dir, "same.yaml"), filepath.Join(dir, "changed.yaml")
+	if err := writeConfigs(map[string]string{same: "a: 1\n", changed: "b: 1\n"}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, p := range []string{same, changed} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeConfigs(map[string]string{same: "a: 1\n", changed: "b: 2\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(same); !st.ModTime().Equal(old) {
+		t.Errorf("an unchanged file was written (modified %v)", st.ModTime())
+	}
+	if data, _ := os.ReadFile(changed); string(data) != "b: 2\n" {
+		t.Errorf("changed file = %q", data)
 	}
 }

@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 // A daemon is one process of the cluster. It runs detached (its own session, output to
 // <dir>/logs/<name>.log, pid in <dir>/run/<name>.pid), so it outlives the command that started it.
 type daemon struct {
+	// name is also the base name of bin: a pid file naming a process of another program is stale.
 	name string
 	bin  string
 	args []string
@@ -23,38 +25,60 @@ type daemon struct {
 func (c *Cluster) pidFile(name string) string { return filepath.Join(c.dir, "run", name+".pid") }
 func (c *Cluster) logFile(name string) string { return filepath.Join(c.dir, "logs", name+".log") }
 
-// pid is the process id of the named daemon if it runs.
+// pid is the process id in the named daemon's pid file, and whether that process runs: it lives (is
+// not a zombie) and is the daemon's program, not another that got the pid since.
 func (c *Cluster) pid(name string) (int, bool) {
 	data, err := os.ReadFile(c.pidFile(name))
 	if err != nil {
 		return 0, false
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
+	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	return pid, alive(pid)
+	return pid, alive(pid) && program(pid) == name
 }
 
-// alive reports whether pid is a live process (not a zombie).
+// alive reports whether pid is a live process. A zombie is not: a daemon that exited stays one until
+// its parent reaps it, and on a machine whose init does not reap, that is forever.
 func alive(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
 	}
-	// The state follows the command name in parentheses: "pid (comm) S ...".
-	i := strings.LastIndexByte(string(stat), ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z'
+	state := procState(stat)
+	return state != 0 && state != 'Z' && state != 'X'
 }
 
-// start starts d unless it already runs.
-func (c *Cluster) start(d daemon) error {
-	if _, ok := c.pid(d.name); ok {
-		return nil
+// procState is the state letter in the contents of /proc/<pid>/stat (R, S, D, T, Z, X, ...), or 0.
+// It follows the command name, which is in parentheses and may itself hold spaces and parentheses:
+// "pid (comm) S ppid ...".
+func procState(stat []byte) byte {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) || stat[i+1] != ' ' {
+		return 0
 	}
+	return stat[i+2]
+}
+
+// program is the base name of pid's executable as it was started (argv[0]), or "".
+func program(pid int) string {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	argv0, _, _ := bytes.Cut(cmdline, []byte{0})
+	if len(argv0) == 0 {
+		return ""
+	}
+	return filepath.Base(string(argv0))
+}
+
+// launch starts d and records its pid.
+func (c *Cluster) launch(d daemon) (int, error) {
 	log, err := os.OpenFile(c.logFile(d.name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer log.Close()
 	fmt.Fprintf(log, "\n=== %s %s %s\n", time.Now().Format(time.RFC3339), d.bin, strings.Join(d.args, " "))
@@ -62,12 +86,13 @@ func (c *Cluster) start(d daemon) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", d.name, err)
+		return 0, fmt.Errorf("start %s: %w", d.name, err)
 	}
 	pid := cmd.Process.Pid
-	// Reap it if it exits while this process lives; otherwise init does.
+	c.launched[d.name] = time.Now()
+	// Reap it if it exits while this process lives; otherwise init does (or it stays a zombie).
 	go func() { _ = cmd.Wait() }()
-	return os.WriteFile(c.pidFile(d.name), []byte(strconv.Itoa(pid)), 0o644)
+	return pid, os.WriteFile(c.pidFile(d.name), []byte(strconv.Itoa(pid)), 0o644)
 }
 
 // stop stops the named daemon: SIGTERM, then SIGKILL after grace.

@@ -20,12 +20,16 @@ func Status(ctx context.Context, o Options, w io.Writer) error {
 		return errors.New("down")
 	}
 	var down []string
-	for _, name := range daemons {
-		if pid, ok := c.pid(name); ok {
-			fmt.Fprintf(w, "%-24s running (pid %d)\n", name, pid)
-		} else {
-			fmt.Fprintf(w, "%-24s stopped\n", name)
-			down = append(down, name)
+	for _, d := range Daemons(ctx, o) {
+		switch {
+		case d.Healthy:
+			fmt.Fprintf(w, "%-24s running (pid %d)\n", d.Name, d.PID)
+		case d.PID != 0:
+			fmt.Fprintf(w, "%-24s running (pid %d), not healthy\n", d.Name, d.PID)
+			down = append(down, d.Name)
+		default:
+			fmt.Fprintf(w, "%-24s stopped\n", d.Name)
+			down = append(down, d.Name)
 		}
 	}
 	info, infoErr := ReadInfo(c.dir)

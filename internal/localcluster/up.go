@@ -122,18 +122,15 @@ func (c *Cluster) startControlPlane(ctx context.Context, p *pki, ip string) (str
 	}
 	bin := func(name string) string { return filepath.Join(c.o.Assets, name) }
 	c.logf("Starting etcd and kube-apiserver")
-	if err := c.start(daemon{name: "etcd", bin: bin("etcd"), args: []string{
+	if err := c.ensure(ctx, daemon{name: "etcd", bin: bin("etcd"), args: []string{
 		"--data-dir=" + c.path("etcd"), "--name=seek-local",
 		fmt.Sprintf("--listen-client-urls=http://127.0.0.1:%d", etcdPort), fmt.Sprintf("--advertise-client-urls=http://127.0.0.1:%d", etcdPort),
 		fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", etcdPeerPort), fmt.Sprintf("--initial-advertise-peer-urls=http://127.0.0.1:%d", etcdPeerPort),
 		fmt.Sprintf("--initial-cluster=seek-local=http://127.0.0.1:%d", etcdPeerPort), "--listen-metrics-urls=", "--log-level=warn",
-	}}); err != nil {
+	}}, c.healthCheck(ctx, "etcd"), time.Minute); err != nil {
 		return "", err
 	}
-	if err := waitFor(ctx, time.Minute, "etcd", func() bool { return httpOK(fmt.Sprintf("http://127.0.0.1:%d/health", etcdPort)) }); err != nil {
-		return "", c.withLog(err, "etcd")
-	}
-	if err := c.start(daemon{name: "kube-apiserver", bin: bin("kube-apiserver"), args: []string{
+	if err := c.ensure(ctx, daemon{name: "kube-apiserver", bin: bin("kube-apiserver"), args: []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
 		fmt.Sprintf("--secure-port=%d", APIServerPort), "--advertise-address=" + ip,
 		"--tls-cert-file=" + serverCert, "--tls-private-key-file=" + serverKey, "--client-ca-file=" + p.path("ca.crt"),
@@ -145,26 +142,23 @@ func (c *Cluster) startControlPlane(ctx context.Context, p *pki, ip string) (str
 		"--service-node-port-range=8000-32767",
 		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
 		"--profiling=false", "--v=0",
-	}}); err != nil {
+	}}, c.healthCheck(ctx, "kube-apiserver"), 2*time.Minute); err != nil {
 		return "", err
 	}
-	if err := waitFor(ctx, 2*time.Minute, "kube-apiserver", func() bool { return apiReady(ctx, admin) }); err != nil {
-		return "", c.withLog(err, "kube-apiserver")
-	}
 	c.logf("Starting kube-controller-manager and kube-scheduler")
-	if err := c.start(daemon{name: "kube-controller-manager", bin: bin("kube-controller-manager"), args: []string{
+	if err := c.ensure(ctx, daemon{name: "kube-controller-manager", bin: bin("kube-controller-manager"), args: []string{
 		"--kubeconfig=" + kcm, "--authentication-kubeconfig=" + kcm, "--authorization-kubeconfig=" + kcm,
 		"--use-service-account-credentials=true", "--service-account-private-key-file=" + p.path("sa.key"),
 		"--root-ca-file=" + p.path("ca.crt"), "--cluster-signing-cert-file=" + p.path("ca.crt"), "--cluster-signing-key-file=" + p.path("ca.key"),
-		"--service-cluster-ip-range=" + ServiceCIDR, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=10257",
+		"--service-cluster-ip-range=" + ServiceCIDR, "--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", controllerManagerPort),
 		"--profiling=false",
-	}}); err != nil {
+	}}, c.healthCheck(ctx, "kube-controller-manager"), time.Minute); err != nil {
 		return "", err
 	}
-	if err := c.start(daemon{name: "kube-scheduler", bin: bin("kube-scheduler"), args: []string{
+	if err := c.ensure(ctx, daemon{name: "kube-scheduler", bin: bin("kube-scheduler"), args: []string{
 		"--kubeconfig=" + sched, "--authentication-kubeconfig=" + sched, "--authorization-kubeconfig=" + sched,
-		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=10259", "--profiling=false",
-	}}); err != nil {
+		"--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", schedulerPort), "--profiling=false",
+	}}, c.healthCheck(ctx, "kube-scheduler"), time.Minute); err != nil {
 		return "", err
 	}
 	return admin, nil
@@ -196,29 +190,30 @@ func (c *Cluster) startNode(ctx context.Context, p *pki, k8s client.Client, ip s
 		return "", fmt.Errorf("pod masquerading: %w", err)
 	}
 	c.logf("Starting containerd")
-	if err := c.start(daemon{name: "containerd", bin: "containerd", args: []string{"--config", filepath.Join(croot, "config.toml")}}); err != nil {
+	if err := c.ensure(ctx, daemon{name: "containerd", bin: "containerd", args: []string{"--config", filepath.Join(croot, "config.toml")}},
+		c.healthCheck(ctx, "containerd"), 30*time.Second); err != nil {
 		return "", err
-	}
-	if err := waitFor(ctx, 30*time.Second, "containerd", func() bool { return fileExists(socket) }); err != nil {
-		return "", c.withLog(err, "containerd")
 	}
 	tag, err := c.importImages(ctx, socket)
 	if err != nil {
 		return "", err
 	}
 	c.logf("Starting the kubelet and kube-proxy")
-	if err := c.start(daemon{name: "kubelet", bin: filepath.Join(c.o.Assets, "kubelet"), args: []string{
+	if err := c.ensure(ctx, daemon{name: "kubelet", bin: filepath.Join(c.o.Assets, "kubelet"), args: []string{
 		"--config=" + c.path("kubelet", "config.yaml"), "--kubeconfig=" + kubeletKC, "--root-dir=" + c.path("kubelet", "root"),
 		"--node-ip=" + ip, "--hostname-override=" + NodeName, "--v=1",
-	}}); err != nil {
+	}}, c.healthCheck(ctx, "kubelet"), time.Minute); err != nil {
 		return "", err
 	}
-	if err := c.start(daemon{name: "kube-proxy", bin: filepath.Join(c.o.Assets, "kube-proxy"), args: []string{
+	if err := c.ensure(ctx, daemon{name: "kube-proxy", bin: filepath.Join(c.o.Assets, "kube-proxy"), args: []string{
 		"--config=" + c.path("kube-proxy", "config.yaml"), "--v=1",
-	}}); err != nil {
+	}}, c.healthCheck(ctx, "kube-proxy"), time.Minute); err != nil {
 		return "", err
 	}
-	if err := waitFor(ctx, 2*time.Minute, "node "+NodeName+" Ready", func() bool { return nodeReady(ctx, k8s) }); err != nil {
+	// A kubelet started by this up must report the node Ready itself: the status the previous one
+	// left says Ready until the new one first reports (NotReady, for a moment).
+	since := c.launched["kubelet"]
+	if err := waitFor(ctx, 2*time.Minute, "node "+NodeName+" Ready", func() bool { return nodeReadySince(ctx, k8s, since) }); err != nil {
 		return "", c.withLog(err, "kubelet")
 	}
 	return tag, nil
@@ -233,8 +228,13 @@ func (c *Cluster) withLog(err error, name string) error {
 	return fmt.Errorf("%w; %s ends:\n%s", err, c.logFile(name), data)
 }
 
+// writeConfigs writes the files whose content differs. An unchanged file is not touched: kube-proxy
+// exits on any write to its configuration file, even of the same content.
 func writeConfigs(files map[string]string) error {
 	for path, content := range files {
+		if old, err := os.ReadFile(path); err == nil && string(old) == content {
+			continue
+		}
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			return err
 		}
@@ -268,13 +268,18 @@ func apiReady(ctx context.Context, kubeconfig string) bool {
 
 // nodeReady reports that the node is Ready and untainted, so pods schedule onto it.
 func nodeReady(ctx context.Context, k8s client.Client) bool {
+	return nodeReadySince(ctx, k8s, time.Time{})
+}
+
+// nodeReadySince is nodeReady, reported by the kubelet at since or later (to the second).
+func nodeReadySince(ctx context.Context, k8s client.Client, since time.Time) bool {
 	node := &corev1.Node{}
 	if err := k8s.Get(ctx, client.ObjectKey{Name: NodeName}, node); err != nil {
 		return false
 	}
 	for _, cond := range node.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
-			return cond.Status == corev1.ConditionTrue && len(node.Spec.Taints) == 0
+			return cond.Status == corev1.ConditionTrue && len(node.Spec.Taints) == 0 && !cond.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
 		}
 	}
 	return false

@@ -49,6 +49,8 @@ var (
 	apiKey string
 	// tenant is this run's tenant namespace, so runs against a kept cluster do not collide.
 	tenant string
+	// clusterOpts are the options the suite brought the cluster up with.
+	clusterOpts localcluster.Options
 )
 
 func TestMain(m *testing.M) {
@@ -72,10 +74,10 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail(err)
 	}
-	opts := localcluster.Options{Dir: cmp.Or(os.Getenv("SEEK_E2E_CLUSTER_DIR"), localcluster.DefaultDir()),
+	clusterOpts = localcluster.Options{Dir: cmp.Or(os.Getenv("SEEK_E2E_CLUSTER_DIR"), localcluster.DefaultDir()),
 		Assets: os.Getenv("KUBEBUILDER_ASSETS"), Helm: os.Getenv("HELM"), ModuleDir: root, Out: os.Stdout}
 	var teardown func() error
-	if info, teardown, err = localcluster.UpForRun(ctx, opts); err != nil {
+	if info, teardown, err = localcluster.UpForRun(ctx, clusterOpts); err != nil {
 		return fail(err)
 	}
 	defer func() {
@@ -96,7 +98,7 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	tenant, apiURL, apiKey = t.Namespace, info.APIURL, t.APIKey
-	fmt.Printf("e2e: tenant %s on the cluster in %s (logs in %s)\n", tenant, opts.Dir, filepath.Join(opts.Dir, "logs"))
+	fmt.Printf("e2e: tenant %s on the cluster in %s (logs in %s)\n", tenant, clusterOpts.Dir, filepath.Join(clusterOpts.Dir, "logs"))
 	code := m.Run()
 	// A kept cluster is left as it was.
 	if err := t.Delete(ctx, k8s); err != nil {
