@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -434,5 +435,35 @@ func TestWriteConfigsKeepsUnchangedFiles(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(changed); string(data) != "b: 2\n" {
 		t.Errorf("changed file = %q", data)
+	}
+}
+
+// A daemon outlives the command that started it, so it must not keep that command's inherited files
+// open: a lock file held by `flock LOCK make run` would stay locked as long as the cluster runs.
+func TestLaunchDoesNotLeakInheritedFiles(t *testing.T) {
+	lock, err := os.Create(filepath.Join(t.TempDir(), "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	// Make it look inherited: Go opened it close-on-exec, a parent's descriptor is not.
+	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, lock.Fd(), syscall.F_SETFD, 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	inheritedFDs = sync.Once{}
+	c := newTestCluster(t)
+	t.Cleanup(func() { _ = c.stop("sleep", time.Second) })
+	pid, err := c.launch(daemon{name: "sleep", bin: "sleep", args: []string{"60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); target == lock.Name() {
+			t.Errorf("the daemon holds the caller's file %s as fd %s", target, e.Name())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -76,6 +77,7 @@ func program(pid int) string {
 
 // launch starts d and records its pid.
 func (c *Cluster) launch(d daemon) (int, error) {
+	closeInheritedOnExec()
 	log, err := os.OpenFile(c.logFile(d.name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
@@ -93,6 +95,26 @@ func (c *Cluster) launch(d daemon) (int, error) {
 	// Reap it if it exits while this process lives; otherwise init does (or it stays a zombie).
 	go func() { _ = cmd.Wait() }()
 	return pid, os.WriteFile(c.pidFile(d.name), []byte(strconv.Itoa(pid)), 0o644)
+}
+
+// inheritedFDs marks, once, every file descriptor this process inherited (above stderr) close-on-exec.
+// Go opens its own files close-on-exec, but not what it inherits: without this a daemon, which outlives
+// us, would keep our caller's pipes and lock files open (a `flock LOCK make run` would hold LOCK as long
+// as the cluster runs, a `make run | tee` would never see EOF).
+var inheritedFDs sync.Once
+
+func closeInheritedOnExec() {
+	inheritedFDs.Do(func() {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+				syscall.CloseOnExec(fd)
+			}
+		}
+	})
 }
 
 // stop stops the named daemon: SIGTERM, then SIGKILL after grace.
