@@ -44,7 +44,7 @@ func (r *TenantQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	limit, err := strconv.ParseInt(quota.Annotations[tenants.AnnotationMaxActiveJobs], 10, 64)
 	if err != nil || limit < 0 {
-		return ctrl.Result{}, nil // not a cap this controller keeps
+		return ctrl.Result{}, nil //nolint:nilerr // not a cap this controller keeps: nothing to retry
 	}
 	finished := &seekv1alpha1.SeekJobList{}
 	if err := r.Client.List(ctx, finished, client.InNamespace(req.Namespace), client.MatchingFields{finishedField: "true"},

@@ -227,11 +227,11 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 	if apierrors.IsAlreadyExists(err) {
 		// Created by an earlier reconcile the cache has not shown yet, or someone else's Job.
 		if err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err == nil {
-			switch ownership(job, sj) {
-			case errPreviousJob:
+			switch own := ownership(job, sj); {
+			case errors.Is(own, errPreviousJob):
 				setWaiting(sj, seekv1alpha1.JobReasonWaitingForPreviousJob, previousJobMessage(sj), now)
 				return nil, 0, nil
-			case errJobNotOwned:
+			case errors.Is(own, errJobNotOwned):
 				fail(sj, seekv1alpha1.JobReasonJobNotOwned, notOwnedMessage(sj), now)
 				return nil, 0, nil
 			}
@@ -351,9 +351,10 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 		return
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("SeekJob changed state", "from", before.Status.State, "to", after.Status.State)
-	eventType, reason, msg := corev1.EventTypeNormal, "", ""
-	switch {
-	case after.Status.State == seekv1alpha1.JobStateQueued:
+	eventType := corev1.EventTypeNormal
+	var reason, msg string
+	switch after.Status.State {
+	case seekv1alpha1.JobStateQueued:
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobStarted)
 		if c.Reason == seekv1alpha1.JobReasonJobCreated {
 			// Starting as it should: the Started condition records it, and an event would add an API
@@ -365,7 +366,7 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 		if _, _, trouble := startTrouble(before, after); trouble {
 			eventType = corev1.EventTypeWarning
 		}
-	case after.Status.State == seekv1alpha1.JobStateRunning:
+	case seekv1alpha1.JobStateRunning:
 		// No event: the Started condition records it, and an event per start would add an API write
 		// to every job.
 		r.Metrics.observeTransition(before, after)

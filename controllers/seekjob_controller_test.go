@@ -249,7 +249,7 @@ func TestOwnership(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ownership(tc.job, sj); got != tc.want {
+			if got := ownership(tc.job, sj); got != tc.want { //nolint:errorlint // the sentinels themselves
 				t.Errorf("ownership() = %v, want %v", got, tc.want)
 			}
 		})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := strings.TrimSpace(out)
-	req := httptest.NewRequest("GET", "/", nil)
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("X-Api-Key", key)
 	store := &frontend.KeyStore{Reader: c, Namespace: credentials.DefaultNamespace}
 	p, err := store.Authenticate(context.Background(), req)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -166,7 +167,7 @@ func TestCredentialsMigrate(t *testing.T) {
 	if !strings.Contains(out, "2 Secrets moved") {
 		t.Errorf("output = %q", out)
 	}
-	req := httptest.NewRequest("GET", "/", nil)
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("X-Api-Key", raw)
 	if p, err := (&frontend.KeyStore{Reader: c, Namespace: credentials.DefaultNamespace}).Authenticate(context.Background(), req); err != nil || p.Tenant != "team-a" {
 		t.Errorf("the migrated key authenticates as %+v (%v)", p, err)

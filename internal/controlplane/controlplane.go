@@ -47,8 +47,8 @@ type ControlPlane struct {
 	kcm *exec.Cmd
 }
 
-// AssetsError explains how to get the binaries when KUBEBUILDER_ASSETS is missing.
-var AssetsError = errors.New("KUBEBUILDER_ASSETS is not set: run `make test` (it builds etcd and kube-apiserver once, " +
+// ErrNoAssets explains how to get the binaries when KUBEBUILDER_ASSETS is missing.
+var ErrNoAssets = errors.New("KUBEBUILDER_ASSETS is not set: run `make test` (it builds etcd and kube-apiserver once, " +
 	"from the Go module proxy), or `export KUBEBUILDER_ASSETS=$(hack/k8s-binaries.sh)`")
 
 // RepoRoot finds the repository root (the directory holding go.mod) from the working directory up.
@@ -73,7 +73,7 @@ func RepoRoot() (string, error) {
 func Start(opts Options) (*ControlPlane, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		return nil, AssetsError
+		return nil, ErrNoAssets
 	}
 	if opts.CRDDirectory == "" || opts.PolicyDirectory == "" {
 		root, err := RepoRoot()
@@ -187,10 +187,10 @@ func (cp *ControlPlane) Stop() error {
 		done := make(chan error, 1)
 		go func() { done <- cp.kcm.Wait() }()
 		select {
-		case <-done:
+		case <-done: //nolint:errcheck // stopped on purpose: its exit status says nothing
 		case <-time.After(10 * time.Second):
 			_ = cp.kcm.Process.Kill()
-			<-done
+			<-done //nolint:errcheck // killed on purpose
 		}
 	}
 	if err := cp.Env.Stop(); err != nil {

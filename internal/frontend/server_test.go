@@ -227,7 +227,7 @@ func TestApiserverUnavailable(t *testing.T) {
 		return apierrors.NewServiceUnavailable("etcd is down")
 	}}
 	f := newFixture(t, funcs, emailWorker)
-	req := httptest.NewRequest("POST", "/v1/workers/email-validator/jobs", strings.NewReader(`{"email":"a@b.c"}`))
+	req := httptest.NewRequest(http.MethodPost, "/v1/workers/email-validator/jobs", strings.NewReader(`{"email":"a@b.c"}`))
 	req.Header.Set("Authorization", "Bearer "+f.keys["a"])
 	rec := httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, req)
@@ -257,7 +257,7 @@ func TestRateLimit(t *testing.T) {
 	codes := []int{}
 	var retryAfter string
 	for range 3 {
-		req := httptest.NewRequest("GET", "/v1/workers", nil)
+		req := httptest.NewRequest(http.MethodGet, "/v1/workers", nil)
 		req.Header.Set("X-Api-Key", f.keys["a-slow"])
 		rec := httptest.NewRecorder()
 		f.handler.ServeHTTP(rec, req)
@@ -378,7 +378,7 @@ func TestSubmitBatch(t *testing.T) {
 func TestPanicIsA500(t *testing.T) {
 	h := instrument(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/jobs", nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/jobs", nil))
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
 		t.Errorf("panic answered %d %s, want a 500 with the error shape", rec.Code, rec.Body)
 	}

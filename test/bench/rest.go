@@ -172,7 +172,7 @@ func (h *restHarness) during(ctx context.Context, measure func() error) error {
 		done <- frontend.Run(fctx, h.userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
 			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 5000, Burst: 10000, ShutdownTimeout: 5 * time.Second, Ready: ready})
 	}()
-	defer func() { stop(); <-done }()
+	defer func() { stop(); <-done }() //nolint:errcheck // the frontend was stopped on purpose
 	select {
 	case addr := <-ready:
 		h.base = "http://" + addr

@@ -456,7 +456,7 @@ func TestDryRunOnAPIServer(t *testing.T) {
 	}
 	// CRDs are in place already (the control plane installs config/crd); the chart's must match them.
 	for _, o := range objs {
-		err := c.Patch(ctx, o, client.Apply, client.FieldOwner("helm-chart-test"), client.ForceOwnership, client.DryRunAll)
+		err := c.Patch(ctx, o, client.Apply, client.FieldOwner("helm-chart-test"), client.ForceOwnership, client.DryRunAll) //nolint:staticcheck // server-side apply of rendered unstructured objects
 		if err != nil {
 			t.Errorf("%s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}

@@ -306,7 +306,7 @@ func TestManyAtOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			req, _ := http.NewRequest("POST", apiURL+"/v1/workers/echo/jobs", strings.NewReader(fmt.Sprintf(`{"message": "m%d"}`, i)))
+			req, _ := http.NewRequest(http.MethodPost, apiURL+"/v1/workers/echo/jobs", strings.NewReader(fmt.Sprintf(`{"message": "m%d"}`, i)))
 			req.Header.Set("X-Api-Key", apiKey)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

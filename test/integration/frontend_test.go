@@ -237,7 +237,7 @@ func TestFrontend(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				req, _ := http.NewRequest("POST", base+"/v1/workers/"+w.Name+"/jobs", strings.NewReader(`{"email":"race@example.com"}`))
+				req, _ := http.NewRequest(http.MethodPost, base+"/v1/workers/"+w.Name+"/jobs", strings.NewReader(`{"email":"race@example.com"}`))
 				req.Header.Set("X-Api-Key", api.key)
 				req.Header.Set("Idempotency-Key", "the-race")
 				resp, err := http.DefaultClient.Do(req)
@@ -382,7 +382,7 @@ func TestFrontendApiserverOutage(t *testing.T) {
 	})
 
 	proxy.cut()
-	req, _ := http.NewRequest("POST", base+"/v1/workers/"+w.Name+"/jobs", strings.NewReader(`{}`))
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/workers/"+w.Name+"/jobs", strings.NewReader(`{}`))
 	req.Header.Set("X-Api-Key", api.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
