@@ -54,6 +54,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/controlplane"
+	"github.com/seek-api/seek-operator/internal/credentials"
 	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -179,19 +180,30 @@ func resourceOf(path string) string {
 	return parts[0]
 }
 
-func run(cfg config) error {
-	ctx := context.Background()
+// startControlPlane starts a local control plane and returns it with an admin config and client whose
+// rate limits are out of the way.
+func startControlPlane() (*controlplane.ControlPlane, *rest.Config, client.Client, error) {
 	cp, err := controlplane.Start(controlplane.Options{})
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer func() { _ = cp.Stop() }()
 	admin := rest.CopyConfig(cp.Config)
 	admin.QPS, admin.Burst = 5000, 10000
 	c, err := client.New(admin, client.Options{Scheme: manager.NewScheme()})
 	if err != nil {
+		_ = cp.Stop()
+		return nil, nil, nil, err
+	}
+	return cp, admin, c, nil
+}
+
+func run(cfg config) error {
+	ctx := context.Background()
+	cp, admin, c, err := startControlPlane()
+	if err != nil {
 		return err
 	}
+	defer func() { _ = cp.Stop() }()
 	for _, ns := range []string{"b0", "b1", "b2", "b3", "b4"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
@@ -609,19 +621,13 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, erro
 // runFairnessOnly runs the callback fairness phase on a control plane of its own and prints it.
 func runFairnessOnly(cfg config) error {
 	ctx := context.Background()
-	cp, err := controlplane.Start(controlplane.Options{})
+	cp, admin, c, err := startControlPlane()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cp.Stop() }()
-	admin := rest.CopyConfig(cp.Config)
-	admin.QPS, admin.Burst = 5000, 10000
-	c, err := client.New(admin, client.Options{Scheme: manager.NewScheme()})
-	if err != nil {
-		return err
-	}
 	// The webhook signing secrets live there (the REST phase creates it in a full run).
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seek-system"}}); err != nil {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: credentials.DefaultNamespace}}); err != nil {
 		return err
 	}
 	fair, err := runFairness(ctx, c, rest.CopyConfig(cp.Config), admin, cfg, cfg.fairness)

@@ -87,6 +87,7 @@ func TestQueueTimeout(t *testing.T) {
 		w := readyWorker(t, echoWorker(t).MaxConcurrent(1).QueueTimeout(time.Hour).Obj())
 		mustCreate(t, testutil.MakeSeekJob("first", ns).Worker(w.Name).Obj())
 		firstPod := waitForPod(t, ns, "first", 1)
+		startPod(t, firstPod)
 		mustCreate(t, testutil.MakeSeekJob("second", ns).Worker(w.Name).Obj())
 		sj := waitForState(t, ns, "second", seekv1alpha1.JobStateQueued)
 		if c := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobStarted); c == nil || c.Reason != seekv1alpha1.JobReasonWaitingForCapacity {
@@ -126,6 +127,7 @@ func TestQueueTimeout(t *testing.T) {
 		w := readyWorker(t, echoWorker(t).QueueTimeout(2*time.Second).Obj())
 		mustCreate(t, testutil.MakeSeekJob("quick", ns).Worker(w.Name).Obj())
 		pod := waitForPod(t, ns, "quick", 1)
+		startPod(t, pod)
 		time.Sleep(3 * time.Second) // past its queue timeout, running
 		finishPod(t, pod, 0, `{"ok":true}`)
 		if sj := waitForState(t, ns, "quick", seekv1alpha1.JobStateCompleted); sj.Status.Error != nil {
