@@ -87,3 +87,16 @@ verified_download() {
   log "verified SHA-256 $got"
   return 0
 }
+
+# install_from_tarball TARBALL MEMBER DEST extracts MEMBER of a verified TARBALL (in the caller's
+# temporary directory) and installs it as the executable DEST; exits 1 when it cannot.
+install_from_tarball() {
+  local tarball=$1 member=$2 dest=$3
+  local dir
+  dir=$(dirname "$tarball")
+  if ! tar -xzf "$tarball" -C "$dir" "$member"; then
+    log "$(basename "$tarball") (checksum verified) holds no $member"
+    exit 1
+  fi
+  chmod 0755 "$dir/$member" && mv "$dir/$member" "$dest" || { log "cannot move $(basename "$member") into $(dirname "$dest")"; exit 1; }
+}

@@ -67,11 +67,7 @@ download() {
   local url="${SEEK_HELM_RELEASE_URL:-https://get.helm.sh}/$tarball"
   verified_download "$url" "$url.sha256sum" "$tarball" "$tmp/$tarball" || rc=$?
   ((rc == 0)) || return "$rc"
-  if ! tar -xzf "$tmp/$tarball" -C "$tmp" "linux-$arch/helm"; then
-    log "$tarball (checksum verified) holds no linux-$arch/helm"
-    exit 1
-  fi
-  chmod 0755 "$tmp/linux-$arch/helm" && mv "$tmp/linux-$arch/helm" "$dir/helm" || { log "cannot move helm into $dir"; exit 1; }
+  install_from_tarball "$tmp/$tarball" "linux-$arch/helm" "$dir/helm"
   log "downloaded helm $HELM_VERSION"
 }
 

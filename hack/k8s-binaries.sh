@@ -108,11 +108,7 @@ download_etcd() {
   local tarball="$dir.tar.gz"
   verified_download "$etcd_release_url/$ETCD_VERSION/$tarball" "$etcd_release_url/$ETCD_VERSION/SHA256SUMS" "$tarball" "$tmp/$tarball" || rc=$?
   ((rc == 0)) || return "$rc"
-  if ! tar -xzf "$tmp/$tarball" -C "$tmp" "$dir/etcd"; then
-    log "$tarball (checksum verified) holds no $dir/etcd"
-    exit 1
-  fi
-  chmod 0755 "$tmp/$dir/etcd" && mv "$tmp/$dir/etcd" "$bin/etcd" || { log "cannot move etcd into $bin"; exit 1; }
+  install_from_tarball "$tmp/$tarball" "$dir/etcd" "$bin/etcd"
   log "downloaded etcd $ETCD_VERSION"
 }
 

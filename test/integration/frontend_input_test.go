@@ -26,10 +26,7 @@ func TestFrontendInputRoundTrip(t *testing.T) {
 	tenant := newNamespace(t)
 	w := readyWorker(t, echoWorker(t).Obj())
 	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeSubmit, apikeys.ScopeRead)}
-	eventually(t, "key accepted", func(context.Context) (bool, error) {
-		code, body := api.call("GET", "/v1/workers/"+w.Name, "")
-		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
-	})
+	api.waitKeyAccepted("/v1/workers/" + w.Name)
 
 	t.Run("the apiserver changes numbers a client sends it directly", func(t *testing.T) {
 		// Why the frontend refuses them: created with kubectl, the input comes back another value.
@@ -109,10 +106,7 @@ func TestFrontendQuota(t *testing.T) {
 	tenant := newNamespace(t)
 	w := readyWorker(t, echoWorker(t).Obj())
 	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeSubmit, apikeys.ScopeRead)}
-	eventually(t, "key accepted", func(context.Context) (bool, error) {
-		code, body := api.call("GET", "/v1/workers/"+w.Name, "")
-		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
-	})
+	api.waitKeyAccepted("/v1/workers/" + w.Name)
 	countSeekJobs := corev1.ResourceName("count/seekjobs.seek-api.com")
 	quota := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "seek-jobs", Namespace: tenant},

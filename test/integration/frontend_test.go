@@ -122,6 +122,15 @@ type apiClient struct {
 	key  string
 }
 
+// waitKeyAccepted waits until the frontend's cache has the client's key: GET path answers 200.
+func (c *apiClient) waitKeyAccepted(path string) {
+	c.t.Helper()
+	eventually(c.t, "key accepted", func(context.Context) (bool, error) {
+		code, body := c.call("GET", path, "")
+		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
+	})
+}
+
 // openAPI checks every response the integration tests receive against the API's OpenAPI document.
 var (
 	openAPI     *apitest.Validator
@@ -174,10 +183,7 @@ func TestFrontend(t *testing.T) {
 	stranger := &apiClient{t: t, base: base, key: apiKey(t, other, apikeys.ScopeRead)}
 
 	// The keys reach the frontend's cache within moments.
-	eventually(t, "key accepted", func(context.Context) (bool, error) {
-		code, body := api.call("GET", "/v1/workers/"+w.Name, "")
-		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
-	})
+	api.waitKeyAccepted("/v1/workers/" + w.Name)
 
 	t.Run("submit, then poll until completed", func(t *testing.T) {
 		code, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"email":"hello@example.com","callback_url":"https://app.example/hook"}`)
@@ -407,10 +413,7 @@ func TestFrontendWebhooks(t *testing.T) {
 	tenant := newNamespace(t)
 	api := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.Scopes...)}
 	reader := &apiClient{t: t, base: base, key: apiKey(t, tenant, apikeys.ScopeRead)}
-	eventually(t, "key accepted", func(context.Context) (bool, error) {
-		code, body := api.call("GET", "/v1/webhooks/secret", "")
-		return code == http.StatusOK, fmt.Errorf("%d %v", code, body)
-	})
+	api.waitKeyAccepted("/v1/webhooks/secret")
 
 	_, first := api.call("GET", "/v1/webhooks/secret", "")
 	secret, _ := first["secret"].(string)
