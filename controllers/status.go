@@ -183,7 +183,6 @@ func parseResult(message string) (*seekv1alpha1.JSON, error) {
 // falls back to) becomes the message verbatim. A worker killed for exceeding its memory limit is said
 // to be, with the limit, its log tail going into details. pod may be nil (gone).
 func parseWorkerError(reason string, pod *corev1.Pod) *seekv1alpha1.JobError {
-	je := &seekv1alpha1.JobError{Reason: reason}
 	var term *corev1.ContainerStateTerminated
 	if pod != nil {
 		term = workerTermination(pod)
@@ -191,18 +190,39 @@ func parseWorkerError(reason string, pod *corev1.Pod) *seekv1alpha1.JobError {
 	switch {
 	case term == nil && pod != nil && (pod.Status.Reason != "" || pod.Status.Message != ""):
 		// The kubelet rejected or evicted the pod before its worker ran.
-		je.Message = truncate(strings.TrimPrefix(fmt.Sprintf("the pod failed before the worker ran: %s: %s", pod.Status.Reason, pod.Status.Message), ": "), maxMessageBytes)
-		return je
+		return &seekv1alpha1.JobError{Reason: reason, Message: truncate(strings.TrimPrefix(fmt.Sprintf("the pod failed before the worker ran: %s: %s", pod.Status.Reason, pod.Status.Message), ": "), maxMessageBytes)}
 	case term == nil:
-		je.Message = "the worker's pod and its exit status are gone"
-		return je
+		return &seekv1alpha1.JobError{Reason: reason, Message: "the worker's pod and its exit status are gone"}
 	}
-	je.ExitCode = &term.ExitCode
-	raw := bytes.TrimSpace([]byte(term.Message))
+	return workerError(reason, workerExit{
+		code: term.ExitCode, reason: term.Reason, message: term.Message,
+		oomKilled: term.Reason == reasonOOMKilled, memoryLimit: memoryLimit(pod.Spec.Containers),
+	})
+}
+
+// workerExit is how a worker process ended, read from its container's termination (Job mode) or from
+// the runner's report (Pooled mode).
+type workerExit struct {
+	// code is the exit code.
+	code int32
+	// reason is the container runtime's reason (Error, StartError, ...), "" if none.
+	reason string
+	// message is what the worker wrote to the result file, else the tail of its log.
+	message string
+	// oomKilled is true when the kernel killed the worker for exceeding its memory limit.
+	oomKilled bool
+	// memoryLimit is the worker container's memory limit, "" if it has none.
+	memoryLimit string
+}
+
+// workerError turns a failed worker's exit into a JobError of the given reason.
+func workerError(reason string, exit workerExit) *seekv1alpha1.JobError {
+	je := &seekv1alpha1.JobError{Reason: reason, ExitCode: ptr.To(exit.code)}
+	raw := bytes.TrimSpace([]byte(exit.message))
 	var perr protocol.Error
 	switch {
-	case term.Reason == reasonOOMKilled:
-		je.Message = oomMessage(pod)
+	case exit.oomKilled:
+		je.Message = oomMessage(exit.memoryLimit)
 		if len(raw) > 0 {
 			details, err := json.Marshal(map[string]string{"log_tail": truncate(string(raw), maxLogTailBytes)})
 			if err == nil {
@@ -210,9 +230,9 @@ func parseWorkerError(reason string, pod *corev1.Pod) *seekv1alpha1.JobError {
 			}
 		}
 	case len(raw) == 0:
-		je.Message = fmt.Sprintf("the worker exited with code %d without an error message", term.ExitCode)
-		if term.Reason != "" && term.Reason != "Error" {
-			je.Message += " (" + term.Reason + ")"
+		je.Message = fmt.Sprintf("the worker exited with code %d without an error message", exit.code)
+		if exit.reason != "" && exit.reason != "Error" {
+			je.Message += " (" + exit.reason + ")"
 		}
 	case json.Valid(raw) && json.Unmarshal(raw, &perr) == nil && perr.Message != "":
 		je.Message = truncate(perr.Message, maxMessageBytes)
@@ -225,17 +245,25 @@ func parseWorkerError(reason string, pod *corev1.Pod) *seekv1alpha1.JobError {
 	return je
 }
 
-// oomMessage says that the pod's worker was killed for exceeding its memory limit, naming the limit.
-func oomMessage(pod *corev1.Pod) string {
-	for _, c := range pod.Spec.Containers {
+// memoryLimit returns the worker container's memory limit among containers, "" if it has none.
+func memoryLimit(containers []corev1.Container) string {
+	for _, c := range containers {
 		if c.Name != protocol.ContainerName {
 			continue
 		}
 		if limit, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && !limit.IsZero() {
-			return fmt.Sprintf("The worker was OOMKilled (memory limit %s)", limit.String())
+			return limit.String()
 		}
 	}
-	return "The worker was OOMKilled (no memory limit: the node ran out of memory)"
+	return ""
+}
+
+// oomMessage says that the worker was killed for exceeding its memory limit, naming the limit.
+func oomMessage(limit string) string {
+	if limit == "" {
+		return "The worker was OOMKilled (no memory limit: the node ran out of memory)"
+	}
+	return fmt.Sprintf("The worker was OOMKilled (memory limit %s)", limit)
 }
 
 // attempts is how many pods have run (or are running) the job.

@@ -210,6 +210,34 @@ type SeekJobStatus struct {
 	// callback is the delivery ledger of spec.callback: one entry per event that happened.
 	// +optional
 	Callback *CallbackStatus `json:"callback,omitempty"`
+
+	// pool is where the job stands in its worker's pool, for a job that started in Pooled mode:
+	// which pool pod runs the current attempt, or when the next attempt may start.
+	// +optional
+	Pool *PoolAttempt `json:"pool,omitempty"`
+}
+
+// PoolAttempt is the pooled execution state of a job: the lease of its current attempt on a pool pod.
+// The manager sets it when a pool pod leases the job and clears podName when the attempt ends.
+type PoolAttempt struct {
+	// jobName is the batch/v1 Job (the namespace's pool for the worker) whose pod runs or ran the job.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	JobName string `json:"jobName,omitempty"`
+
+	// podName is the pool pod running the current attempt; unset between attempts.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PodName string `json:"podName,omitempty"`
+
+	// podUID is the UID of that pod: only it may report the attempt's outcome.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	PodUID string `json:"podUID,omitempty"`
+
+	// retryTime is when the next attempt may start, after an attempt failed and retries are left.
+	// +optional
+	RetryTime *metav1.Time `json:"retryTime,omitempty"`
 }
 
 // CallbackState is where a callback delivery stands.
@@ -447,4 +475,9 @@ const (
 	// AnnotationStartDeadline on a Job is the worker's timeouts.startDeadline (a Go duration) when the
 	// Job was created.
 	AnnotationStartDeadline = "seek-api.com/start-deadline"
+	// LabelPool marks a pooled worker's pool Job and its pods (value: the SeekWorker's name).
+	LabelPool = "seek-api.com/pool"
+	// LabelPoolTemplate on a pool Job and its pods is the hash of the pod template it was built from:
+	// pods of an outdated template take no new jobs and exit.
+	LabelPoolTemplate = "seek-api.com/pool-template"
 )

@@ -34,6 +34,7 @@ const (
 
 // SeekWorkerSpec describes how to run one kind of job.
 //
+// +kubebuilder:validation:XValidation:rule="!has(self.execution) || !has(self.execution.mode) || self.execution.mode != 'Pooled' || (has(self.command) && size(self.command) > 0)",message="command is required when execution.mode is Pooled: the Seek runner starts it for each job"
 // +kubebuilder:validation:XValidation:rule="!has(self.timeouts) || !has(self.timeouts.defaultTimeout) || !has(self.timeouts.maximumTimeout) || duration(self.timeouts.defaultTimeout) <= duration(self.timeouts.maximumTimeout)",message="timeouts.defaultTimeout must not exceed timeouts.maximumTimeout"
 type SeekWorkerSpec struct {
 	// description is a human-readable summary of what the worker does, shown in the worker catalogue.
@@ -118,6 +119,104 @@ type SeekWorkerSpec struct {
 	// isolation places and confines the worker's pods.
 	// +optional
 	Isolation WorkerIsolation `json:"isolation,omitempty"`
+
+	// execution chooses how jobs run: one Kubernetes Job per SeekJob (mode Job, the default) or a warm
+	// pool of pods per tenant namespace that run job after job (mode Pooled). The REST and SeekJob
+	// contract is the same in both modes.
+	// +optional
+	// +kubebuilder:default={}
+	Execution WorkerExecution `json:"execution,omitempty"`
+}
+
+// ExecutionMode is how a worker's jobs run.
+//
+// +kubebuilder:validation:Enum=Job;Pooled
+type ExecutionMode string
+
+const (
+	// ExecutionModeJob runs each SeekJob in its own batch/v1 Job: one pod per attempt.
+	ExecutionModeJob ExecutionMode = "Job"
+	// ExecutionModePooled runs the SeekJobs of each tenant namespace in one shared batch/v1 Job, a
+	// parallel Job with a work queue: each pod runs the Seek runner, which leases job after job from the
+	// manager and starts the worker's command as a fresh process for each.
+	ExecutionModePooled ExecutionMode = "Pooled"
+)
+
+// Defaults and bounds of pooled execution.
+const (
+	// DefaultPoolMaxPods is the default cap on the pods of one namespace's pool.
+	DefaultPoolMaxPods = 4
+	// DefaultPoolIdleTimeout is how long a pool pod waits without a job before it exits, by default.
+	DefaultPoolIdleTimeout = 30 * time.Second
+)
+
+// WorkerExecution chooses how a worker's jobs run.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.pool) || (has(self.mode) && self.mode == 'Pooled')",message="pool may only be set when mode is Pooled"
+type WorkerExecution struct {
+	// mode is Job (the default: one batch/v1 Job, and one pod per attempt, for each SeekJob) or Pooled
+	// (a shared Job per tenant namespace whose pods run job after job; requires command). Pooled suits
+	// short jobs, whose pod start would otherwise cost more than the work. Changing the mode affects
+	// jobs that have not started yet.
+	// +optional
+	// +kubebuilder:default=Job
+	Mode ExecutionMode `json:"mode,omitempty"`
+
+	// pool sizes the pools of a Pooled worker.
+	// +optional
+	Pool *WorkerPool `json:"pool,omitempty"`
+}
+
+// WorkerPool sizes the pools of a Pooled worker: one per tenant namespace with jobs for it.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.minPods) || !has(self.maxPods) || self.minPods <= self.maxPods",message="minPods must not exceed maxPods"
+type WorkerPool struct {
+	// maxPods caps the pods of one namespace's pool, each running one job at a time. The pool grows
+	// with its queue up to this many pods. limits.maxConcurrentJobs still caps the worker's running
+	// jobs across all namespaces. Defaults to 4; 1 to 100.
+	// +optional
+	// +kubebuilder:default=4
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxPods int32 `json:"maxPods,omitempty"`
+
+	// minPods is the warm minimum: once a namespace has run a job of this worker, its pool keeps this
+	// many pods waiting for work, so a job after a quiet period does not wait for a pod to start.
+	// Defaults to 0: an idle pool scales to zero.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	MinPods int32 `json:"minPods,omitempty"`
+
+	// idleTimeout is how long a pool pod waits without a job before it exits (unless it is one of the
+	// minPods). Defaults to 30s; 1s to 1h.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="idleTimeout must be between 1s and 1h"
+	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
+}
+
+// Pooled reports whether the worker's jobs run in pools.
+func (w *SeekWorker) Pooled() bool {
+	return w.Spec.Execution.Mode == ExecutionModePooled
+}
+
+// PoolSize returns the worker's effective pool bounds and idle timeout, defaults applied.
+func (w *SeekWorker) PoolSize() (minPods, maxPods int32, idle time.Duration) {
+	minPods, maxPods, idle = 0, DefaultPoolMaxPods, DefaultPoolIdleTimeout
+	if p := w.Spec.Execution.Pool; p != nil {
+		if p.MaxPods > 0 {
+			maxPods = p.MaxPods
+		}
+		minPods = min(p.MinPods, maxPods)
+		if p.IdleTimeout != nil && p.IdleTimeout.Duration > 0 {
+			idle = p.IdleTimeout.Duration
+		}
+	}
+	return minPods, maxPods, idle
 }
 
 // WorkerTimeouts bound how long a job may wait, take to start and run.
@@ -272,6 +371,8 @@ const (
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=sw,categories=seek
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.execution.mode`
+// +kubebuilder:printcolumn:name="MaxPods",type=integer,JSONPath=`.spec.execution.pool.maxPods`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Limit",type=integer,JSONPath=`.spec.limits.maxConcurrentJobs`
 // +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeJobCount`,priority=1

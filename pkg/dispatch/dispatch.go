@@ -1,0 +1,159 @@
+// Package dispatch is the wire protocol between the Seek runner, which runs in every pod of a pooled
+// worker, and the manager's dispatch endpoint, which hands out jobs. It imports nothing but the
+// standard library: the runner has no Kubernetes code. See docs/pooled-execution.md.
+//
+// Every request carries "Authorization: Bearer <token>", a projected ServiceAccount token of the
+// audience Audience read from the file named by EnvTokenPath (re-read for every request: the kubelet
+// rotates it). The manager verifies it with a TokenReview and binds it to the pod it was issued for;
+// a pod may lease only queued jobs of its own worker and namespace, and report only attempts it holds.
+//
+// The calls, all JSON over HTTP POST:
+//
+//	PathLease      LeaseRequest  -> LeaseResponse   (long poll: waits up to LeaseWait for a job)
+//	PathHeartbeat  AttemptRef    -> HeartbeatResponse (long poll: answers at once if the attempt must stop)
+//	PathReport     Report        -> ReportResponse
+//
+// Error answers are a non-2xx status with an ErrorResponse body. 401 and 403 mean the token or pod
+// is not accepted; 409 on a heartbeat or report means the attempt is no longer this pod's (canceled,
+// timed out, or taken away): the runner stops it and drops its outcome. 503 means the manager is not
+// ready (starting, or not the leader): retry with backoff.
+package dispatch
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Audience is the audience of the runner's projected ServiceAccount token. The apiserver accepts only
+// tokens of its own audiences, so this token cannot be used against it.
+const Audience = "dispatch.seek-api.com"
+
+// Environment of the runner (set on the pool pod's container; not passed on to the worker's process).
+const (
+	// EnvURL is the base URL of the dispatch endpoint, such as http://10.96.0.20:8090.
+	EnvURL = "SEEK_DISPATCH_URL"
+	// EnvTokenPath is the path of the projected token file.
+	EnvTokenPath = "SEEK_DISPATCH_TOKEN_PATH"
+)
+
+// Paths of the pool pod (besides the protocol's input and result paths).
+const (
+	// TokenDir is where the projected token volume is mounted.
+	TokenDir = "/var/run/seek-api.com/dispatch"
+	// TokenPath is the token file in TokenDir.
+	TokenPath = TokenDir + "/token"
+	// BinDir is the volume the init container copies the runner binary into.
+	BinDir = "/seek/bin"
+	// RunnerPath is the runner binary in BinDir: the pool pod's worker container's entrypoint.
+	RunnerPath = BinDir + "/seek-runner"
+)
+
+// Endpoint paths.
+const (
+	PathLease     = "/v1/lease"
+	PathHeartbeat = "/v1/heartbeat"
+	PathReport    = "/v1/report"
+)
+
+// Timing of the long polls. A client's HTTP timeout must exceed them.
+const (
+	// LeaseWait is the longest a lease call waits for a job before answering with none.
+	LeaseWait = 20 * time.Second
+	// HeartbeatWait is the longest a heartbeat call waits before answering "continue".
+	HeartbeatWait = 10 * time.Second
+)
+
+// LeaseRequest asks for the next job of the pod's worker and namespace.
+type LeaseRequest struct {
+	// IdleSeconds is how long the runner has been without a job: the manager tells it to exit once it
+	// has been idle for the worker's pool idleTimeout and the pool may shrink.
+	IdleSeconds float64 `json:"idleSeconds"`
+}
+
+// LeaseResponse carries a job, or tells the runner to exit, or neither (ask again).
+type LeaseResponse struct {
+	// Job is the leased job, nil if none is waiting.
+	Job *Job `json:"job,omitempty"`
+	// Exit tells the runner to exit 0: it has been idle long enough, or its pod template is outdated.
+	Exit bool `json:"exit,omitempty"`
+}
+
+// AttemptRef names one attempt of one job.
+type AttemptRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	// Attempt is the attempt's number, from 1.
+	Attempt int32 `json:"attempt"`
+}
+
+// Job is a leased attempt: what the runner needs to run it.
+type Job struct {
+	AttemptRef
+	// Worker is the SeekWorker's name.
+	Worker string `json:"worker"`
+	// Input is the job's input, JSON ("null" when it has none), written to the protocol's input file.
+	Input json.RawMessage `json:"input"`
+	// TimeoutMillis is how long this attempt may run: what is left of the job's timeout, which counts
+	// from the first attempt's start.
+	TimeoutMillis int64 `json:"timeoutMillis"`
+	// GraceMillis is how long the worker has after SIGTERM (timeout, cancel) before SIGKILL.
+	GraceMillis int64 `json:"graceMillis"`
+}
+
+// HeartbeatResponse says whether the attempt goes on.
+type HeartbeatResponse struct {
+	// Stop tells the runner to stop the attempt (SIGTERM, then SIGKILL after the grace period) and
+	// drop its outcome; Reason says why (Canceled, DeadlineExceeded, ...).
+	Stop   bool   `json:"stop,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Report is the outcome of an attempt, as the runner saw it.
+type Report struct {
+	AttemptRef
+	// ExitCode is the worker process's exit code; -1 when it was killed by a signal.
+	ExitCode int32 `json:"exitCode"`
+	// Signal names the signal that killed the process, if one did (SIGKILL, ...).
+	Signal string `json:"signal,omitempty"`
+	// Result is what the worker wrote to the result file (at most MaxReportBytes; see ResultTruncated).
+	Result string `json:"result,omitempty"`
+	// ResultTruncated is true when the file held more than MaxReportBytes: only its first bytes are in
+	// Result.
+	ResultTruncated bool `json:"resultTruncated,omitempty"`
+	// LogTail is the end of the process's combined stdout and stderr (at most LogTailBytes).
+	LogTail string `json:"logTail,omitempty"`
+	// OOMKilled is true when the kernel killed the process for exceeding the container's memory limit.
+	OOMKilled bool `json:"oomKilled,omitempty"`
+	// TimedOut is true when the runner stopped the process because the attempt's timeout passed.
+	TimedOut bool `json:"timedOut,omitempty"`
+	// Interrupted is true when the runner stopped the process because its pod is shutting down (a
+	// deletion, a drain, an eviction): the attempt does not count against the job's retries.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// StartError is set when the worker's command could not be started at all (not found, not
+	// executable); ExitCode is then 127.
+	StartError string `json:"startError,omitempty"`
+}
+
+// ReportResponse acknowledges a report.
+type ReportResponse struct {
+	// Accepted is false when the attempt was no longer the pod's (canceled, timed out): the outcome
+	// was dropped.
+	Accepted bool `json:"accepted"`
+}
+
+// ErrorResponse is the body of a non-2xx answer.
+type ErrorResponse struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+const (
+	// MaxReportBytes bounds Report.Result: one byte more than the protocol's result limit, so an
+	// oversized result is recognised as such.
+	MaxReportBytes = 4097
+	// LogTailBytes bounds Report.LogTail.
+	LogTailBytes = 4096
+	// MaxRequestBytes bounds a request body.
+	MaxRequestBytes = 64 * 1024
+)
