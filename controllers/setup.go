@@ -102,7 +102,9 @@ func DefaultCallbackTenantConcurrency(concurrency int) int {
 // SeekJob label, the Job controller's FailedCreate events, the webhook signing Secrets of the
 // credentials namespace, the tenants' quotas, and no managedFields on anything.
 func CacheOptions(credentialsNamespace string) cache.Options {
-	req, err := labels.NewRequirement(seekv1alpha1.LabelJobUID, selection.Exists, nil)
+	// Every Job and pod the controllers create carries the worker label: one per SeekJob (Job mode) and
+	// the pools (Pooled mode).
+	req, err := labels.NewRequirement(seekv1alpha1.LabelWorker, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -134,6 +136,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
 	}); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by worker: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue); err != nil {
+		return nil, fmt.Errorf("index SeekJobs by pool: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by finished: %w", err)
