@@ -65,6 +65,20 @@ type Options struct {
 	// fails with reason QueueTimeout (a job's spec.queueTimeout may shorten it); 0 means no limit.
 	// Workers that exist set their own (timeouts.queueTimeout).
 	DefaultQueueTimeout time.Duration
+	// Pools configure pooled execution.
+	Pools PoolOptions
+}
+
+// PoolOptions configure pooled execution: the pool pods and the dispatch endpoint they lease jobs from.
+type PoolOptions struct {
+	// RunnerImage is the image holding the Seek runner, copied into every pool pod by an init container.
+	RunnerImage string
+	// DispatchBindAddress is where the manager serves the dispatch endpoint; "0" disables it (and with
+	// it pooled execution).
+	DispatchBindAddress string
+	// DispatchURL is the dispatch endpoint's URL as pool pods reach it (resolved by the manager from its
+	// Service when not given).
+	DispatchURL string
 }
 
 // CallbackOptions configure webhook delivery.
