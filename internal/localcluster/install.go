@@ -77,9 +77,12 @@ func (c *Cluster) importImages(ctx context.Context, socket string) (string, erro
 	return tag, nil
 }
 
-// install installs or upgrades the Helm release: imported images, one frontend replica as a
-// NodePort on APIPort, callbacks allowed to this machine (nodeIP, any port), the sample workers with
-// a concurrency cap.
+// install installs or upgrades the Helm release: imported images (the Seek runner's among them, for
+// the pooled samples), one frontend replica as a NodePort on APIPort, callbacks allowed to this machine
+// (nodeIP, any port), the sample workers with a concurrency cap: echo and email-validator pooled, with
+// pools of SamplePoolMaxPods pods, sleep and fail in Job mode (the chart's samples.pooled). The
+// manager finds the dispatch endpoint the pool pods reach from the chart's Service (--dispatch-service:
+// its ClusterIP, as this cluster has no cluster DNS).
 func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) error {
 	c.logf("Installing Seek with the Helm chart (helm upgrade --install)")
 	args := []string{"upgrade", "--install", releaseName, filepath.Join(c.o.ModuleDir, "charts", "seek-operator"),
@@ -89,6 +92,7 @@ func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) e
 		"--set", "frontend.replicas=1", "--set", "frontend.service.type=NodePort", "--set", fmt.Sprintf("frontend.service.nodePort=%d", APIPort),
 		"--set", "callbacks.allowedCIDRs={" + nodeIP + "/32}", "--set", "callbacks.anyPort=true",
 		"--set", "samples.enabled=true", "--set", fmt.Sprintf("samples.maxConcurrentJobs=%d", SampleMaxConcurrentJobs()),
+		"--set", fmt.Sprintf("samples.pool.maxPods=%d", SamplePoolMaxPods()),
 	}
 	cmd := exec.CommandContext(ctx, c.o.Helm, args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+c.path("helm", "cache"), "HELM_CONFIG_HOME="+c.path("helm", "config"), "HELM_DATA_HOME="+c.path("helm", "data"))
@@ -103,6 +107,11 @@ func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) e
 // container each second): measured on 2 CPUs, 100 jobs at once complete at 0.75/s, 500 at about 0.3/s; capped, the rest
 // wait Queued and the node keeps its pace.
 func SampleMaxConcurrentJobs() int { return 4 * runtime.NumCPU() }
+
+// SamplePoolMaxPods caps the pool of a pooled sample worker in one tenant namespace: 2 pods per CPU,
+// 4 on a 2-CPU node. A pool pod runs job after job, each a process start and a few milliseconds of
+// work, so a few pods per CPU keep the node busy without the pod churn that caps Job mode.
+func SamplePoolMaxPods() int { return min(2*runtime.NumCPU(), 100) }
 
 // demoKey is the demo tenant's API key, kept so that Up prints the same key every time.
 type demoKey struct {

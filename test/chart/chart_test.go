@@ -20,6 +20,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -304,8 +305,13 @@ func TestWorkerNetworkPolicy(t *testing.T) {
 	if len(spec.Ingress) != 0 || !slices.Contains(spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
 		t.Errorf("ingress = %v, policyTypes %v: want none allowed", spec.Ingress, spec.PolicyTypes)
 	}
-	if len(spec.Egress) != 2 {
-		t.Fatalf("egress = %+v, want the DNS and the public rules", spec.Egress)
+	// Every worker pod: a Job mode job's pods and the pool pods of pooled workers, which have no job uid.
+	wantPods := metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "seek-api.com/worker", Operator: metav1.LabelSelectorOpExists}}}
+	if diff := cmp.Diff(wantPods, spec.PodSelector); diff != "" {
+		t.Errorf("podSelector (-want +got):\n%s", diff)
+	}
+	if len(spec.Egress) != 3 {
+		t.Fatalf("egress = %+v, want the DNS, the public and the dispatch rules", spec.Egress)
 	}
 	dns := spec.Egress[0]
 	wantDNS := networkingv1.NetworkPolicyPeer{
@@ -330,6 +336,22 @@ func TestWorkerNetworkPolicy(t *testing.T) {
 			t.Errorf("IPv6 block %+v does not deny %s", v6, want)
 		}
 	}
+	// The one cluster address: the dispatch port of the manager pods in the release namespace.
+	dispatch := spec.Egress[2]
+	wantManager := networkingv1.NetworkPolicyPeer{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": namespace}},
+		PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "seek-operator", "app.kubernetes.io/component": "manager"}},
+	}
+	if len(dispatch.To) != 1 || !cmp.Equal(wantManager, dispatch.To[0]) || len(dispatch.Ports) != 1 ||
+		dispatch.Ports[0].Port.IntValue() != 8090 || *dispatch.Ports[0].Protocol != corev1.ProtocolTCP {
+		t.Errorf("dispatch rule = %+v, want TCP 8090 to the manager pods of %s only", dispatch, namespace)
+	}
+	// The manager pods the rule selects are the chart's.
+	dep := find(mustRender(t), "Deployment", "seek-operator-manager")
+	podLabels, _, _ := unstructured.NestedStringMap(dep.Object, "spec", "template", "metadata", "labels")
+	if sel, err := metav1.LabelSelectorAsSelector(wantManager.PodSelector); err != nil || !sel.Matches(labels.Set(podLabels)) {
+		t.Errorf("the manager's pod labels %v do not match the dispatch rule's selector (%v)", podLabels, err)
+	}
 
 	t.Run("cluster ranges and extra rules", func(t *testing.T) {
 		objs := mustRender(t, "workerNetworkPolicy.clusterCIDRs={198.18.0.0/15,2001:db8:42::/56}",
@@ -341,7 +363,7 @@ func TestWorkerNetworkPolicy(t *testing.T) {
 		if v6 := spec.Egress[1].To[1].IPBlock; !slices.Contains(v6.Except, "2001:db8:42::/56") {
 			t.Errorf("IPv6 except = %v", v6.Except)
 		}
-		if len(spec.Egress) != 3 || spec.Egress[2].Ports[0].Port.IntValue() != 5432 {
+		if len(spec.Egress) != 4 || spec.Egress[3].Ports[0].Port.IntValue() != 5432 {
 			t.Errorf("egress = %+v, want the extra rule last", spec.Egress)
 		}
 		// The policy rendered into a listed namespace is the template's.
@@ -480,5 +502,106 @@ func TestNodePortExposesOnlyTheAPI(t *testing.T) {
 	}
 	if typ, _, _ := unstructured.NestedString(metrics.Object, "spec", "type"); typ != "ClusterIP" {
 		t.Errorf("metrics Service type = %s, want ClusterIP", typ)
+	}
+}
+
+// TestDispatch: the manager serves the dispatch endpoint of pooled workers on its port 8090, behind a
+// Service it resolves (--dispatch-service), and knows the runner image (same scheme as the others);
+// config/ does the same.
+func TestDispatch(t *testing.T) {
+	objs := mustRender(t)
+	svc := find(objs, "Service", "seek-operator-dispatch")
+	if svc == nil {
+		t.Fatal("no Service seek-operator-dispatch")
+	}
+	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	want := []any{map[string]any{"name": "dispatch", "port": float64(8090), "targetPort": "dispatch", "protocol": "TCP"}}
+	if diff := cmp.Diff(want, ports); diff != "" {
+		t.Errorf("dispatch Service ports (-want +got):\n%s", diff)
+	}
+	dep := find(objs, "Deployment", "seek-operator-manager")
+	selector, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+	podLabels, _, _ := unstructured.NestedStringMap(dep.Object, "spec", "template", "metadata", "labels")
+	if len(selector) == 0 || !labels.SelectorFromSet(selector).Matches(labels.Set(podLabels)) {
+		t.Errorf("dispatch Service selector %v does not select the manager pods %v", selector, podLabels)
+	}
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	cports, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "ports")
+	if !slices.ContainsFunc(cports, func(p any) bool {
+		m := p.(map[string]any)
+		return m["name"] == "dispatch" && fmt.Sprint(m["containerPort"]) == "8090"
+	}) {
+		t.Errorf("manager container ports %v lack dispatch 8090", cports)
+	}
+	wantArgs := []string{
+		"--runner-image=ghcr.io/seek-api/seek-operator-runner:v0.1.0",
+		"--dispatch-bind-address=:8090",
+		"--dispatch-service=" + namespace + "/seek-operator-dispatch",
+	}
+	mgr := args(t, objs, "seek-operator-manager")
+	for _, a := range wantArgs {
+		if !slices.Contains(mgr, a) {
+			t.Errorf("manager args %v lack %s", mgr, a)
+		}
+	}
+	if slices.ContainsFunc(mgr, func(a string) bool { return strings.HasPrefix(a, "--dispatch-url") }) {
+		t.Errorf("manager args %v set --dispatch-url by default", mgr)
+	}
+
+	t.Run("configured", func(t *testing.T) {
+		objs := mustRender(t, "manager.dispatch.port=9000", "manager.dispatch.url=http://dispatch.example:9000",
+			"image.registry=seek.local/seek-operator", "image.repositoryPrefix=", "image.tag=dev")
+		mgr := args(t, objs, "seek-operator-manager")
+		for _, a := range []string{"--runner-image=seek.local/seek-operator/runner:dev", "--dispatch-bind-address=:9000", "--dispatch-url=http://dispatch.example:9000"} {
+			if !slices.Contains(mgr, a) {
+				t.Errorf("manager args %v lack %s", mgr, a)
+			}
+		}
+		if p := workerPolicy(t, objs).Egress[2].Ports[0].Port.IntValue(); p != 9000 {
+			t.Errorf("worker policy's dispatch port = %d, want 9000", p)
+		}
+	})
+	t.Run("config/ is the same", func(t *testing.T) {
+		d := configObject(t, "manager/manager.yaml", "Deployment", "seek-operator-manager")
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		a, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+		for _, want := range wantArgs {
+			if !slices.Contains(a, want) {
+				t.Errorf("config/ manager args %v lack %s", a, want)
+			}
+		}
+		s := configObject(t, "manager/manager.yaml", "Service", "seek-operator-dispatch")
+		sel, _, _ := unstructured.NestedStringMap(s.Object, "spec", "selector")
+		podLabels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+		if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)) {
+			t.Errorf("config/ dispatch Service selector %v does not select the manager pods %v", sel, podLabels)
+		}
+		ports, _, _ := unstructured.NestedSlice(s.Object, "spec", "ports")
+		if diff := cmp.Diff(want, ports); diff != "" {
+			t.Errorf("config/ dispatch Service ports (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestPooledSamples: echo and email-validator run pooled (with their image's entrypoint as command),
+// sleep and fail one Job per job, so both modes run in the local cluster.
+func TestPooledSamples(t *testing.T) {
+	objs := mustRender(t, "samples.enabled=true")
+	for name, pooled := range map[string]bool{"echo": true, "email-validator": true, "sleep": false, "fail": false} {
+		w := find(objs, "SeekWorker", name)
+		if w == nil {
+			t.Errorf("no sample SeekWorker %s", name)
+			continue
+		}
+		mode, _, _ := unstructured.NestedString(w.Object, "spec", "execution", "mode")
+		command, _, _ := unstructured.NestedStringSlice(w.Object, "spec", "command")
+		maxPods, _, _ := unstructured.NestedFieldNoCopy(w.Object, "spec", "execution", "pool", "maxPods")
+		idle, _, _ := unstructured.NestedString(w.Object, "spec", "execution", "pool", "idleTimeout")
+		switch {
+		case pooled && (mode != "Pooled" || !slices.Equal(command, []string{"/" + name}) || fmt.Sprint(maxPods) != "4" || idle != "30s"):
+			t.Errorf("%s: mode %q, command %v, maxPods %v, idleTimeout %q; want Pooled, [/%s], 4, 30s", name, mode, command, maxPods, idle, name)
+		case !pooled && (mode != "" || command != nil):
+			t.Errorf("%s: mode %q, command %v; want Job mode (unset)", name, mode, command)
+		}
 	}
 }
