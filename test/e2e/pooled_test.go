@@ -11,6 +11,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -33,7 +35,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -395,6 +399,10 @@ func TestPooledJobReusesItsPod(t *testing.T) {
 		}) {
 			t.Errorf("the worker NetworkPolicy's egress %+v has no rule to the dispatch port", np.Spec.Egress)
 		}
+	})
+
+	t.Run("dispatch token", func(t *testing.T) {
+		checkDispatchTokens(t, leasedPod(first))
 	})
 
 	t.Run("no Normal events", func(t *testing.T) {
@@ -808,5 +816,81 @@ func TestPooledWarmMinimum(t *testing.T) {
 	waitStatus(t, next, "completed")
 	if p := leasedPod(seekJob(t, next)); p != warm[0] {
 		t.Errorf("the next job ran in %s, want the warm pod %s", p, warm[0])
+	}
+}
+
+// checkDispatchTokens checks the two sides of the dispatch token, with tokens the test requests for the
+// pool pod's ServiceAccount: one of the dispatch audience bound to the pool pod (as the kubelet
+// projects it) is refused by the apiserver; the dispatch endpoint refuses a request without a token,
+// one of the apiserver's audience bound to the same pod, and one of its own audience bound to no pod.
+func checkDispatchTokens(t *testing.T, podName string) {
+	t.Helper()
+	ctx := context.Background()
+	pod := &corev1.Pod{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: tenant, Name: podName}, pod); err != nil {
+		t.Fatal(err)
+	}
+	token := func(audience string, boundToPod bool) string {
+		t.Helper()
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: tenant, Name: cmp.Or(pod.Spec.ServiceAccountName, "default")}}
+		tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}, ExpirationSeconds: ptr.To[int64](600)}}
+		if boundToPod {
+			tr.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
+		}
+		if err := k8s.SubResource("token").Create(ctx, sa, tr); err != nil {
+			t.Fatalf("token request: %v", err)
+		}
+		return tr.Status.Token
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withToken := rest.AnonymousClientConfig(cfg)
+	withToken.BearerToken = token(dispatch.Audience, true)
+	cs, err := kubernetes.NewForConfig(withToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Pods(tenant).List(ctx, metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
+		t.Errorf("the apiserver answered a dispatch token with %v, want 401 Unauthorized", err)
+	}
+
+	managers := &corev1.PodList{}
+	if err := k8s.List(ctx, managers, client.InNamespace(info.SystemNamespace), client.MatchingLabels{"app.kubernetes.io/component": "manager"}); err != nil {
+		t.Fatal(err)
+	}
+	var url string
+	for _, p := range managers.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+			url = "http://" + net.JoinHostPort(p.Status.PodIP, "8090") + dispatch.PathLease
+		}
+	}
+	if url == "" {
+		t.Fatalf("no running manager pod: %v", managers.Items)
+	}
+	for name, bearer := range map[string]string{
+		"no token":                      "",
+		"the apiserver's audience":      token("https://kubernetes.default.svc.cluster.local", true),
+		"the dispatch audience, no pod": token(dispatch.Audience, false),
+		"not a token":                   "not-a-token",
+	} {
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"idleSeconds": 0}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: the dispatch endpoint answered %d %s, want 401 or 403", name, resp.StatusCode, body)
+		}
 	}
 }
