@@ -112,16 +112,18 @@ const (
 // readOOMKills reads how many processes the kernel's OOM killer has killed in the cgroup mounted at
 // dir: the oom_kill line of cgroup v2's memory.events, else of cgroup v1's memory.oom_control.
 func readOOMKills(dir string) (uint64, error) {
-	var errs []error
-	for _, name := range []string{cgroupV2Events, cgroupV1Control} {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	v2, v1 := filepath.Join(dir, cgroupV2Events), filepath.Join(dir, cgroupV1Control)
+	data, err := os.ReadFile(v2)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = os.ReadFile(v1)
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("neither %s nor %s exists", v2, v1)
 		}
-		return parseOOMKills(data)
 	}
-	return 0, errors.Join(errs...)
+	if err != nil {
+		return 0, err
+	}
+	return parseOOMKills(data)
 }
 
 // parseOOMKills returns the value of the "oom_kill N" line of a memory.events or memory.oom_control
