@@ -291,15 +291,15 @@ printf '{"input":%s,"name":"%s","namespace":"%s","uid":"%s","worker":"%s","dispa
 		t.Fatalf("got %d reports, want 2", len(reports))
 	}
 	type seen struct {
-		Input         json.RawMessage
-		Name          string
-		Namespace     string
-		UID           string
-		Worker        string
-		DispatchVars  int
-		JobNameVars   int
-		InputMode     string
-		PgidIsPid     bool
+		Input        json.RawMessage
+		Name         string
+		Namespace    string
+		UID          string
+		Worker       string
+		DispatchVars int
+		JobNameVars  int
+		InputMode    string
+		PgidIsPid    bool
 	}
 	for i, want := range []seen{
 		{Input: json.RawMessage(`{"message":"hello","n":[1,2,3]}`), Name: "env", Namespace: "team-a", UID: "uid-env", Worker: "w", JobNameVars: 1, InputMode: "444", PgidIsPid: true},
@@ -686,7 +686,9 @@ func TestReportDelivery(t *testing.T) {
 // for cgroup v2 (memory.events) and v1 (memory/memory.oom_control).
 func TestOOMKilled(t *testing.T) {
 	t.Parallel()
-	v2 := func(n int) string { return "low 0\nhigh 0\nmax 3\noom 1\noom_kill " + strconv.Itoa(n) + "\noom_group_kill 0\n" }
+	v2 := func(n int) string {
+		return "low 0\nhigh 0\nmax 3\noom 1\noom_kill " + strconv.Itoa(n) + "\noom_group_kill 0\n"
+	}
 	v1 := func(n int) string { return "oom_kill_disable 0\nunder_oom 0\noom_kill " + strconv.Itoa(n) + "\n" }
 	for _, tc := range []struct {
 		name     string
