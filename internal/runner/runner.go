@@ -199,6 +199,16 @@ func Run(ctx context.Context, cfg Config) error {
 			reapOrphans()
 		}
 		resp, err := r.lease(ctx, time.Since(idleSince))
+		if err == nil && resp.Job != nil {
+			// Even when told to stop meanwhile: the job is this pod's now, and handle gives it back.
+			r.handle(ctx, resp.Job)
+			if ctx.Err() != nil {
+				r.log.Printf("stopped (%v)", context.Cause(ctx))
+				return nil
+			}
+			idleSince = time.Now()
+			continue
+		}
 		switch {
 		case ctx.Err() != nil:
 			r.log.Printf("stopping (%v): no job was running", context.Cause(ctx))
@@ -208,15 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case resp.Exit:
 			r.log.Printf("exiting: the dispatch endpoint has no more work for this pod (idle %s)", round(time.Since(idleSince)))
 			return nil
-		case resp.Job == nil:
-			continue
 		}
-		r.handle(ctx, resp.Job)
-		if ctx.Err() != nil {
-			r.log.Printf("stopped (%v)", context.Cause(ctx))
-			return nil
-		}
-		idleSince = time.Now()
 	}
 }
 

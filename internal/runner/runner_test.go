@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"log"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +25,21 @@ import (
 	"github.com/seek-api/seek-operator/pkg/dispatch"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
+
+// emptyDirVar makes the test binary run emptyDir on its value instead of the tests; see
+// TestEmptyDirReadOnly.
+const emptyDirVar = "SEEK_RUNNER_TEST_EMPTY_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(emptyDirVar); dir != "" {
+		if err := emptyDir(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
 type syncBuffer struct {
@@ -807,5 +826,130 @@ func TestEmptyDirRefusesRoot(t *testing.T) {
 		if err := emptyDir(d); err == nil {
 			t.Errorf("emptyDir(%q) accepted", d)
 		}
+	}
+}
+
+// TestInterruptDuringGrace: told to stop while a timed-out process has its grace period, the runner
+// cuts that period to MaxShutdownGrace; the attempt is still reported TimedOut.
+func TestInterruptDuringGrace(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.cfg.MaxShutdownGrace = 300 * time.Millisecond
+	job := h.job("stubborn", `trap '' TERM; echo $$ > "$T/pid"; sleep 300 & wait; wait`)
+	job.TimeoutMillis, job.GraceMillis = 200, 60_000
+	h.f.add(job)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.run(ctx) }()
+	pid := h.waitPID("pid")
+	time.Sleep(time.Second) // past the timeout: in the grace period
+	start := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the runner took %s to stop", d)
+	}
+	assertGone(t, "the worker", pid)
+	want := []dispatch.Report{{AttemptRef: ref("stubborn"), ExitCode: -1, Signal: "SIGKILL", TimedOut: true}}
+	if diff := cmp.Diff(want, h.f.state().reports); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+}
+
+// TestLeasedWhileStopping: a job leased as the runner is told to stop is given back unstarted.
+func TestLeasedWhileStopping(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cfg, err := h.cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{cfg: cfg, log: log.New(h.log, "seek-runner: ", 0), hard: context.Background()}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	o := r.execute(ctx, h.job("late", `echo ran > "$T/ran"`))
+	want := dispatch.Report{AttemptRef: ref("late"), ExitCode: -1, Interrupted: true}
+	if diff := cmp.Diff(want, o.report); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(h.path("ran")); err == nil {
+		t.Error("the worker ran")
+	}
+}
+
+// TestEmptyDirReadOnly: emptyDir removes trees the previous job made read-only, as the runner's
+// non-root user (when the test runs as root, in a child process of user nobody).
+func TestEmptyDirReadOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	scratch := filepath.Join(dir, "tmp")
+	for _, d := range []string{"a/b/c", "d"} {
+		if err := os.MkdirAll(filepath.Join(scratch, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"a/b/c/file", "a/file", "d/file", "file"} {
+		if err := os.WriteFile(filepath.Join(scratch, f), []byte("x"), 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "outside"), filepath.Join(scratch, "a", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "outside"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		const nobody = 65534
+		if err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, nobody, nobody)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The parent directories must let nobody in.
+		for p := dir; p != "/"; p = filepath.Dir(p) {
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+				if err := os.Chmod(p, fi.Mode().Perm()|0o001); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, d := range []string{"a/b/c", "a/b", "a", "d", "../outside"} {
+		if err := os.Chmod(filepath.Join(scratch, d), 0o500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Getuid() == 0 {
+		// A copy of the test binary that nobody may run.
+		bin, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := filepath.Join(dir, "runner.test")
+		if err := os.WriteFile(self, bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(self, "-test.run=^$")
+		cmd.Env = append(os.Environ(), emptyDirVar+"="+scratch)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("emptyDir as nobody: %v: %s", err, out)
+		}
+	} else if err := emptyDir(scratch); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(scratch)
+	if err != nil || len(entries) != 0 {
+		t.Errorf("the scratch directory holds %v (%v), want nothing", entries, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "outside")); err != nil || fi.Mode().Perm() != 0o500 {
+		t.Errorf("the directory a link pointed to was changed: %v, %v", fi.Mode(), err)
 	}
 }
