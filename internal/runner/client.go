@@ -155,14 +155,14 @@ func (f *failures) succeeded() {
 }
 
 // lease asks for the next job, retrying until it gets an answer, ctx ends, or the token has been
-// refused for AuthGiveUp.
-func (r *runner) lease(ctx context.Context, idle time.Duration) (*dispatch.LeaseResponse, error) {
+// refused for AuthGiveUp. The runner has been idle since idleSince.
+func (r *runner) lease(ctx context.Context, idleSince time.Time) (*dispatch.LeaseResponse, error) {
 	b := r.newBackoff()
 	f := &failures{log: r.log.Printf, what: "lease"}
 	var authSince time.Time
 	for {
 		var resp dispatch.LeaseResponse
-		err := r.call(ctx, dispatch.PathLease, dispatch.LeaseRequest{IdleSeconds: idle.Seconds()}, &resp, dispatch.LeaseWait+callSlack)
+		err := r.call(ctx, dispatch.PathLease, dispatch.LeaseRequest{IdleSeconds: time.Since(idleSince).Seconds()}, &resp, dispatch.LeaseWait+callSlack)
 		if err == nil {
 			f.succeeded()
 			return &resp, nil

@@ -217,7 +217,7 @@ func copyOutput(dst io.Writer, tail *tailBuffer, src io.Reader) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			tail.Write(buf[:n])
+			_, _ = tail.Write(buf[:n]) // never fails
 			_, _ = dst.Write(buf[:n])
 		}
 		if err != nil {

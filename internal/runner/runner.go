@@ -165,7 +165,7 @@ func newClient() *http.Client {
 	}}
 }
 
-// Runner runs jobs leased from the dispatch endpoint. Use Run.
+// runner runs jobs leased from the dispatch endpoint.
 type runner struct {
 	cfg Config
 	log *log.Logger
@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if r.cfg.ReapOrphans {
 			reapOrphans()
 		}
-		resp, err := r.lease(ctx, time.Since(idleSince))
+		resp, err := r.lease(ctx, idleSince)
 		if err == nil && resp.Job != nil {
 			// Even when told to stop meanwhile: the job is this pod's now, and handle gives it back.
 			r.handle(ctx, resp.Job)
