@@ -623,3 +623,9 @@ func setupDispatcher(mgr ctrl.Manager, opts Options, metrics *Metrics) error {
 	}
 	return nil
 }
+
+// PoolTemplateHash is the value of the seek-api.com/pool-template label of the worker's current pool
+// pods when the runner image is runnerImage (for tests and tools that make pool pods).
+func PoolTemplateHash(w *seekv1alpha1.SeekWorker, runnerImage string) string {
+	return poolTemplateHash(w, runnerImage)
+}
