@@ -156,7 +156,7 @@ func TestApplyReport(t *testing.T) {
 	}, {
 		name:   "interrupted does not count and may run again at once",
 		worker: noRetries, attempt: 2, report: report(dispatch.Report{ExitCode: -1, Signal: "SIGTERM", Interrupted: true}),
-		want:   pooledOutcome{State: seekv1alpha1.JobStateRunning, Attempts: 1, Pool: &seekv1alpha1.PoolAttempt{JobName: "pool-1"}},
+		want: pooledOutcome{State: seekv1alpha1.JobStateRunning, Attempts: 1, Pool: &seekv1alpha1.PoolAttempt{JobName: "pool-1"}},
 	}, {
 		name:   "a start error fails the attempt with exit code 127",
 		worker: noRetries, report: report(dispatch.Report{ExitCode: 127, StartError: "exec: \"/bin/worker\": no such file"}),
