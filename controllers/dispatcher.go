@@ -295,6 +295,9 @@ func (d *Dispatcher) lease(ctx context.Context, c *caller, body []byte) (any, er
 		var wait time.Duration
 		if meta.IsStatusConditionTrue(w.Status.Conditions, seekv1alpha1.WorkerReady) {
 			job, retryWait, err := d.tryLease(ctx, c, w, pool)
+			if job != nil {
+				d.Recorder.Metrics.observeLease(c.worker, d.Clock.Now().Sub(arrived))
+			}
 			if err != nil || job != nil {
 				return dispatch.LeaseResponse{Job: job}, err
 			}
@@ -544,6 +547,7 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
+	d.Recorder.Metrics.observeReport(c.worker, ok)
 	if !ok {
 		return nil, &httpError{status: http.StatusConflict, body: dispatch.ReportResponse{Accepted: false}}
 	}
