@@ -465,3 +465,75 @@ func TestDispatchExit(t *testing.T) {
 		}
 	})
 }
+
+func TestDispatchManagerRestart(t *testing.T) {
+	waitDispatcherReady(t)
+	ns := poolNamespace(t)
+	w := pooledWorker(t)
+	r, r2 := poolPod(t, ns, w), poolPod(t, ns, w)
+	createJob(t, ns, "held", w.Name, `1`)
+	time.Sleep(1100 * time.Millisecond)
+	createJob(t, ns, "queued", w.Name, `2`)
+	job := r.leaseJob("held")
+
+	// A long poll in flight ends when the manager stops; the manager does not wait for it.
+	polled := make(chan time.Time, 1)
+	go func() {
+		var hb dispatch.HeartbeatResponse
+		_, _ = dispatchCall(context.Background(), r.token, dispatch.PathHeartbeat, job.AttemptRef, &hb)
+		polled <- time.Now()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	mgrRun.stop()
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("the manager took %s to stop with a heartbeat in flight", d)
+	}
+	select {
+	case at := <-polled:
+		if d := at.Sub(start); d > 8*time.Second {
+			t.Errorf("the heartbeat answered %s after the stop", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the heartbeat did not end with the manager")
+	}
+	mgrRun = startManager()
+	waitDispatcherReady(t)
+
+	// The queue and the holders are rebuilt from the cache.
+	r2.leaseJob("queued")
+	var rr dispatch.ReportResponse
+	r.call(dispatch.PathReport, dispatch.Report{AttemptRef: job.AttemptRef, Result: `"ok"`}, &rr, http.StatusOK, 10*time.Second)
+	if sj := getJob(t, ns, "held"); !rr.Accepted || sj.Status.State != seekv1alpha1.JobStateCompleted {
+		t.Errorf("report after the restart: accepted %v, state %q; want true, Completed", rr.Accepted, sj.Status.State)
+	}
+}
+
+func TestDispatchReleases(t *testing.T) {
+	waitDispatcherReady(t)
+	ns := poolNamespace(t)
+	w := pooledWorker(t)
+	r, r2 := poolPod(t, ns, w), poolPod(t, ns, w)
+	createJob(t, ns, "job", w.Name, `1`)
+
+	t.Run("a lease the runner never got is released when it asks again", func(t *testing.T) {
+		first := r.leaseJob("job")
+		again := r.leaseJob("job") // the runner reports every attempt before asking: the first answer was lost
+		if again.Attempt != first.Attempt {
+			t.Errorf("attempt %d after a lost lease, want %d (a lost attempt does not count)", again.Attempt, first.Attempt)
+		}
+		if sj := getJob(t, ns, "job"); sj.Status.Pool.PodUID != string(r.pod.UID) || sj.Status.Attempts != 1 {
+			t.Errorf("status.pool %+v, attempts %d; want held by %s, 1", sj.Status.Pool, sj.Status.Attempts, r.pod.Name)
+		}
+	})
+	t.Run("an interrupted attempt runs again at once on another pod", func(t *testing.T) {
+		sj := getJob(t, ns, "job")
+		ref := dispatch.AttemptRef{Namespace: ns, Name: "job", UID: string(sj.UID), Attempt: sj.Status.Attempts}
+		var rr dispatch.ReportResponse
+		r.call(dispatch.PathReport, dispatch.Report{AttemptRef: ref, ExitCode: -1, Signal: "SIGTERM", Interrupted: true}, &rr, http.StatusOK, 10*time.Second)
+		next := r2.leaseJob("job")
+		if next.Attempt != 1 {
+			t.Errorf("attempt %d after an interruption, want 1", next.Attempt)
+		}
+	})
+}
