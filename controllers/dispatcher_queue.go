@@ -67,7 +67,6 @@ func newDispatchState() *dispatchState {
 func poolWaitKey(pool string) string   { return "pool/" + pool }
 func jobWaitKey(uid types.UID) string  { return "job/" + string(uid) }
 func (e *jobEntry) pool() string       { return poolKey(e.key.Namespace, e.worker) }
-func (e *jobEntry) holds() bool        { return e.holder != "" }
 func (e *jobEntry) countsAsHeld() bool { return e.holder != "" || e.claimed }
 
 // parseRV reads a resourceVersion as the number it is in practice (etcd's revision); 0 if it is not.
