@@ -105,8 +105,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           d.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return serveCtx },
+		// Bodies are small; long polls wait after the request is read, so no WriteTimeout.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return serveCtx },
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -479,6 +481,10 @@ func (d *Dispatcher) heartbeat(ctx context.Context, c *caller, body []byte) (any
 	}
 	if err := validateRef(ref); err != nil {
 		return nil, err
+	}
+	if ref.Namespace != c.namespace {
+		// Its pod never holds such an attempt; say nothing about other tenants' jobs.
+		return nil, errorf(http.StatusForbidden, "ForeignNamespace", "the attempt is not of the pod's namespace %s", c.namespace)
 	}
 	deadline := d.Clock.Now().Add(dispatch.HeartbeatWait)
 	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}

@@ -268,6 +268,11 @@ func TestDispatchLifecycle(t *testing.T) {
 		if !hb.Stop {
 			t.Errorf("heartbeat of an attempt not held: %+v, want stop", hb)
 		}
+		// Nothing is said about another namespace's jobs.
+		foreign := job.AttemptRef
+		foreign.Namespace = "kube-system"
+		var er dispatch.ErrorResponse
+		other.call(dispatch.PathHeartbeat, foreign, &er, http.StatusForbidden, 5*time.Second)
 		// Cancel a-new: other's heartbeat stops at once.
 		aNew := getJob(t, ns, "a-new")
 		ref := dispatch.AttemptRef{Namespace: ns, Name: "a-new", UID: string(aNew.UID), Attempt: 1}
