@@ -65,6 +65,12 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// Finished, or being deleted (with its Job): nothing left to run or to report.
 		return ctrl.Result{}, nil
 	}
+	// H3 replaces this: a placeholder leaving pooled jobs to the dispatcher until the pooled branch of
+	// this reconciler exists.
+	if w := (&seekv1alpha1.SeekWorker{}); pooled(sj) || (sj.Status.JobName == "" &&
+		r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w) == nil && w.Pooled()) {
+		return ctrl.Result{}, nil
+	}
 	before := sj.DeepCopy()
 	now := r.Clock.Now()
 
@@ -344,9 +350,30 @@ func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *s
 // recordTransition emits an event and metrics for a state change that was just written, and a
 // Warning event when a job starts having trouble starting.
 func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
+	transitionRecorder{Recorder: r.Recorder, Metrics: r.Metrics}.record(ctx, before, after)
+}
+
+// transitionRecorder emits the events and metrics of a SeekJob's status change, for every writer of
+// a SeekJob's status (the reconciler, the dispatcher). A pooled job gets no Normal event: an event
+// is an API write, and a pooled job's happy path is three writes (create, lease, report); its
+// Warnings stay.
+type transitionRecorder struct {
+	Recorder events.EventRecorder
+	Metrics  *Metrics
+}
+
+// record emits an event and metrics for a state change that was just written, and a Warning event
+// when a job starts having trouble starting.
+func (t transitionRecorder) record(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
+	event := func(eventType, reason, msg string) {
+		if eventType == corev1.EventTypeNormal && pooled(after) {
+			return
+		}
+		t.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
+	}
 	if before.Status.State == after.Status.State {
 		if reason, msg, ok := startTrouble(before, after); ok {
-			r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
+			event(corev1.EventTypeWarning, reason, msg)
 		}
 		return
 	}
@@ -359,7 +386,7 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 		if c.Reason == seekv1alpha1.JobReasonJobCreated {
 			// Starting as it should: the Started condition records it, and an event would add an API
 			// write to every job's path to its Job.
-			r.Metrics.observeTransition(before, after)
+			t.Metrics.observeTransition(before, after)
 			return
 		}
 		reason, msg = c.Reason, c.Message
@@ -369,7 +396,7 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 	case seekv1alpha1.JobStateRunning:
 		// No event: the Started condition records it, and an event per start would add an API write
 		// to every job.
-		r.Metrics.observeTransition(before, after)
+		t.Metrics.observeTransition(before, after)
 		return
 	default:
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobFinished)
@@ -378,8 +405,8 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 			eventType = corev1.EventTypeWarning
 		}
 	}
-	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
-	r.Metrics.observeTransition(before, after)
+	event(eventType, reason, msg)
+	t.Metrics.observeTransition(before, after)
 }
 
 // startTrouble returns the Started reason and message of a queued job that has just started having

@@ -205,6 +205,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	if err := setupTenantQuotas(mgr); err != nil {
 		return nil, err
 	}
+	// The dispatch endpoint of the pool pods (pooled execution).
+	if err := setupDispatcher(mgr, opts, metrics); err != nil {
+		return nil, err
+	}
 	return metrics, nil
 }
 

@@ -41,6 +41,8 @@ const (
 var (
 	// metricsAddr and probeAddr are where the manager serves /metrics and /healthz, /readyz.
 	metricsAddr, probeAddr = freeAddr(), freeAddr()
+	// dispatchAddr is where it serves the dispatch endpoint of pool pods (dispatch_test.go).
+	dispatchAddr = freeAddr()
 
 	cp        *controlplane.ControlPlane
 	k8sClient client.Client
@@ -149,6 +151,8 @@ func startManager() *runningManager {
 			CallbackTimeout:           callbackTimeout,
 			CallbackSchedule:          callbackSchedule,
 			CallbackTenantConcurrency: callbackTenantConcurrency,
+			DispatchBindAddress:       dispatchAddr,
+			RunnerImage:               testRunnerImage,
 		})
 	}()
 	return rm
