@@ -60,6 +60,8 @@ type Options struct {
 	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
 	// refuses a second controller of the same name.
 	Restartable bool
+	// Pools configure pooled execution (the runner image and the dispatch endpoint).
+	Pools controllers.PoolOptions
 }
 
 // BindFlags registers the manager's flags with their defaults.
@@ -148,6 +150,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Clock:                o.Clock,
 		CredentialsNamespace: o.credentialsNamespace(),
 		DefaultQueueTimeout:  o.DefaultQueueTimeout,
+		Pools:                o.Pools,
 		Callbacks: controllers.CallbackOptions{
 			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
 			TenantConcurrency: o.CallbackTenantConcurrency,

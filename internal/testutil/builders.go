@@ -349,6 +349,35 @@ func (w *SeekWorkerWrapper) TTL(d time.Duration) *SeekWorkerWrapper {
 	return w
 }
 
+// Pooled sets spec.execution to Pooled mode with at most maxPods pods per pool. Pooled mode requires
+// spec.command: set it with Command.
+func (w *SeekWorkerWrapper) Pooled(maxPods int32) *SeekWorkerWrapper {
+	w.Spec.Execution.Mode = seekv1alpha1.ExecutionModePooled
+	if w.Spec.Execution.Pool == nil {
+		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
+	}
+	w.Spec.Execution.Pool.MaxPods = maxPods
+	return w
+}
+
+// MinPods sets spec.execution.pool.minPods (with Pooled).
+func (w *SeekWorkerWrapper) MinPods(n int32) *SeekWorkerWrapper {
+	if w.Spec.Execution.Pool == nil {
+		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
+	}
+	w.Spec.Execution.Pool.MinPods = n
+	return w
+}
+
+// IdleTimeout sets spec.execution.pool.idleTimeout (with Pooled).
+func (w *SeekWorkerWrapper) IdleTimeout(d time.Duration) *SeekWorkerWrapper {
+	if w.Spec.Execution.Pool == nil {
+		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
+	}
+	w.Spec.Execution.Pool.IdleTimeout = &metav1.Duration{Duration: d}
+	return w
+}
+
 // ServiceAccount sets spec.isolation.serviceAccountName.
 func (w *SeekWorkerWrapper) ServiceAccount(name string) *SeekWorkerWrapper {
 	w.Spec.Isolation.ServiceAccountName = name
