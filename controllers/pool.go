@@ -67,6 +67,9 @@ const (
 	// poolJobTTL is how long a finished pool Job (and its pods' logs) is kept.
 	poolJobTTL = time.Hour
 
+	// defaultServiceAccount runs the pool pods of a worker without isolation.serviceAccountName.
+	defaultServiceAccount = "default"
+
 	runnerInstallContainer = "seek-runner-install"
 	// runnerInstallPath is where the runner image holds the runner binary.
 	runnerInstallPath = "/seek-runner"
@@ -165,6 +168,10 @@ func buildPoolJob(w *seekv1alpha1.SeekWorker, ns string, gen int, parallelism in
 	}
 
 	podSpec := workerPodSpec(w)
+	if podSpec.ServiceAccountName == "" {
+		// A projected token needs a named ServiceAccount (admission would name it, but need not run).
+		podSpec.ServiceAccountName = defaultServiceAccount
+	}
 	podSpec.InitContainers = []corev1.Container{install}
 	podSpec.Containers = []corev1.Container{worker}
 	podSpec.TerminationGracePeriodSeconds = ptr.To(int64(poolTerminationGrace / time.Second))

@@ -123,6 +123,12 @@ func TestBuildPoolJob(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("buildPoolJob (-want +got):\n%s", diff)
 	}
+	// Without an isolation ServiceAccount the pods name the namespace's default one, as the projected
+	// token requires.
+	w.Spec.Isolation.ServiceAccountName = ""
+	if sa := buildPoolJob(w, "tenant", 3, 5, testPoolOptions).Spec.Template.Spec.ServiceAccountName; sa != "default" {
+		t.Errorf("serviceAccountName = %q, want default", sa)
+	}
 	// The worker's command is copied, not aliased: building must not change the worker.
 	if diff := cmp.Diff([]string{"/echo", "--json"}, w.Spec.Command); diff != "" {
 		t.Errorf("worker command changed (-want +got):\n%s", diff)
