@@ -27,7 +27,7 @@ import (
 func TestReconcilePooled(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	worker := testutil.MakeSeekWorker("echo").UID("w1").Pooled(4).Command("/echo").Retries(1).
-		Timeouts(time.Minute, 0).StartDeadline(2*time.Minute).QueueTimeout(time.Hour).Ready()
+		Timeouts(time.Minute, 0).StartDeadline(2 * time.Minute).QueueTimeout(time.Hour).Ready()
 	hash := poolTemplateHash(worker.Obj(), "")
 	poolJob := testutil.MakeJob(poolJobName("echo", hash, 1), "ns").UID("pj1").ForPool("echo", hash, 1).Created(now.Add(-time.Minute))
 	pod := testutil.MakePod("pool-a", "ns").UID("pod1").ForPool("echo", hash).ControlledBy(poolJob.Obj()).Created(now.Add(-time.Minute))
@@ -54,12 +54,12 @@ func TestReconcilePooled(t *testing.T) {
 		// cacheMissesPod makes the cache not show the pool pod (only the apiserver does).
 		cacheMissesPod bool
 		// terminating marks the pool pod as being deleted.
-		terminating bool
-		wantWrites     int
-		wantState      seekv1alpha1.JobState
-		wantReason     string // Started reason while Queued (or empty), Finished reason once final
-		wantAttempts   int32
-		wantRequeue    time.Duration
+		terminating  bool
+		wantWrites   int
+		wantState    seekv1alpha1.JobState
+		wantReason   string // Started reason while Queued (or empty), Finished reason once final
+		wantAttempts int32
+		wantRequeue  time.Duration
 		// check inspects the job after the reconcile.
 		check func(t *testing.T, got *seekv1alpha1.SeekJob)
 	}{
@@ -87,13 +87,13 @@ func TestReconcilePooled(t *testing.T) {
 			wantWrites: 1, wantState: seekv1alpha1.JobStateFailed, wantReason: seekv1alpha1.JobReasonInvalidTimeout,
 		},
 		{
-			name: "queue timeout",
-			sj:   queued.Clone().Created(now.Add(-2 * time.Hour)).Obj(),
+			name:       "queue timeout",
+			sj:         queued.Clone().Created(now.Add(-2 * time.Hour)).Obj(),
 			wantWrites: 1, wantState: seekv1alpha1.JobStateFailed, wantReason: seekv1alpha1.JobReasonQueueTimeout,
 		},
 		{
-			name: "canceled while queued",
-			sj:   queued.Clone().Cancel("changed my mind").Obj(),
+			name:       "canceled while queued",
+			sj:         queued.Clone().Cancel("changed my mind").Obj(),
 			wantWrites: 1, wantState: seekv1alpha1.JobStateCanceled, wantReason: seekv1alpha1.JobReasonCanceled,
 		},
 		{
@@ -146,9 +146,9 @@ func TestReconcilePooled(t *testing.T) {
 			wantWrites: 1, wantState: seekv1alpha1.JobStateFailed, wantReason: seekv1alpha1.JobReasonRetriesExhausted, wantAttempts: 1,
 		},
 		{
-			name: "leased, holder evicted: released",
-			sj:   leased.Obj(),
-			objs: []client.Object{poolJob.Obj(), pod.Clone().Failed(137, "", now).Condition(corev1.DisruptionTarget, corev1.ConditionTrue, "EvictionByEvictionAPI").Obj()},
+			name:       "leased, holder evicted: released",
+			sj:         leased.Obj(),
+			objs:       []client.Object{poolJob.Obj(), pod.Clone().Failed(137, "", now).Condition(corev1.DisruptionTarget, corev1.ConditionTrue, "EvictionByEvictionAPI").Obj()},
 			wantWrites: 1, wantState: seekv1alpha1.JobStateRunning, wantReason: seekv1alpha1.JobReasonWorkerStarted, wantAttempts: 0,
 		},
 		{
@@ -158,9 +158,9 @@ func TestReconcilePooled(t *testing.T) {
 			wantRequeue: terminatingPodRecheck,
 		},
 		{
-			name: "leased past the timeout backstop: timed out",
-			sj:   leasedAt(now.Add(-time.Minute - stopGracePeriod - timeoutBackstopSlack)).Obj(),
-			objs: []client.Object{poolJob.Obj(), pod.Clone().Running(now).Obj()},
+			name:       "leased past the timeout backstop: timed out",
+			sj:         leasedAt(now.Add(-time.Minute - stopGracePeriod - timeoutBackstopSlack)).Obj(),
+			objs:       []client.Object{poolJob.Obj(), pod.Clone().Running(now).Obj()},
 			wantWrites: 1, wantState: seekv1alpha1.JobStateTimedOut, wantReason: seekv1alpha1.JobReasonDeadlineExceeded, wantAttempts: 1,
 		},
 		{
@@ -180,9 +180,9 @@ func TestReconcilePooled(t *testing.T) {
 			wantWrites: 1, wantState: seekv1alpha1.JobStateQueued, wantReason: "ErrImagePull", wantRequeue: time.Minute,
 		},
 		{
-			name: "pool pod unschedulable past the start deadline: failed with the cause",
-			sj:   queued.Clone().Created(now.Add(-3 * time.Minute)).Obj(),
-			objs: []client.Object{poolJob.Obj(), pod.Clone().Unschedulable("0/1 nodes are available").Obj()},
+			name:       "pool pod unschedulable past the start deadline: failed with the cause",
+			sj:         queued.Clone().Created(now.Add(-3 * time.Minute)).Obj(),
+			objs:       []client.Object{poolJob.Obj(), pod.Clone().Unschedulable("0/1 nodes are available").Obj()},
 			wantWrites: 1, wantState: seekv1alpha1.JobStateFailed, wantReason: corev1.PodReasonUnschedulable,
 		},
 		{
