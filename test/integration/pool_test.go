@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -305,6 +306,46 @@ func TestPool(t *testing.T) {
 		}
 		if img := gen2.Spec.Template.Spec.Containers[0].Image; img != "example.com/seek/echo:v2" {
 			t.Errorf("generation 2 runs %s, want the new image", img)
+		}
+	})
+
+	t.Run("pool pods that cannot pull their image: queued with the cause, failed at the start deadline", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		w := readyWorker(t, pooledWorker(2).StartDeadline(5*time.Second).Obj())
+		mustCreate(t, testutil.MakeSeekJob("a", ns).Worker(w.Name).Obj())
+		job := waitForPoolJob(t, ns, w.Name, 1, 1)
+		pod := waitForPoolPods(t, job, 1)[0]
+		updatePodStatus(t, &pod, func(st *corev1.PodStatus) {
+			st.Phase = corev1.PodPending
+			st.ContainerStatuses = []corev1.ContainerStatus{{Name: "worker", Image: "example.com/seek/echo:v1",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}}}}
+		})
+		sj := waitForStarted(t, ns, "a", "ImagePullBackOff")
+		if sj.Status.State != seekv1alpha1.JobStateQueued {
+			t.Errorf("state %s, want Queued", sj.Status.State)
+		}
+		sj = waitForState(t, ns, "a", seekv1alpha1.JobStateFailed)
+		if e := sj.Status.Error; e == nil || e.Reason != "ImagePullBackOff" || !strings.HasPrefix(e.Message, "The worker did not start within 5s: ") {
+			t.Errorf("error = %+v", e)
+		}
+	})
+
+	t.Run("a quota refusing the pool Job: queued with the cause", func(t *testing.T) {
+		t.Parallel()
+		ns := newNamespace(t)
+		quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "jobs", Namespace: ns},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/jobs.batch": resource.MustParse("0")}}}
+		mustCreate(t, quota)
+		setQuotaStatus(t, quota, "0") // the quota controller does not run here: play it
+		w := readyWorker(t, pooledWorker(2).Obj())
+		mustCreate(t, testutil.MakeSeekJob("held", ns).Worker(w.Name).Obj())
+		sj := waitForStarted(t, ns, "held", seekv1alpha1.JobReasonQuotaExceeded)
+		if sj.Status.State != seekv1alpha1.JobStateQueued {
+			t.Errorf("state %s, want Queued", sj.Status.State)
+		}
+		if jobs, err := poolJobs(context.Background(), ns, w.Name); err != nil || len(jobs) != 0 {
+			t.Errorf("pool Jobs: %d (%v), want none", len(jobs), err)
 		}
 	})
 }
