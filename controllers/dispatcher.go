@@ -391,7 +391,7 @@ func (d *Dispatcher) tryLease(ctx context.Context, c *caller, w *seekv1alpha1.Se
 func (d *Dispatcher) writeLease(ctx context.Context, sj *seekv1alpha1.SeekJob, pod *corev1.Pod, now time.Time) (*seekv1alpha1.SeekJob, error) {
 	before := sj
 	sj = sj.DeepCopy()
-	setLeased(sj, poolJobName(pod), pod, now)
+	setLeased(sj, jobOfPod(pod), pod, now)
 	sj.Status.ObservedGeneration = sj.Generation
 	if err := d.Client.Status().Update(ctx, sj); err != nil {
 		return nil, fmt.Errorf("lease SeekJob %s: %w", klog.KObj(sj), err)
@@ -400,8 +400,8 @@ func (d *Dispatcher) writeLease(ctx context.Context, sj *seekv1alpha1.SeekJob, p
 	return sj, nil
 }
 
-// poolJobName is the name of the pool Job a pod belongs to.
-func poolJobName(pod *corev1.Pod) string {
+// jobOfPod is the name of the pool Job a pod belongs to.
+func jobOfPod(pod *corev1.Pod) string {
 	for _, label := range []string{batchv1.JobNameLabel, "job-name"} {
 		if name := pod.Labels[label]; name != "" {
 			return name

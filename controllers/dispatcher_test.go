@@ -53,7 +53,7 @@ func TestTransitionRecorderPooled(t *testing.T) {
 	}
 }
 
-func TestPoolJobName(t *testing.T) {
+func TestJobOfPod(t *testing.T) {
 	labeled := testutil.MakePod("p", "ns").Label(batchv1.JobNameLabel, "seek-pool-echo-1").Obj()
 	owned := testutil.MakePod("p", "ns").Obj()
 	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "seek-pool-echo-2", Controller: func() *bool { b := true; return &b }()}}
@@ -61,8 +61,8 @@ func TestPoolJobName(t *testing.T) {
 		pod  *corev1.Pod
 		want string
 	}{{labeled, "seek-pool-echo-1"}, {owned, "seek-pool-echo-2"}, {testutil.MakePod("p", "ns").Obj(), ""}} {
-		if got := poolJobName(tc.pod); got != tc.want {
-			t.Errorf("poolJobName = %q, want %q", got, tc.want)
+		if got := jobOfPod(tc.pod); got != tc.want {
+			t.Errorf("jobOfPod = %q, want %q", got, tc.want)
 		}
 	}
 }

@@ -65,26 +65,53 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// Finished, or being deleted (with its Job): nothing left to run or to report.
 		return ctrl.Result{}, nil
 	}
-	// H3 replaces this: a placeholder leaving pooled jobs to the dispatcher until the pooled branch of
-	// this reconciler exists.
-	if w := (&seekv1alpha1.SeekWorker{}); pooled(sj) || (sj.Status.JobName == "" &&
-		r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w) == nil && w.Pooled()) {
-		return ctrl.Result{}, nil
-	}
 	before := sj.DeepCopy()
 	now := r.Clock.Now()
 
-	job, err := r.getJob(ctx, sj)
-	if err != nil && !errors.Is(err, errPreviousJob) && !errors.Is(err, errJobNotOwned) {
+	w, isPooled, err := r.pooledWorker(ctx, sj)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	// requeue is when something falls due that no watch event announces: a deadline, a retry.
+	var requeue time.Duration
+	if isPooled {
+		requeue, err = r.reconcilePooled(ctx, sj, w, now)
+	} else {
+		requeue, err = r.reconcileJob(ctx, sj, now)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
+		// Nothing changed: nothing is written, not even observedGeneration (a queued pooled job waits
+		// for its lease without a write).
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	sj.Status.ObservedGeneration = sj.Generation
+	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
+		ctrl.LoggerFrom(ctx).V(4).Info("Status update skipped", "reason", apierrors.ReasonForError(err))
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
+	}
+	r.recordTransition(ctx, before, sj)
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// reconcileJob moves a job of Job mode along (one batch/v1 Job per SeekJob), changing its status in
+// memory only. It returns when to look again (0: at the next event).
+func (r *SeekJobReconciler) reconcileJob(ctx context.Context, sj *seekv1alpha1.SeekJob, now time.Time) (time.Duration, error) {
+	job, err := r.getJob(ctx, sj)
+	if err != nil && !errors.Is(err, errPreviousJob) && !errors.Is(err, errJobNotOwned) {
+		return 0, err
+	}
 	var requeue time.Duration
 	switch {
 	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
 		// cancel returns the Job when it turns out to have finished: the outcome stands.
 		if job, err = r.cancel(ctx, sj); err != nil {
-			return ctrl.Result{}, err
+			return 0, err
 		}
 	case errors.Is(err, errPreviousJob):
 		// Its deletion event wakes this SeekJob again (Owns maps it by name).
@@ -95,32 +122,21 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
 	case job == nil:
 		if job, requeue, err = r.start(ctx, sj); err != nil {
-			return ctrl.Result{}, err
+			return 0, err
 		}
 	}
 	if job != nil && !sj.Status.State.IsTerminal() {
 		if requeue, err = r.observeJob(ctx, sj, job); err != nil {
-			return ctrl.Result{}, err
+			return 0, err
 		}
 	}
 	// A job still queued fails once its queue timeout passes; until then it is requeued for that moment.
 	queueLeft, err := r.expireQueued(ctx, sj, job, now)
 	if err != nil {
-		return ctrl.Result{}, err
+		return 0, err
 	}
 	sj.Status.ObservedGeneration = sj.Generation
-	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
-		return ctrl.Result{RequeueAfter: soonest(requeue, queueLeft)}, nil
-	}
-	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
-		ctrl.LoggerFrom(ctx).V(4).Info("Status update skipped", "reason", apierrors.ReasonForError(err))
-		return ctrl.Result{}, nil
-	} else if err != nil {
-		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
-	}
-	r.recordTransition(ctx, before, sj)
-	return ctrl.Result{RequeueAfter: soonest(requeue, queueLeft)}, nil
+	return soonest(requeue, queueLeft), nil
 }
 
 // getJob returns the SeekJob's Job, nil if there is none, or errJobNotOwned. When the cache has no Job

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/controllers"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/webhook"
@@ -106,6 +107,10 @@ var (
 	callbackSchedule          = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
 )
 
+// suitePools configure pooled execution: no runner connects in these tests (they play its part by
+// writing the statuses the dispatcher writes), so the dispatch URL leads nowhere.
+var suitePools = controllers.PoolOptions{RunnerImage: testRunnerImage, DispatchURL: "http://127.0.0.1:9"}
+
 // suiteDefaultQueueTimeout is the manager's --default-queue-timeout: how long a job whose worker does
 // not exist stays Queued.
 const suiteDefaultQueueTimeout = 30 * time.Second
@@ -152,7 +157,8 @@ func startManager() *runningManager {
 			CallbackSchedule:          callbackSchedule,
 			CallbackTenantConcurrency: callbackTenantConcurrency,
 			DispatchBindAddress:       dispatchAddr,
-			RunnerImage:               testRunnerImage,
+			RunnerImage:               suitePools.RunnerImage,
+			DispatchURL:               suitePools.DispatchURL,
 		})
 	}()
 	return rm
