@@ -139,41 +139,19 @@ func buildJob(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) *batchv1.Job
 			{Name: inputVolume, MountPath: protocol.InputDir, ReadOnly: true},
 			{Name: tmpVolume, MountPath: protocol.TmpDir},
 		},
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			Privileged:               ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			RunAsNonRoot:             ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		SecurityContext: workerSecurityContext(),
 	}
-	tmpLimit := resource.MustParse(tmpSizeLimit)
 
-	podSpec := corev1.PodSpec{
-		RestartPolicy:                corev1.RestartPolicyNever,
-		Containers:                   []corev1.Container{container},
-		ServiceAccountName:           spec.Isolation.ServiceAccountName,
-		AutomountServiceAccountToken: ptr.To(false),
-		EnableServiceLinks:           ptr.To(false),
-		RuntimeClassName:             spec.Isolation.RuntimeClassName,
-		NodeSelector:                 spec.Isolation.NodeSelector,
-		Tolerations:                  spec.Isolation.Tolerations,
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			RunAsUser:      ptr.To[int64](workerUID),
-			RunAsGroup:     ptr.To[int64](workerUID),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Volumes: []corev1.Volume{
-			{Name: inputVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
-				Items: []corev1.DownwardAPIVolumeFile{{
-					Path:     protocol.InputFile,
-					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + seekv1alpha1.AnnotationInput + "']"},
-				}},
-			}}},
-			{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpLimit}}},
-		},
+	podSpec := workerPodSpec(w)
+	podSpec.Containers = []corev1.Container{container}
+	podSpec.Volumes = []corev1.Volume{
+		{Name: inputVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{{
+				Path:     protocol.InputFile,
+				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + seekv1alpha1.AnnotationInput + "']"},
+			}},
+		}}},
+		tmpVolumeOf(),
 	}
 
 	return &batchv1.Job{
@@ -219,4 +197,45 @@ func buildJob(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) *batchv1.Job
 			},
 		},
 	}
+}
+
+// workerSecurityContext confines a container of a worker pod: no privileges, a read-only root file
+// system, non-root, no capabilities, the runtime's default seccomp profile.
+func workerSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		Privileged:               ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		RunAsNonRoot:             ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// workerPodSpec is what every worker pod shares, in Job and Pooled mode: it never restarts in place,
+// runs as the worker's isolation ServiceAccount without its API token, as a non-root user, where and
+// with the runtime the worker's isolation says. The caller adds containers and volumes.
+func workerPodSpec(w *seekv1alpha1.SeekWorker) corev1.PodSpec {
+	iso := &w.Spec.Isolation
+	return corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		ServiceAccountName:           iso.ServiceAccountName,
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		RuntimeClassName:             iso.RuntimeClassName,
+		NodeSelector:                 iso.NodeSelector,
+		Tolerations:                  iso.Tolerations,
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](workerUID),
+			RunAsGroup:     ptr.To[int64](workerUID),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// tmpVolumeOf is the worker's bounded scratch directory, mounted at protocol.TmpDir.
+func tmpVolumeOf() corev1.Volume {
+	limit := resource.MustParse(tmpSizeLimit)
+	return corev1.Volume{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}
 }

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,7 +20,15 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	latency  *prometheus.HistogramVec
 	byState  *jobsByState
+
+	// The dispatch endpoint's (pooled execution).
+	leases    *prometheus.CounterVec
+	leaseWait *prometheus.HistogramVec
+	reports   *prometheus.CounterVec
 }
+
+// leaseWaitBuckets bound the time a runner's lease call waits for a job: at most dispatch.LeaseWait.
+var leaseWaitBuckets = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20}
 
 var durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 
@@ -41,6 +51,19 @@ func NewMetrics(reader client.Reader) *Metrics {
 			Help:    "Time from a SeekJob's creation to its terminal state, queueing included, by worker and state.",
 			Buckets: durationBuckets,
 		}, []string{"worker", "state"}),
+		leases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seek_dispatch_leases_total",
+			Help: "Attempts of pooled SeekJobs leased to pool pods, by worker.",
+		}, []string{"worker"}),
+		leaseWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "seek_dispatch_lease_wait_seconds",
+			Help:    "Time a pool pod's lease call waited before it got a job (calls that got one), by worker.",
+			Buckets: leaseWaitBuckets,
+		}, []string{"worker"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seek_dispatch_reports_total",
+			Help: "Outcome reports of pool pods, by worker and whether they were accepted (a refused one is of an attempt the pod no longer held).",
+		}, []string{"worker", "accepted"}),
 		byState: &jobsByState{
 			reader: reader,
 			desc:   prometheus.NewDesc("seek_jobs", "SeekJobs currently stored, by worker and state.", []string{"worker", "state"}, nil),
@@ -51,7 +74,8 @@ func NewMetrics(reader client.Reader) *Metrics {
 // Register adds the metrics to a registry (controller-runtime's metrics.Registry in the manager) and
 // returns a function that removes them again, so a process can run the manager more than once.
 func (m *Metrics) Register(reg prometheus.Registerer) (unregister func(), err error) {
-	collectors := append([]prometheus.Collector{m.finished, m.duration, m.latency, m.byState}, m.Callbacks.Collectors()...)
+	collectors := append([]prometheus.Collector{m.finished, m.duration, m.latency, m.byState, m.leases, m.leaseWait, m.reports},
+		m.Callbacks.Collectors()...)
 	unregister = func() {
 		for _, c := range collectors {
 			reg.Unregister(c)
@@ -112,4 +136,21 @@ func (c *jobsByState) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k.worker, k.state)
 	}
+}
+
+// observeLease records a lease given to a pool pod after waiting for it.
+func (m *Metrics) observeLease(worker string, waited time.Duration) {
+	if m == nil || m.leases == nil {
+		return
+	}
+	m.leases.WithLabelValues(worker).Inc()
+	m.leaseWait.WithLabelValues(worker).Observe(waited.Seconds())
+}
+
+// observeReport records a pool pod's report, accepted or refused.
+func (m *Metrics) observeReport(worker string, accepted bool) {
+	if m == nil || m.reports == nil {
+		return
+	}
+	m.reports.WithLabelValues(worker, strconv.FormatBool(accepted)).Inc()
 }

@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -88,10 +89,38 @@ var finishedChanged = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
+// quotaBatchDelay is how long a job's finish waits before its namespace's quota is updated, so the
+// finishes of a burst share one patch: the quota costs an API write per namespace and second at most,
+// not one per job. A finished job frees its slot that much later.
+const quotaBatchDelay = time.Second
+
 // quotaOfNamespace maps a SeekJob to its namespace's tenant quota (a reconcile of a namespace without
 // one ends at a cache miss).
-func quotaOfNamespace(_ context.Context, o client.Object) []reconcile.Request {
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: tenants.QuotaName}}}
+func quotaOfNamespace(o client.Object) reconcile.Request {
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: tenants.QuotaName}}
+}
+
+// enqueueQuotaLater enqueues a SeekJob's namespace quota after quotaBatchDelay. The work queue holds
+// one pending entry per quota, so every finish within the delay joins the first one's reconcile.
+type enqueueQuotaLater struct{}
+
+func (enqueueQuotaLater) add(o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q.AddAfter(quotaOfNamespace(o), quotaBatchDelay)
+}
+
+func (h enqueueQuotaLater) Create(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.add(e.Object, q)
+}
+
+func (h enqueueQuotaLater) Update(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.add(e.ObjectNew, q)
+}
+
+func (h enqueueQuotaLater) Delete(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.add(e.Object, q)
+}
+
+func (enqueueQuotaLater) Generic(context.Context, event.TypedGenericEvent[client.Object], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }
 
 func setupTenantQuotas(mgr ctrl.Manager) error {
@@ -100,7 +129,7 @@ func setupTenantQuotas(mgr ctrl.Manager) error {
 		For(&corev1.ResourceQuota{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.GetName() == tenants.QuotaName
 		}))).
-		Watches(&seekv1alpha1.SeekJob{}, handler.EnqueueRequestsFromMapFunc(quotaOfNamespace), builder.WithPredicates(finishedChanged)).
+		Watches(&seekv1alpha1.SeekJob{}, enqueueQuotaLater{}, builder.WithPredicates(finishedChanged)).
 		Complete(&TenantQuotaReconciler{Client: mgr.GetClient()})
 	if err != nil {
 		return fmt.Errorf("set up the tenant quota controller: %w", err)

@@ -3,16 +3,20 @@ package controllers
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	testingclock "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/tenants"
@@ -118,5 +122,39 @@ func TestFinishedChanged(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
 		}
+	}
+}
+
+// TestEnqueueQuotaLater checks that the finishes of a burst in one namespace share one reconcile of
+// its quota, due quotaBatchDelay after the first.
+func TestEnqueueQuotaLater(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Now())
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](),
+		workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Clock: clk})
+	defer q.ShutDown()
+	h := enqueueQuotaLater{}
+	for _, ns := range []string{"team-a", "team-a", "team-b", "team-a"} {
+		sj := testutil.MakeSeekJob("j", ns).Obj()
+		h.Update(context.Background(), event.TypedUpdateEvent[client.Object]{ObjectOld: sj, ObjectNew: sj}, q)
+	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("queued %d requests before the batch delay, want 0", n)
+	}
+	clk.Step(quotaBatchDelay)
+	want := map[reconcile.Request]bool{
+		{NamespacedName: types.NamespacedName{Namespace: "team-a", Name: tenants.QuotaName}}: true,
+		{NamespacedName: types.NamespacedName{Namespace: "team-b", Name: tenants.QuotaName}}: true,
+	}
+	got := map[reconcile.Request]bool{}
+	for len(got) < len(want) {
+		item, _ := q.Get()
+		got[item] = true
+		q.Done(item)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reconciled quotas (-want +got):\n%s", diff)
+	}
+	if n := q.Len(); n != 0 {
+		t.Errorf("%d more requests queued, want one per namespace", n)
 	}
 }

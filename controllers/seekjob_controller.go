@@ -68,17 +68,50 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	before := sj.DeepCopy()
 	now := r.Clock.Now()
 
-	job, err := r.getJob(ctx, sj)
-	if err != nil && !errors.Is(err, errPreviousJob) && !errors.Is(err, errJobNotOwned) {
+	w, isPooled, err := r.pooledWorker(ctx, sj)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	// requeue is when something falls due that no watch event announces: a deadline, a retry.
+	var requeue time.Duration
+	if isPooled {
+		requeue, err = r.reconcilePooled(ctx, sj, w, now)
+	} else {
+		requeue, err = r.reconcileJob(ctx, sj, now)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
+		// Nothing changed: nothing is written, not even observedGeneration (a queued pooled job waits
+		// for its lease without a write).
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	sj.Status.ObservedGeneration = sj.Generation
+	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
+		ctrl.LoggerFrom(ctx).V(4).Info("Status update skipped", "reason", apierrors.ReasonForError(err))
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
+	}
+	r.recordTransition(ctx, before, sj)
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// reconcileJob moves a job of Job mode along (one batch/v1 Job per SeekJob), changing its status in
+// memory only. It returns when to look again (0: at the next event).
+func (r *SeekJobReconciler) reconcileJob(ctx context.Context, sj *seekv1alpha1.SeekJob, now time.Time) (time.Duration, error) {
+	job, err := r.getJob(ctx, sj)
+	if err != nil && !errors.Is(err, errPreviousJob) && !errors.Is(err, errJobNotOwned) {
+		return 0, err
+	}
 	var requeue time.Duration
 	switch {
 	case sj.Spec.CancelRequest != nil && (job == nil || !jobFinished(job)):
 		// cancel returns the Job when it turns out to have finished: the outcome stands.
 		if job, err = r.cancel(ctx, sj); err != nil {
-			return ctrl.Result{}, err
+			return 0, err
 		}
 	case errors.Is(err, errPreviousJob):
 		// Its deletion event wakes this SeekJob again (Owns maps it by name).
@@ -89,32 +122,21 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
 	case job == nil:
 		if job, requeue, err = r.start(ctx, sj); err != nil {
-			return ctrl.Result{}, err
+			return 0, err
 		}
 	}
 	if job != nil && !sj.Status.State.IsTerminal() {
 		if requeue, err = r.observeJob(ctx, sj, job); err != nil {
-			return ctrl.Result{}, err
+			return 0, err
 		}
 	}
 	// A job still queued fails once its queue timeout passes; until then it is requeued for that moment.
 	queueLeft, err := r.expireQueued(ctx, sj, job, now)
 	if err != nil {
-		return ctrl.Result{}, err
+		return 0, err
 	}
 	sj.Status.ObservedGeneration = sj.Generation
-	if equality.Semantic.DeepEqual(before.Status, sj.Status) {
-		return ctrl.Result{RequeueAfter: soonest(requeue, queueLeft)}, nil
-	}
-	if err := r.Client.Status().Update(ctx, sj); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-		// Our copy was stale (the newer version's watch event reconciles again) or the object is gone.
-		ctrl.LoggerFrom(ctx).V(4).Info("Status update skipped", "reason", apierrors.ReasonForError(err))
-		return ctrl.Result{}, nil
-	} else if err != nil {
-		return ctrl.Result{}, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
-	}
-	r.recordTransition(ctx, before, sj)
-	return ctrl.Result{RequeueAfter: soonest(requeue, queueLeft)}, nil
+	return soonest(requeue, queueLeft), nil
 }
 
 // getJob returns the SeekJob's Job, nil if there is none, or errJobNotOwned. When the cache has no Job
@@ -344,9 +366,30 @@ func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *s
 // recordTransition emits an event and metrics for a state change that was just written, and a
 // Warning event when a job starts having trouble starting.
 func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
+	transitionRecorder{Recorder: r.Recorder, Metrics: r.Metrics}.record(ctx, before, after)
+}
+
+// transitionRecorder emits the events and metrics of a SeekJob's status change, for every writer of
+// a SeekJob's status (the reconciler, the dispatcher). A pooled job gets no Normal event: an event
+// is an API write, and a pooled job's happy path is three writes (create, lease, report); its
+// Warnings stay.
+type transitionRecorder struct {
+	Recorder events.EventRecorder
+	Metrics  *Metrics
+}
+
+// record emits an event and metrics for a state change that was just written, and a Warning event
+// when a job starts having trouble starting.
+func (t transitionRecorder) record(ctx context.Context, before, after *seekv1alpha1.SeekJob) {
+	event := func(eventType, reason, msg string) {
+		if eventType == corev1.EventTypeNormal && pooled(after) {
+			return
+		}
+		t.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
+	}
 	if before.Status.State == after.Status.State {
 		if reason, msg, ok := startTrouble(before, after); ok {
-			r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
+			event(corev1.EventTypeWarning, reason, msg)
 		}
 		return
 	}
@@ -359,7 +402,7 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 		if c.Reason == seekv1alpha1.JobReasonJobCreated {
 			// Starting as it should: the Started condition records it, and an event would add an API
 			// write to every job's path to its Job.
-			r.Metrics.observeTransition(before, after)
+			t.Metrics.observeTransition(before, after)
 			return
 		}
 		reason, msg = c.Reason, c.Message
@@ -369,7 +412,7 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 	case seekv1alpha1.JobStateRunning:
 		// No event: the Started condition records it, and an event per start would add an API write
 		// to every job.
-		r.Metrics.observeTransition(before, after)
+		t.Metrics.observeTransition(before, after)
 		return
 	default:
 		c := meta.FindStatusCondition(after.Status.Conditions, seekv1alpha1.JobFinished)
@@ -378,8 +421,8 @@ func (r *SeekJobReconciler) recordTransition(ctx context.Context, before, after 
 			eventType = corev1.EventTypeWarning
 		}
 	}
-	r.Recorder.Eventf(after, nil, eventType, reason, string(after.Status.State), "%s", truncate(msg, maxEventNoteBytes))
-	r.Metrics.observeTransition(before, after)
+	event(eventType, reason, msg)
+	t.Metrics.observeTransition(before, after)
 }
 
 // startTrouble returns the Started reason and message of a queued job that has just started having

@@ -22,7 +22,7 @@ import (
 	"github.com/seek-api/seek-operator/internal/workerschema"
 )
 
-// SeekWorkerReconciler owns a SeekWorker's status: the Ready condition and, for workers with a
+// SeekWorkerReconciler owns a SeekWorker's status: the Ready condition and, for Job-mode workers with a
 // concurrency limit, the list of jobs holding a slot. Slots are granted here, one worker at a time and
 // under the apiserver's optimistic concurrency, so no two managers or reconciles can over-admit.
 type SeekWorkerReconciler struct {
@@ -44,7 +44,8 @@ func (r *SeekWorkerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	setWorkerReady(w, r.Clock.Now())
 
 	w.Status.ActiveJobs = nil
-	if limit := w.Spec.Limits.MaxConcurrentJobs; limit != nil {
+	// A Pooled worker's jobs take no slots: the dispatcher enforces its limit when leasing.
+	if limit := w.Spec.Limits.MaxConcurrentJobs; limit != nil && !w.Pooled() {
 		jobs := &seekv1alpha1.SeekJobList{}
 		if err := r.Client.List(ctx, jobs, client.MatchingFields{workerNameField: w.Name}); err != nil {
 			return ctrl.Result{}, fmt.Errorf("list SeekJobs of worker %s: %w", w.Name, err)

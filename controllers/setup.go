@@ -154,6 +154,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by pool: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, poolPodUIDField, poolPodUIDIndexValue); err != nil {
+		return nil, fmt.Errorf("index SeekJobs by pool pod: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by finished: %w", err)
 	}
@@ -171,6 +174,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToSeekJob)).
 		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(eventToSeekJob)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(poolPodToSeekJobs(c)), builder.WithPredicates(poolObjects)).
+		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(poolEventToSeekJobs(c))).
 		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(waitingJobsOfWorker(c))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.JobConcurrency}).
 		Complete(jobs)
@@ -199,13 +204,47 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		return nil, fmt.Errorf("set up SeekJob TTL controller: %w", err)
 	}
 
+	if err := setupPools(mgr, opts); err != nil {
+		return nil, err
+	}
 	if err := setupCallbacks(mgr, opts, metrics.Callbacks); err != nil {
 		return nil, err
 	}
 	if err := setupTenantQuotas(mgr); err != nil {
 		return nil, err
 	}
+	// The dispatch endpoint of the pool pods (pooled execution).
+	if err := setupDispatcher(mgr, opts, metrics); err != nil {
+		return nil, err
+	}
 	return metrics, nil
+}
+
+// poolObjects selects the pool Jobs and pods.
+var poolObjects = predicate.NewPredicateFuncs(func(o client.Object) bool {
+	return o.GetLabels()[seekv1alpha1.LabelPool] != ""
+})
+
+// setupPools registers the pool controller: a small queue of pools, each reconciled on its jobs', its
+// Jobs', its pods' and its worker's changes.
+func setupPools(mgr ctrl.Manager, opts Options) error {
+	c := mgr.GetClient()
+	pools := &PoolReconciler{Client: c, Recorder: mgr.GetEventRecorder("seek-pool-controller"), Clock: opts.Clock, Options: opts.Pools}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("seekpool").
+		Watches(&seekv1alpha1.SeekJob{}, handler.EnqueueRequestsFromMapFunc(poolOfSeekJob(c))).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(poolOfObject), builder.WithPredicates(poolObjects)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(poolOfObject), builder.WithPredicates(poolObjects)).
+		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(poolsOfWorker(c))).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: 4,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, time.Minute),
+		}).
+		Complete(pools)
+	if err != nil {
+		return fmt.Errorf("set up pool controller: %w", err)
+	}
+	return nil
 }
 
 func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
@@ -309,13 +348,14 @@ func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 	}
 }
 
-// limitedWorkerOfJob maps a SeekJob to its worker when that worker has a concurrency limit: a job
+// limitedWorkerOfJob maps a SeekJob to its worker when that worker has a concurrency limit and Job mode: a job
 // arriving, starting or finishing changes who holds the worker's slots.
 func limitedWorkerOfJob(c client.Reader) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		name := string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)
 		w := &seekv1alpha1.SeekWorker{}
-		if err := c.Get(ctx, types.NamespacedName{Name: name}, w); err != nil || w.Spec.Limits.MaxConcurrentJobs == nil {
+		if err := c.Get(ctx, types.NamespacedName{Name: name}, w); err != nil || w.Spec.Limits.MaxConcurrentJobs == nil || w.Pooled() {
+			// A Pooled worker's limit is the dispatcher's: it takes no slots in status.
 			return nil
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}

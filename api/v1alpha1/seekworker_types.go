@@ -269,7 +269,9 @@ type WorkerTimeouts struct {
 // WorkerLimits bound the load of one worker.
 type WorkerLimits struct {
 	// maxConcurrentJobs caps how many of this worker's jobs run at once, across all namespaces. Further
-	// jobs wait in state Queued, oldest first. Unset means no cap.
+	// jobs wait in state Queued, oldest first. Unset means no cap. In Job mode the worker controller
+	// grants the slots (status.activeJobs); in Pooled mode the dispatcher leases a job only while fewer
+	// than this many of the worker's jobs are leased, and status.activeJobs stays empty.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
@@ -326,8 +328,9 @@ type SeekWorkerStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
 	// activeJobs are the jobs holding one of the worker's limits.maxConcurrentJobs slots. Only set when
-	// the worker has a concurrency limit. The worker controller owns this list; the job controller starts a
-	// job only once it is listed here.
+	// the worker has a concurrency limit and runs in Job mode. The worker controller owns this list; the
+	// job controller starts a job only once it is listed here. A Pooled worker's jobs take no slots here:
+	// the dispatcher enforces the limit as it leases them, so the list stays empty.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=1000

@@ -3,7 +3,7 @@
 //
 //	go run ./cmd/seek-images -out bin/images [-registry seek.local/seek-operator] [-tag dev] [names...]
 //
-// It builds the images of internal/images.DefaultSpecs (manager, frontend and the sample workers),
+// It builds the images of internal/images.DefaultSpecs (manager, frontend, runner and the sample workers),
 // or only the named ones, and the pod sandbox (pause) image, and prints one "<ref>\t<tarball>" line
 // per image. Unchanged images are not rewritten. Run it from the module's root, or pass -module.
 package main

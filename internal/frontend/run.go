@@ -117,6 +117,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
 	}
+	srv.finishes = newFinishNotifier()
+	jobInformer, err := mgr.GetCache().GetInformer(ctx, &seekv1alpha1.SeekJob{})
+	if err != nil {
+		return fmt.Errorf("informer for SeekJobs: %w", err)
+	}
+	if _, err := jobInformer.AddEventHandler(srv.finishes.handler()); err != nil {
+		return fmt.Errorf("watch finishing SeekJobs: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

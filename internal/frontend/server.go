@@ -20,7 +20,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -61,6 +60,8 @@ type Server struct {
 
 	limiterOnce sync.Once
 	limiter     *rateLimiter
+	// finishes wakes Prefer: wait requests when their job finishes; they poll the cache when nil.
+	finishes *finishNotifier
 }
 
 // Handler returns the API's routes.
@@ -393,19 +394,40 @@ func preferWait(r *http.Request) (time.Duration, error) {
 // awaitFinished waits up to d for sj to reach a terminal state and returns it then, or nil. It reads
 // the informer cache, so waiting costs the apiserver nothing.
 func (s *Server) awaitFinished(ctx context.Context, sj *seekv1alpha1.SeekJob, d time.Duration) *seekv1alpha1.SeekJob {
-	var done *seekv1alpha1.SeekJob
-	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var woken <-chan struct{}
+	if s.finishes != nil {
+		ch, stop := s.finishes.wait(sj.UID)
+		defer stop()
+		woken = ch
+	}
+	// The cache is read once more after every wake-up and poll; the poll is the fallback when nothing
+	// wakes the request (no notifier, or the job finished before this request started waiting).
+	poll := time.NewTicker(awaitPollInterval(s.finishes != nil))
+	defer poll.Stop()
+	for {
 		cur := &seekv1alpha1.SeekJob{}
-		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(sj), cur); err != nil || cur.UID != sj.UID {
-			return false, nil //nolint:nilerr // the cache may not show the job yet: keep waiting until d passes
+		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(sj), cur); err == nil && cur.UID == sj.UID && cur.Status.State.IsTerminal() {
+			return cur
 		}
-		if cur.Status.State.IsTerminal() {
-			done = cur
-			return true, nil
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-woken:
+			woken = nil // read the cache; later wake-ups come from the poll
+		case <-poll.C:
 		}
-		return false, nil
-	})
-	return done
+	}
+}
+
+// awaitPollInterval is how often a request waiting for a job polls the cache: rarely when informer
+// events wake it.
+func awaitPollInterval(notified bool) time.Duration {
+	if notified {
+		return time.Second
+	}
+	return 100 * time.Millisecond
 }
 
 // validateInput applies the checks the controller would: size and the worker's JSON Schema.

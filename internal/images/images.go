@@ -63,12 +63,15 @@ const (
 // so that builds are reproducible.
 var epoch = time.Unix(0, 0).UTC()
 
-// DefaultSpecs are Seek's images: the manager, the REST frontend and the sample workers. Their
-// repositories are the Helm chart's components (manager, frontend, worker-<name>), so the chart finds
-// them with image.registry=<Builder.Registry> and image.repositoryPrefix="".
+// DefaultSpecs are Seek's images: the manager, the REST frontend, the runner of pooled workers'
+// pods and the sample workers. Their repositories are the Helm chart's components (manager,
+// frontend, runner, worker-<name>), so the chart finds them with image.registry=<Builder.Registry>
+// and image.repositoryPrefix="". The runner's image holds /seek-runner, which a pool pod's init
+// container runs as "/seek-runner install /seek/bin/seek-runner".
 var DefaultSpecs = []Spec{
 	{Name: "manager", Package: "./cmd/manager"},
 	{Name: "frontend", Package: "./cmd/frontend"},
+	{Name: "seek-runner", Package: "./cmd/seek-runner", Repository: "runner"},
 	{Name: "echo", Package: "./cmd/workers/echo", Repository: "worker-echo"},
 	{Name: "sleep", Package: "./cmd/workers/sleep", Repository: "worker-sleep"},
 	{Name: "fail", Package: "./cmd/workers/fail", Repository: "worker-fail"},

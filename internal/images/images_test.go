@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +20,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/seek-api/seek-operator/pkg/dispatch"
 )
 
 // hello is the tiny main package of testdata/module.
@@ -405,7 +408,14 @@ func TestDefaultSpecs(t *testing.T) {
 			t.Errorf("%s: package %q is not under ./cmd/", s.Name, s.Package)
 		}
 	}
-	for _, n := range []string{"manager", "frontend", "echo", "sleep", "fail", "email-validator"} {
+	// A pool pod's init container runs the runner image's binary by its path: /<Name>, which
+	// copies itself to dispatch.RunnerPath.
+	if i := slices.IndexFunc(DefaultSpecs, func(s Spec) bool { return s.Package == "./cmd/seek-runner" }); i < 0 {
+		t.Error("DefaultSpecs lacks the runner")
+	} else if got, want := "/"+DefaultSpecs[i].Name, "/"+path.Base(dispatch.RunnerPath); got != want {
+		t.Errorf("the runner image's binary is %s, want %s", got, want)
+	}
+	for _, n := range []string{"manager", "frontend", "seek-runner", "echo", "sleep", "fail", "email-validator"} {
 		if !seen[n] {
 			t.Errorf("DefaultSpecs lacks %s", n)
 		}

@@ -7,8 +7,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -16,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -57,6 +64,16 @@ type Options struct {
 	// Registry receives the job metrics instead of controller-runtime's global registry. The metrics
 	// endpoint serves only the global one, so set this only where nothing scrapes (benchmarks).
 	Registry metrics.RegistererGatherer
+	// RunnerImage is the Seek runner's image, copied into every pool pod (pooled execution).
+	RunnerImage string
+	// DispatchBindAddress is where the dispatch endpoint listens; "0" or empty disables it.
+	DispatchBindAddress string
+	// DispatchURL is the dispatch endpoint's URL as pool pods reach it; when empty it is resolved from
+	// DispatchService.
+	DispatchURL string
+	// DispatchService ("<namespace>/<name>") is the Service in front of the dispatch endpoint: its
+	// cluster IP and its port named "dispatch" (or its only port) make DispatchURL.
+	DispatchService string
 	// Restartable lets one process run the manager more than once (tests): controller-runtime otherwise
 	// refuses a second controller of the same name.
 	Restartable bool
@@ -86,6 +103,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "seek-operator.seek-api.com", "Name of the leader election Lease.")
 	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
 	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
+	fs.StringVar(&o.DispatchBindAddress, "dispatch-bind-address", ":8090", "Address of the dispatch endpoint pool pods lease jobs from; 0 disables it (and pooled execution).")
+	fs.StringVar(&o.DispatchURL, "dispatch-url", "", "URL of the dispatch endpoint as pool pods reach it, such as http://10.96.0.20:8090 (default: from --dispatch-service).")
+	fs.StringVar(&o.DispatchService, "dispatch-service", "", "The Service of the dispatch endpoint, as <namespace>/<name>: when --dispatch-url is not given, the pool pods use http://<its cluster IP>:<its port named dispatch, or its only port>.")
+	fs.StringVar(&o.RunnerImage, "runner-image", "", "Image of the Seek runner, copied into every pool pod.")
 	fs.IntVar(&o.JobConcurrency, "job-concurrency", 16, "SeekJobs reconciled in parallel.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for reconciles to finish on shutdown.")
 }
@@ -143,6 +164,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	dispatchURL := o.DispatchURL
+	if dispatchURL == "" && o.DispatchService != "" {
+		if dispatchURL, err = resolveDispatchURL(ctx, mgr.GetAPIReader(), o.DispatchService); err != nil {
+			return err
+		}
+	}
 	jobMetrics, err := controllers.SetupWithManager(mgr, controllers.Options{
 		JobConcurrency:       o.JobConcurrency,
 		Clock:                o.Clock,
@@ -152,6 +179,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
 			TenantConcurrency: o.CallbackTenantConcurrency,
 		},
+		Pools: controllers.PoolOptions{RunnerImage: o.RunnerImage, DispatchBindAddress: o.DispatchBindAddress, DispatchURL: dispatchURL},
 	})
 	if err != nil {
 		return err
@@ -178,4 +206,33 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	ctrl.LoggerFrom(ctx).Info("Starting manager", "jobConcurrency", o.JobConcurrency, "leaderElection", o.LeaderElection)
 	return mgr.Start(ctx)
+}
+
+// resolveDispatchURL makes the dispatch endpoint's URL from its Service ("<namespace>/<name>"): its
+// cluster IP and its port named "dispatch", or its only port. Pool pods reach the manager by IP: a
+// cluster need not run DNS.
+func resolveDispatchURL(ctx context.Context, reader client.Reader, service string) (string, error) {
+	ns, name, ok := strings.Cut(service, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("--dispatch-service must be <namespace>/<name>, got %q", service)
+	}
+	svc := &corev1.Service{}
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
+		return "", fmt.Errorf("get the dispatch Service %s (--dispatch-service): %w", service, err)
+	}
+	ip := svc.Spec.ClusterIP
+	if ip == "" || ip == corev1.ClusterIPNone {
+		return "", fmt.Errorf("the dispatch Service %s has no cluster IP", service)
+	}
+	var port *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if p := &svc.Spec.Ports[i]; p.Name == "dispatch" || len(svc.Spec.Ports) == 1 {
+			port = p
+			break
+		}
+	}
+	if port == nil {
+		return "", fmt.Errorf("the dispatch Service %s has no port named dispatch", service)
+	}
+	return "http://" + net.JoinHostPort(ip, strconv.Itoa(int(port.Port))), nil
 }

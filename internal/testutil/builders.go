@@ -349,6 +349,35 @@ func (w *SeekWorkerWrapper) TTL(d time.Duration) *SeekWorkerWrapper {
 	return w
 }
 
+// Pooled sets spec.execution to Pooled mode with at most maxPods pods per pool. Pooled mode requires
+// spec.command: set it with Command.
+func (w *SeekWorkerWrapper) Pooled(maxPods int32) *SeekWorkerWrapper {
+	w.Spec.Execution.Mode = seekv1alpha1.ExecutionModePooled
+	if w.Spec.Execution.Pool == nil {
+		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
+	}
+	w.Spec.Execution.Pool.MaxPods = maxPods
+	return w
+}
+
+// MinPods sets spec.execution.pool.minPods (with Pooled).
+func (w *SeekWorkerWrapper) MinPods(n int32) *SeekWorkerWrapper {
+	if w.Spec.Execution.Pool == nil {
+		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
+	}
+	w.Spec.Execution.Pool.MinPods = n
+	return w
+}
+
+// IdleTimeout sets spec.execution.pool.idleTimeout (with Pooled).
+func (w *SeekWorkerWrapper) IdleTimeout(d time.Duration) *SeekWorkerWrapper {
+	if w.Spec.Execution.Pool == nil {
+		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
+	}
+	w.Spec.Execution.Pool.IdleTimeout = &metav1.Duration{Duration: d}
+	return w
+}
+
 // ServiceAccount sets spec.isolation.serviceAccountName.
 func (w *SeekWorkerWrapper) ServiceAccount(name string) *SeekWorkerWrapper {
 	w.Spec.Isolation.ServiceAccountName = name
@@ -784,4 +813,60 @@ func (w *SeekJobWrapper) QueueTimeout(d time.Duration) *SeekJobWrapper {
 func (w *SeekWorkerWrapper) QueueTimeout(d time.Duration) *SeekWorkerWrapper {
 	w.Spec.Timeouts.QueueTimeout = &metav1.Duration{Duration: d}
 	return w
+}
+
+// poolLabels are the labels of a pool Job and its pods.
+func poolLabels(worker, hash string) map[string]string {
+	return map[string]string{
+		seekv1alpha1.LabelWorker:       worker,
+		seekv1alpha1.LabelPool:         worker,
+		seekv1alpha1.LabelPoolTemplate: hash,
+	}
+}
+
+// ForPool puts the labels of the pool of worker, built from the template hash, on the Job and its pod
+// template, and makes it a work-queue Job (completions unset) of the given parallelism.
+func (w *JobWrapper) ForPool(worker, hash string, parallelism int32) *JobWrapper {
+	labels := poolLabels(worker, hash)
+	setLabels(&w.Labels, labels)
+	setLabels(&w.Spec.Template.Labels, labels)
+	w.Spec.Completions = nil
+	w.Spec.Parallelism = ptr.To(parallelism)
+	return w
+}
+
+// ForPool puts the labels of the pool of worker, built from the template hash, on the pod.
+func (w *PodWrapper) ForPool(worker, hash string) *PodWrapper {
+	setLabels(&w.Labels, poolLabels(worker, hash))
+	return w
+}
+
+// InitWaiting adds an init container status waiting with a reason and message, as the kubelet
+// reports a pool pod whose runner image it cannot pull.
+func (w *PodWrapper) InitWaiting(name, reason, message string) *PodWrapper {
+	w.Status.InitContainerStatuses = append(w.Status.InitContainerStatuses, corev1.ContainerStatus{
+		Name: name, Image: DefaultImage,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}},
+	})
+	return w
+}
+
+// Leased sets the status a dispatcher writes when the pool pod podName (UID podUID) of the pool Job
+// jobName leases the job's next attempt at t: Running, started (the first time) at t, one more
+// attempt, status.pool naming the pod.
+func (w *SeekJobWrapper) Leased(jobName, podName, podUID string, t time.Time) *SeekJobWrapper {
+	w.Status.Attempts++
+	w.Status.Pool = &seekv1alpha1.PoolAttempt{JobName: jobName, PodName: podName, PodUID: podUID}
+	w.Status.State = seekv1alpha1.JobStateRunning
+	if w.Status.StartTime == nil {
+		w.Status.StartTime = ptr.To(metav1.NewTime(t))
+	}
+	return w.Condition(metav1.Condition{
+		Type:               seekv1alpha1.JobStarted,
+		Status:             metav1.ConditionTrue,
+		Reason:             seekv1alpha1.JobReasonWorkerStarted,
+		Message:            "The worker container started",
+		ObservedGeneration: w.ObjectMeta.Generation,
+		LastTransitionTime: metav1.NewTime(t),
+	})
 }

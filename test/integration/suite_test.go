@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/controllers"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/webhook"
@@ -41,6 +42,8 @@ const (
 var (
 	// metricsAddr and probeAddr are where the manager serves /metrics and /healthz, /readyz.
 	metricsAddr, probeAddr = freeAddr(), freeAddr()
+	// dispatchAddr is where it serves the dispatch endpoint of pool pods (dispatch_test.go).
+	dispatchAddr = freeAddr()
 
 	cp        *controlplane.ControlPlane
 	k8sClient client.Client
@@ -104,6 +107,10 @@ var (
 	callbackSchedule          = []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
 )
 
+// suitePools configure pooled execution: no runner connects in these tests (they play its part by
+// writing the statuses the dispatcher writes), so the dispatch URL leads nowhere.
+var suitePools = controllers.PoolOptions{RunnerImage: testRunnerImage, DispatchURL: "http://127.0.0.1:9"}
+
 // suiteDefaultQueueTimeout is the manager's --default-queue-timeout: how long a job whose worker does
 // not exist stays Queued.
 const suiteDefaultQueueTimeout = 30 * time.Second
@@ -149,6 +156,9 @@ func startManager() *runningManager {
 			CallbackTimeout:           callbackTimeout,
 			CallbackSchedule:          callbackSchedule,
 			CallbackTenantConcurrency: callbackTenantConcurrency,
+			DispatchBindAddress:       dispatchAddr,
+			RunnerImage:               suitePools.RunnerImage,
+			DispatchURL:               suitePools.DispatchURL,
 		})
 	}()
 	return rm

@@ -1,0 +1,641 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
+)
+
+const (
+	// reportWriteAttempts bounds the status writes of one report that meet a conflict.
+	reportWriteAttempts = 5
+	// dispatchShutdownTimeout bounds the wait for requests in flight when the dispatcher stops; long
+	// polls end at once (their context is canceled).
+	dispatchShutdownTimeout = 5 * time.Second
+)
+
+// Heartbeat stop reasons besides a finished job's reason.
+const (
+	stopReasonDeleted  = "Deleted"
+	stopReasonReleased = "Released"
+)
+
+// +kubebuilder:rbac:groups="",resources=services,verbs=get
+
+// Dispatcher is the manager's dispatch endpoint (pkg/dispatch): the runner in every pool pod leases
+// jobs of its worker and namespace from it, heartbeats while it runs one, and reports the outcome.
+// It runs on the leader only, and writes a pooled job's status through the functions of
+// pooled_status.go: twice per job on the happy path (the lease, the outcome).
+type Dispatcher struct {
+	// Client reads from the manager's cache and writes SeekJob status.
+	Client client.Client
+	// APIReader reads from the apiserver: a pod the cache has not shown yet, a job after a conflict.
+	APIReader client.Reader
+	// Cache provides the SeekJob and SeekWorker informers whose events feed the queues.
+	Cache    cache.Cache
+	Reviewer tokenReviewer
+	Clock    clock.PassiveClock
+	Recorder transitionRecorder
+	// RunnerImage is part of the pool pods' template hash: a pod of another template is told to exit.
+	RunnerImage string
+	// BindAddress is where the endpoint listens.
+	BindAddress string
+
+	state  *dispatchState
+	tokens *tokenCache
+	ready  atomic.Bool
+
+	exitMu sync.Mutex
+	// exiting holds, per pool, the pods told to exit: they no longer count as the pool's live pods.
+	exiting map[string]map[types.UID]struct{}
+}
+
+// NeedLeaderElection makes the dispatcher run on the leader only: one process leases jobs.
+func (d *Dispatcher) NeedLeaderElection() bool { return true }
+
+func (d *Dispatcher) init() {
+	if d.Clock == nil {
+		d.Clock = clock.RealClock{}
+	}
+	if d.state == nil {
+		d.state = newDispatchState()
+	}
+	if d.tokens == nil {
+		d.tokens = newTokenCache(d.Clock)
+	}
+	if d.exiting == nil {
+		d.exiting = map[string]map[types.UID]struct{}{}
+	}
+}
+
+// Start serves the endpoint until ctx ends. It answers 503 until the queues are built from the cache.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.init()
+	log := ctrl.LoggerFrom(ctx).WithName("dispatcher")
+	ln, err := net.Listen("tcp", d.BindAddress)
+	if err != nil {
+		return fmt.Errorf("listen on the dispatch address %s: %w", d.BindAddress, err)
+	}
+	// Requests see serveCtx end when the dispatcher stops, so long polls answer at once.
+	serveCtx, stopServing := context.WithCancel(ctrl.LoggerInto(context.WithoutCancel(ctx), log))
+	defer stopServing()
+	srv := &http.Server{
+		Handler:           d.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bodies are small; long polls wait after the request is read, so no WriteTimeout.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return serveCtx },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("Serving the dispatch endpoint", "address", ln.Addr().String())
+
+	unregister, err := d.watch(ctx)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+	defer unregister()
+	if ctx.Err() == nil {
+		d.ready.Store(true)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serve the dispatch endpoint: %w", err)
+	}
+	d.ready.Store(false)
+	stopServing()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dispatchShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("stop the dispatch endpoint: %w", err)
+	}
+	return nil
+}
+
+// watch feeds the queues from the SeekJob informer (which first replays every cached job), wakes the
+// lease calls of a worker's pools when the worker changes, and returns once the replay is done.
+func (d *Dispatcher) watch(ctx context.Context) (func(), error) {
+	jobs, err := d.Cache.GetInformer(ctx, &seekv1alpha1.SeekJob{})
+	if err != nil {
+		return nil, fmt.Errorf("get the SeekJob informer: %w", err)
+	}
+	observe := func(o any) {
+		if sj, ok := o.(*seekv1alpha1.SeekJob); ok {
+			d.state.observe(sj)
+		}
+	}
+	jobReg, err := jobs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, o any) { observe(o) },
+		DeleteFunc: func(o any) {
+			if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = tomb.Obj
+			}
+			if sj, ok := o.(*seekv1alpha1.SeekJob); ok {
+				d.state.forget(sj.UID)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch SeekJobs: %w", err)
+	}
+	workers, err := d.Cache.GetInformer(ctx, &seekv1alpha1.SeekWorker{})
+	if err != nil {
+		_ = jobs.RemoveEventHandler(jobReg)
+		return nil, fmt.Errorf("get the SeekWorker informer: %w", err)
+	}
+	wake := func(o any) {
+		if w, ok := o.(*seekv1alpha1.SeekWorker); ok {
+			d.state.WakeWorker(w.Name)
+		}
+	}
+	workerReg, err := workers.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: wake, UpdateFunc: func(_, o any) { wake(o) }, DeleteFunc: wake,
+	})
+	if err != nil {
+		_ = jobs.RemoveEventHandler(jobReg)
+		return nil, fmt.Errorf("watch SeekWorkers: %w", err)
+	}
+	unregister := func() {
+		_ = jobs.RemoveEventHandler(jobReg)
+		_ = workers.RemoveEventHandler(workerReg)
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), jobReg.HasSynced, workerReg.HasSynced) && ctx.Err() == nil {
+		unregister()
+		return nil, errors.New("the SeekJob informer did not sync")
+	}
+	return unregister, nil
+}
+
+// Handler serves the dispatch protocol.
+func (d *Dispatcher) Handler() http.Handler {
+	d.init()
+	mux := http.NewServeMux()
+	mux.Handle("POST "+dispatch.PathLease, d.endpoint(d.lease))
+	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(d.heartbeat))
+	mux.Handle("POST "+dispatch.PathReport, d.endpoint(d.report))
+	return mux
+}
+
+// httpError is an answer other than 200: an ErrorResponse, or another body (a refused report).
+type httpError struct {
+	status int
+	body   any
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d %v", e.status, e.body) }
+
+func errorf(status int, reason, format string, args ...any) *httpError {
+	return &httpError{status: status, body: dispatch.ErrorResponse{Reason: reason, Message: fmt.Sprintf(format, args...)}}
+}
+
+// endpoint wraps one call: readiness, the bounded body, authentication, and the JSON answer.
+func (d *Dispatcher) endpoint(call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		status, answer := http.StatusOK, any(nil)
+		var herr *httpError
+		var err error
+		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, dispatch.MaxRequestBytes))
+		var maxErr *http.MaxBytesError
+		switch {
+		case !d.ready.Load():
+			herr = errorf(http.StatusServiceUnavailable, "NotReady", "the dispatcher is starting, stopping or not the leader; retry")
+		case errors.As(readErr, &maxErr):
+			herr = errorf(http.StatusRequestEntityTooLarge, "RequestTooLarge", "the request body exceeds %d bytes", dispatch.MaxRequestBytes)
+		case readErr != nil:
+			herr = errorf(http.StatusBadRequest, "BadRequest", "read the request body: %v", readErr)
+		}
+		if herr == nil {
+			var c *caller
+			if c, herr = d.authenticate(ctx, r); herr == nil {
+				answer, err = call(ctx, c, body)
+			}
+		}
+		if err != nil && !errors.As(err, &herr) {
+			ctrl.LoggerFrom(ctx).Error(err, "Dispatch call failed", "path", r.URL.Path)
+			herr = errorf(http.StatusInternalServerError, "InternalError", "%v", err)
+		}
+		if herr != nil {
+			status, answer = herr.status, herr.body
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(answer)
+	})
+}
+
+// decode reads a JSON request body into v.
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return errorf(http.StatusBadRequest, "BadRequest", "the request body is not valid JSON of the dispatch protocol: %v", err)
+	}
+	return nil
+}
+
+// lease answers a pool pod asking for a job: the oldest leasable job of its pool, waiting up to
+// dispatch.LeaseWait for one; or tells it to exit.
+func (d *Dispatcher) lease(ctx context.Context, c *caller, body []byte) (any, error) {
+	req := dispatch.LeaseRequest{}
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if req.IdleSeconds < 0 {
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "idleSeconds must not be negative")
+	}
+	if c.pod.DeletionTimestamp != nil {
+		return dispatch.LeaseResponse{Exit: true}, nil
+	}
+	// A lease request says the runner is idle: an attempt its pod still holds was lost on the way
+	// (the answer to its lease never arrived), since a runner reports every attempt before it asks
+	// again. It is released, as an interrupted attempt, so it runs again.
+	if err := d.releaseLost(ctx, c); err != nil {
+		return nil, err
+	}
+	arrived := d.Clock.Now()
+	deadline := arrived.Add(dispatch.LeaseWait)
+	pool := poolKey(c.namespace, c.worker)
+	for {
+		changed := d.state.changed(poolWaitKey(pool))
+		w := &seekv1alpha1.SeekWorker{}
+		if err := d.Client.Get(ctx, types.NamespacedName{Name: c.worker}, w); apierrors.IsNotFound(err) {
+			return dispatch.LeaseResponse{Exit: true}, nil // its pool Job goes with it
+		} else if err != nil {
+			return nil, fmt.Errorf("get SeekWorker %s: %w", c.worker, err)
+		}
+		if !w.Pooled() || c.pod.Labels[seekv1alpha1.LabelPoolTemplate] != poolTemplateHash(w, d.RunnerImage) {
+			return dispatch.LeaseResponse{Exit: true}, nil
+		}
+		now := d.Clock.Now()
+		var wait time.Duration
+		if meta.IsStatusConditionTrue(w.Status.Conditions, seekv1alpha1.WorkerReady) {
+			job, retryWait, err := d.tryLease(ctx, c, w, pool)
+			if job != nil {
+				d.Recorder.Metrics.observeLease(c.worker, d.Clock.Now().Sub(arrived))
+			}
+			if err != nil || job != nil {
+				return dispatch.LeaseResponse{Job: job}, err
+			}
+			wait = retryWait
+		}
+		_, _, idleTimeout := w.PoolSize()
+		idle := time.Duration(req.IdleSeconds*float64(time.Second)) + now.Sub(arrived)
+		if idle >= idleTimeout {
+			exit, err := d.mayExit(ctx, c, w)
+			if err != nil || exit {
+				return dispatch.LeaseResponse{Exit: exit}, err
+			}
+		} else if wait == 0 || idleTimeout-idle < wait {
+			wait = idleTimeout - idle
+		}
+		if left := deadline.Sub(now); left <= 0 {
+			return dispatch.LeaseResponse{}, nil
+		} else if wait == 0 || left < wait {
+			wait = left
+		}
+		if !sleep(ctx, changed, wait) {
+			return dispatch.LeaseResponse{}, nil
+		}
+	}
+}
+
+// sleep waits for changed, d or the end of ctx; false means ctx ended.
+func sleep(ctx context.Context, changed <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-changed:
+	case <-t.C:
+	}
+	return true
+}
+
+// tryLease leases the oldest leasable job of the pool to the caller, if one is and the worker has a
+// free slot. Otherwise it returns how long until a queued job's retry time (0 if none waits).
+func (d *Dispatcher) tryLease(ctx context.Context, c *caller, w *seekv1alpha1.SeekWorker, pool string) (*dispatch.Job, time.Duration, error) {
+	limit := -1
+	if m := w.Spec.Limits.MaxConcurrentJobs; m != nil {
+		limit = int(*m)
+	}
+	now := d.Clock.Now()
+	var soonest time.Duration
+	for _, key := range d.state.queued(pool) {
+		sj := &seekv1alpha1.SeekJob{}
+		if err := d.Client.Get(ctx, key, sj); apierrors.IsNotFound(err) {
+			continue
+		} else if err != nil {
+			return nil, 0, fmt.Errorf("get SeekJob %s: %w", key, err)
+		}
+		if d.state.newerThan(sj) {
+			continue // the cache has not shown the dispatcher's last write yet
+		}
+		ok, wait := leasable(sj, now)
+		if !ok {
+			if wait > 0 && (soonest == 0 || wait < soonest) {
+				soonest = wait
+			}
+			continue
+		}
+		if reason, _ := validateAgainstWorker(sj, w); reason != "" {
+			continue // the SeekJob reconciler fails it
+		}
+		switch d.state.claim(sj.UID, limit) {
+		case claimFull:
+			return nil, soonest, nil // a finished attempt of the worker wakes the pool
+		case claimGone:
+			continue
+		}
+		got, err := d.writeLease(ctx, sj, c.pod, now)
+		d.state.unclaim(sj.UID, got)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			continue // changed or deleted meanwhile: its event re-queues it if it still waits
+		} else if err != nil {
+			return nil, 0, err
+		}
+		ctrl.LoggerFrom(ctx).V(2).Info("Leased SeekJob", "seekJob", klog.KObj(sj), "pod", klog.KObj(c.pod), "attempt", got.Status.Attempts)
+		return leaseFor(got, w, now), 0, nil
+	}
+	return nil, soonest, nil
+}
+
+// writeLease records that pod runs sj's next attempt: one status write. It returns the written job.
+func (d *Dispatcher) writeLease(ctx context.Context, sj *seekv1alpha1.SeekJob, pod *corev1.Pod, now time.Time) (*seekv1alpha1.SeekJob, error) {
+	before := sj
+	sj = sj.DeepCopy()
+	setLeased(sj, jobOfPod(pod), pod, now)
+	sj.Status.ObservedGeneration = sj.Generation
+	if err := d.Client.Status().Update(ctx, sj); err != nil {
+		return nil, fmt.Errorf("lease SeekJob %s: %w", klog.KObj(sj), err)
+	}
+	d.Recorder.record(ctx, before, sj)
+	return sj, nil
+}
+
+// jobOfPod is the name of the pool Job a pod belongs to.
+func jobOfPod(pod *corev1.Pod) string {
+	for _, label := range []string{batchv1.JobNameLabel, "job-name"} {
+		if name := pod.Labels[label]; name != "" {
+			return name
+		}
+	}
+	if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Job" {
+		return ref.Name
+	}
+	return ""
+}
+
+// releaseLost frees the attempt the caller's pod holds, if any (see lease).
+func (d *Dispatcher) releaseLost(ctx context.Context, c *caller) error {
+	key, ok := d.state.heldBy(c.podUID())
+	if !ok {
+		return nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Releasing an attempt the pod holds but asks for a new job", "seekJob", key, "pod", klog.KObj(c.pod))
+	_, err := d.updateAttempt(ctx, c, key, nil, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) {
+		releaseAttempt(sj, false, now)
+	})
+	return err
+}
+
+// mayExit decides whether an idle pod may exit: its pool keeps more than minPods live pods without
+// it. Pods told to exit no longer count, so two idle pods of a pool one above minPods do not both go.
+func (d *Dispatcher) mayExit(ctx context.Context, c *caller, w *seekv1alpha1.SeekWorker) (bool, error) {
+	minPods, _, _ := w.PoolSize()
+	pods := &corev1.PodList{}
+	if err := d.Client.List(ctx, pods, client.InNamespace(c.namespace), client.MatchingLabels{seekv1alpha1.LabelPool: c.worker}); err != nil {
+		return false, fmt.Errorf("list the pods of pool %s: %w", poolKey(c.namespace, c.worker), err)
+	}
+	pool := poolKey(c.namespace, c.worker)
+	d.exitMu.Lock()
+	defer d.exitMu.Unlock()
+	exiting := d.exiting[pool]
+	if exiting == nil {
+		exiting = map[types.UID]struct{}{}
+		d.exiting[pool] = exiting
+	}
+	if _, ok := exiting[c.pod.UID]; ok {
+		return true, nil
+	}
+	live, alive := 0, map[types.UID]bool{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		alive[p.UID] = true
+		if _, ok := exiting[p.UID]; !ok {
+			live++
+		}
+	}
+	for uid := range exiting {
+		if !alive[uid] {
+			delete(exiting, uid) // gone: it counts nowhere now
+		}
+	}
+	if !alive[c.pod.UID] {
+		live++ // the cache has not shown it yet
+	}
+	if live <= int(minPods) {
+		return false, nil
+	}
+	exiting[c.pod.UID] = struct{}{}
+	return true, nil
+}
+
+// heartbeat answers a runner running an attempt: Stop as soon as its pod no longer holds it (the job
+// finished, was canceled or deleted, or the attempt was released), else "continue" after waiting up
+// to dispatch.HeartbeatWait for that to happen.
+func (d *Dispatcher) heartbeat(ctx context.Context, c *caller, body []byte) (any, error) {
+	ref := dispatch.AttemptRef{}
+	if err := decode(body, &ref); err != nil {
+		return nil, err
+	}
+	if err := validateRef(ref); err != nil {
+		return nil, err
+	}
+	if ref.Namespace != c.namespace {
+		// Its pod never holds such an attempt; say nothing about other tenants' jobs.
+		return nil, errorf(http.StatusForbidden, "ForeignNamespace", "the attempt is not of the pod's namespace %s", c.namespace)
+	}
+	deadline := d.Clock.Now().Add(dispatch.HeartbeatWait)
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	for {
+		changed := d.state.changed(jobWaitKey(types.UID(ref.UID)))
+		holder, attempts, canceled, known := d.state.attempt(types.UID(ref.UID), key)
+		if !known || holder != c.podUID() || attempts != ref.Attempt || canceled {
+			return dispatch.HeartbeatResponse{Stop: true, Reason: d.stopReason(ctx, key, ref)}, nil
+		}
+		left := deadline.Sub(d.Clock.Now())
+		if left <= 0 || !sleep(ctx, changed, left) {
+			return dispatch.HeartbeatResponse{}, nil
+		}
+	}
+}
+
+// stopReason says why an attempt stops: the job's cancel request or end, its deletion, or its
+// release (the attempt was taken away).
+func (d *Dispatcher) stopReason(ctx context.Context, key types.NamespacedName, ref dispatch.AttemptRef) string {
+	sj := &seekv1alpha1.SeekJob{}
+	if err := d.Client.Get(ctx, key, sj); err != nil || string(sj.UID) != ref.UID || sj.DeletionTimestamp != nil {
+		return stopReasonDeleted
+	}
+	if c := meta.FindStatusCondition(sj.Status.Conditions, seekv1alpha1.JobFinished); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason
+	}
+	if sj.Spec.CancelRequest != nil {
+		return seekv1alpha1.JobReasonCanceled
+	}
+	return stopReasonReleased
+}
+
+// validateRef checks the fields of an attempt reference.
+func validateRef(ref dispatch.AttemptRef) error {
+	for field, empty := range map[string]bool{"namespace": ref.Namespace == "", "name": ref.Name == "", "uid": ref.UID == ""} {
+		if empty {
+			return errorf(http.StatusBadRequest, "BadRequest", "%s is required", field)
+		}
+	}
+	if ref.Attempt < 1 {
+		return errorf(http.StatusBadRequest, "BadRequest", "attempt must be at least 1")
+	}
+	return nil
+}
+
+// report ends the caller's attempt with its outcome: one status write, then the events and metrics.
+// A report of an attempt the pod does not hold is refused with 409 and dropped.
+func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, error) {
+	r := &dispatch.Report{}
+	if err := decode(body, r); err != nil {
+		return nil, err
+	}
+	if err := validateRef(r.AttemptRef); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(r.Result) > dispatch.MaxReportBytes:
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "result exceeds %d bytes", dispatch.MaxReportBytes)
+	case len(r.LogTail) > dispatch.LogTailBytes:
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.LogTailBytes)
+	}
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	ok, err := d.updateAttempt(ctx, c, key, &r.AttemptRef, func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) {
+		applyReport(sj, w, r, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Recorder.Metrics.observeReport(c.worker, ok)
+	if !ok {
+		return nil, &httpError{status: http.StatusConflict, body: dispatch.ReportResponse{Accepted: false}}
+	}
+	return dispatch.ReportResponse{Accepted: true}, nil
+}
+
+// updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current
+// attempt when nil) with change, in one write, re-reading the job from the apiserver after a conflict.
+// It returns false when the pod does not hold the attempt.
+func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.NamespacedName, ref *dispatch.AttemptRef,
+	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time)) (bool, error) {
+	if key.Namespace != c.namespace {
+		return false, nil
+	}
+	var reader client.Reader = d.Client
+	for range reportWriteAttempts {
+		sj := &seekv1alpha1.SeekJob{}
+		err := reader.Get(ctx, key, sj)
+		if err == nil && reader == d.Client && d.state.newerThan(sj) {
+			err = d.APIReader.Get(ctx, key, sj) // the cache lags behind the dispatcher's own write
+		}
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		} else if err != nil {
+			return false, fmt.Errorf("get SeekJob %s: %w", key, err)
+		}
+		r := attemptRef(sj)
+		if ref != nil {
+			r = *ref
+		}
+		if !holds(sj, c.podUID(), r) {
+			return false, nil
+		}
+		w := &seekv1alpha1.SeekWorker{}
+		if err := d.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); apierrors.IsNotFound(err) {
+			w = &seekv1alpha1.SeekWorker{ObjectMeta: metav1.ObjectMeta{Name: string(sj.Spec.WorkerName)}} // no retries
+		} else if err != nil {
+			return false, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+		}
+		before := sj.DeepCopy()
+		change(sj, w, d.Clock.Now())
+		sj.Status.ObservedGeneration = sj.Generation
+		err = d.Client.Status().Update(ctx, sj)
+		switch {
+		case apierrors.IsConflict(err):
+			reader = d.APIReader
+			continue
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
+		}
+		d.state.observe(sj)
+		d.Recorder.record(ctx, before, sj)
+		return true, nil
+	}
+	return false, errorf(http.StatusServiceUnavailable, "Conflict", "SeekJob %s kept changing; retry", key)
+}
+
+// setupDispatcher adds the dispatch endpoint to mgr, unless its bind address is "0" or empty.
+func setupDispatcher(mgr ctrl.Manager, opts Options, metrics *Metrics) error {
+	if addr := opts.Pools.DispatchBindAddress; addr == "" || addr == "0" {
+		return nil
+	}
+	d := &Dispatcher{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Cache:       mgr.GetCache(),
+		Reviewer:    apiTokenReviewer{client: mgr.GetClient()},
+		Clock:       opts.Clock,
+		Recorder:    transitionRecorder{Recorder: mgr.GetEventRecorder("seek-dispatcher"), Metrics: metrics},
+		RunnerImage: opts.Pools.RunnerImage,
+		BindAddress: opts.Pools.DispatchBindAddress,
+	}
+	if err := mgr.Add(d); err != nil {
+		return fmt.Errorf("add the dispatcher: %w", err)
+	}
+	return nil
+}
+
+// PoolTemplateHash is the value of the seek-api.com/pool-template label of the worker's current pool
+// pods when the runner image is runnerImage (for tests and tools that make pool pods).
+func PoolTemplateHash(w *seekv1alpha1.SeekWorker, runnerImage string) string {
+	return poolTemplateHash(w, runnerImage)
+}

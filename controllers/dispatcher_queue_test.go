@@ -1,0 +1,198 @@
+package controllers
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/types"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
+)
+
+// queuedJob is a new pooled job of worker echo, at resourceVersion rv.
+func queuedJob(ns, name string, created time.Time, rv int) *seekv1alpha1.SeekJob {
+	sj := testutil.MakeSeekJob(name, ns).Worker("echo").UID(ns + "-" + name).Created(created).Obj()
+	sj.ResourceVersion = strconv.Itoa(rv)
+	return sj
+}
+
+// version returns a copy of sj at resourceVersion rv after change.
+func version(sj *seekv1alpha1.SeekJob, rv int, change func(*seekv1alpha1.SeekJob)) *seekv1alpha1.SeekJob {
+	sj = sj.DeepCopy()
+	sj.ResourceVersion = strconv.Itoa(rv)
+	change(sj)
+	return sj
+}
+
+func names(keys []types.NamespacedName) []string {
+	out := []string{}
+	for _, k := range keys {
+		out = append(out, k.Name)
+	}
+	return out
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func TestDispatchStateQueueOrder(t *testing.T) {
+	s := newDispatchState()
+	s.observe(queuedJob("ns", "c", t0.Add(2*time.Second), 1))
+	s.observe(queuedJob("ns", "b", t0.Add(time.Second), 2))
+	s.observe(queuedJob("ns", "a", t0.Add(time.Second), 3))
+	s.observe(queuedJob("other", "0", t0, 4)) // another pool
+	s.observe(queuedJob("ns", "canceled", t0, 5).DeepCopy())
+	canceled := queuedJob("ns", "canceled", t0, 6)
+	canceled.Spec.CancelRequest = &seekv1alpha1.CancelRequest{}
+	s.observe(canceled)
+	s.observe(testutil.MakeSeekJob("job-mode", "ns").Worker("echo").UID("jm").Created(t0).JobName("job-mode").Obj())
+	s.observe(testutil.MakeSeekJob("done", "ns").Worker("echo").UID("done").Created(t0).
+		Finished(seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, t0).Obj())
+	retrying := runningPooledJob(1)
+	retrying.Namespace, retrying.Name, retrying.UID = "ns", "retrying", "retrying"
+	releaseAttempt(retrying, true, t0)
+	s.observe(retrying)
+
+	if diff := cmp.Diff([]string{"retrying", "a", "b", "c"}, names(s.queued(poolKey("ns", "echo")))); diff != "" {
+		t.Errorf("queue of ns/echo (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"0"}, names(s.queued(poolKey("other", "echo")))); diff != "" {
+		t.Errorf("queue of other/echo (-want +got):\n%s", diff)
+	}
+}
+
+func TestDispatchStateVersions(t *testing.T) {
+	s := newDispatchState()
+	pool := poolKey("ns", "echo")
+	v1 := queuedJob("ns", "job", t0, 10)
+	s.observe(v1)
+	pod := testutil.MakePod("pod", "ns").UID("pod-uid").Obj()
+	leased := version(v1, 12, func(sj *seekv1alpha1.SeekJob) { setLeased(sj, "pool-1", pod, t0) })
+	s.observe(leased)
+	s.observe(version(v1, 11, func(*seekv1alpha1.SeekJob) {})) // delivered late: ignored
+	if got := names(s.queued(pool)); len(got) != 0 {
+		t.Errorf("a leased job is queued: %v", got)
+	}
+	if key, ok := s.heldBy("pod-uid"); !ok || key.Name != "job" {
+		t.Errorf("heldBy(pod-uid) = %v, %v; want job", key, ok)
+	}
+	if holder, attempts, _, ok := s.attempt(v1.UID, types.NamespacedName{Namespace: "ns", Name: "job"}); holder != "pod-uid" || attempts != 1 || !ok {
+		t.Errorf("attempt = %q, %d, %v; want pod-uid, 1, true", holder, attempts, ok)
+	}
+	if _, _, _, ok := s.attempt(v1.UID, types.NamespacedName{Namespace: "ns", Name: "other-name"}); ok {
+		t.Errorf("attempt found under another name")
+	}
+	if !s.newerThan(v1) || s.newerThan(leased) {
+		t.Errorf("newerThan: v1 %v (want true), leased %v (want false)", s.newerThan(v1), s.newerThan(leased))
+	}
+
+	finished := version(leased, 14, func(sj *seekv1alpha1.SeekJob) {
+		finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "done", nil, t0)
+	})
+	s.observe(finished)
+	s.observe(leased) // late again: the finished job stays gone
+	if _, ok := s.heldBy("pod-uid"); ok {
+		t.Errorf("a finished job is still held")
+	}
+	if n := s.heldCount("echo"); n != 0 {
+		t.Errorf("heldCount = %d after the job finished, want 0", n)
+	}
+	if _, _, _, ok := s.attempt(v1.UID, types.NamespacedName{Namespace: "ns", Name: "job"}); ok {
+		t.Errorf("a finished job is known")
+	}
+	s.forget(v1.UID)
+	if len(s.jobs) != 0 || len(s.done) != 0 || len(s.queues) != 0 || len(s.held["echo"]) != 0 || len(s.holders) != 0 {
+		t.Errorf("state not empty after the job was deleted: %+v", s)
+	}
+}
+
+func TestDispatchStateClaim(t *testing.T) {
+	s := newDispatchState()
+	pod := testutil.MakePod("pod", "ns1").UID("pod-uid").Obj()
+	running := version(queuedJob("ns1", "running", t0, 1), 2, func(sj *seekv1alpha1.SeekJob) { setLeased(sj, "pool-1", pod, t0) })
+	s.observe(running)
+	waiting := queuedJob("ns2", "waiting", t0, 3)
+	s.observe(waiting)
+
+	if got := s.claim(waiting.UID, 1); got != claimFull {
+		t.Errorf("claim with the worker's one slot held in another namespace = %v, want claimFull", got)
+	}
+	if got := s.claim(waiting.UID, 2); got != claimOK {
+		t.Fatalf("claim with a slot free = %v, want claimOK", got)
+	}
+	if got := s.claim(waiting.UID, -1); got != claimGone {
+		t.Errorf("second claim = %v, want claimGone", got)
+	}
+	if n := s.heldCount("echo"); n != 2 {
+		t.Errorf("heldCount with a claim in flight = %d, want 2", n)
+	}
+	if got := names(s.queued(poolKey("ns2", "echo"))); len(got) != 0 {
+		t.Errorf("a claimed job is queued: %v", got)
+	}
+	s.unclaim(waiting.UID, nil) // the write failed
+	if diff := cmp.Diff([]string{"waiting"}, names(s.queued(poolKey("ns2", "echo")))); diff != "" {
+		t.Errorf("queue after a failed lease (-want +got):\n%s", diff)
+	}
+	if n := s.heldCount("echo"); n != 1 {
+		t.Errorf("heldCount after a failed lease = %d, want 1", n)
+	}
+
+	if got := s.claim(waiting.UID, -1); got != claimOK {
+		t.Fatalf("claim = %v, want claimOK", got)
+	}
+	other := testutil.MakePod("pod2", "ns2").UID("pod2-uid").Obj()
+	s.unclaim(waiting.UID, version(waiting, 4, func(sj *seekv1alpha1.SeekJob) { setLeased(sj, "pool-2", other, t0) }))
+	if n := s.heldCount("echo"); n != 2 {
+		t.Errorf("heldCount after a lease = %d, want 2", n)
+	}
+	if key, ok := s.heldBy("pod2-uid"); !ok || key.Name != "waiting" {
+		t.Errorf("heldBy(pod2-uid) = %v, %v; want waiting", key, ok)
+	}
+	// The informer's event of the version before the lease comes late: nothing changes.
+	s.observe(waiting)
+	if got := names(s.queued(poolKey("ns2", "echo"))); len(got) != 0 {
+		t.Errorf("a leased job is queued again: %v", got)
+	}
+}
+
+func TestDispatchStateWakeups(t *testing.T) {
+	s := newDispatchState()
+	pool1, pool2, otherWorker := s.changed(poolWaitKey("ns/echo")), s.changed(poolWaitKey("ns2/echo")), s.changed(poolWaitKey("ns/x-echo"))
+	job := queuedJob("ns", "job", t0, 1)
+	jobCh := s.changed(jobWaitKey(job.UID))
+	s.observe(job)
+	if !closed(pool1) || closed(pool2) || closed(otherWorker) || !closed(jobCh) {
+		t.Errorf("a new job woke: own pool %v (want true), other namespace %v, other worker %v, the job %v (want true)",
+			closed(pool1), closed(pool2), closed(otherWorker), closed(jobCh))
+	}
+	pool1 = s.changed(poolWaitKey("ns/echo"))
+	s.WakeWorker("echo")
+	if !closed(pool1) || !closed(pool2) || closed(otherWorker) {
+		t.Errorf("a worker change woke: ns/echo %v, ns2/echo %v (want both), ns/x-echo %v (want not)", closed(pool1), closed(pool2), closed(otherWorker))
+	}
+
+	// A held attempt ending frees a slot: every pool of the worker wakes.
+	pod := testutil.MakePod("pod", "ns").UID("pod-uid").Obj()
+	s.observe(version(job, 2, func(sj *seekv1alpha1.SeekJob) { setLeased(sj, "pool-1", pod, t0) }))
+	pool2 = s.changed(poolWaitKey("ns2/echo"))
+	jobCh = s.changed(jobWaitKey(job.UID))
+	s.observe(version(job, 3, func(sj *seekv1alpha1.SeekJob) { sj.Spec.CancelRequest = &seekv1alpha1.CancelRequest{} }))
+	if !closed(jobCh) {
+		t.Errorf("a cancel request did not wake the job's heartbeat")
+	}
+	s.observe(version(job, 4, func(sj *seekv1alpha1.SeekJob) {
+		finish(sj, seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, "canceled", &seekv1alpha1.JobError{}, t0)
+	}))
+	if !closed(pool2) {
+		t.Errorf("a freed slot did not wake the worker's other pool")
+	}
+}

@@ -1,0 +1,68 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
+)
+
+func TestTransitionRecorderPooled(t *testing.T) {
+	queued := testutil.MakeSeekJob("job", "tenant").Worker("echo").UID("job-uid").Created(t0).Obj()
+	leased := runningPooledJob(1)
+	completed := leased.DeepCopy()
+	finish(completed, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, reportTime)
+	failed := leased.DeepCopy()
+	fail(failed, seekv1alpha1.JobReasonInvalidResult, "not JSON", reportTime)
+	jobMode := testutil.MakeSeekJob("job", "tenant").Worker("echo").UID("job-uid").Created(t0).JobName("job").Obj()
+	jobModeDone := jobMode.DeepCopy()
+	finish(jobModeDone, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, reportTime)
+
+	cases := []struct {
+		name          string
+		before, after *seekv1alpha1.SeekJob
+		want          []string
+	}{
+		{name: "a pooled job leased: none", before: queued, after: leased},
+		{name: "a pooled job completed: no Normal event", before: leased, after: completed},
+		{name: "a pooled job failed: the Warning stays", before: leased, after: failed,
+			want: []string{corev1.EventTypeWarning + " " + seekv1alpha1.JobReasonInvalidResult + " not JSON"}},
+		{name: "a Job-mode job completed: the Normal event stays", before: jobMode, after: jobModeDone,
+			want: []string{corev1.EventTypeNormal + " " + seekv1alpha1.JobReasonSucceeded + " The worker returned a result"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := events.NewFakeRecorder(10)
+			transitionRecorder{Recorder: rec}.record(context.Background(), tc.before, tc.after)
+			close(rec.Events)
+			var got []string
+			for e := range rec.Events {
+				got = append(got, e)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestJobOfPod(t *testing.T) {
+	labeled := testutil.MakePod("p", "ns").Label(batchv1.JobNameLabel, "seek-pool-echo-1").Obj()
+	owned := testutil.MakePod("p", "ns").Obj()
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "seek-pool-echo-2", Controller: func() *bool { b := true; return &b }()}}
+	for _, tc := range []struct {
+		pod  *corev1.Pod
+		want string
+	}{{labeled, "seek-pool-echo-1"}, {owned, "seek-pool-echo-2"}, {testutil.MakePod("p", "ns").Obj(), ""}} {
+		if got := jobOfPod(tc.pod); got != tc.want {
+			t.Errorf("jobOfPod = %q, want %q", got, tc.want)
+		}
+	}
+}
