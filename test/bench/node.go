@@ -480,8 +480,10 @@ func batchNames(body []byte, want int) ([]string, error) {
 	var resp struct {
 		Items []struct {
 			JobUUID string `json:"job_uuid"`
-			Code    string `json:"code"`
-			Message string `json:"message"`
+			Error   *struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
@@ -493,8 +495,12 @@ func batchNames(body []byte, want int) ([]string, error) {
 	names := make([]string, len(resp.Items))
 	var refused []string
 	for i, it := range resp.Items {
-		if it.Code != "" || it.JobUUID == "" {
-			refused = append(refused, fmt.Sprintf("%d: %s %s", i, it.Code, it.Message))
+		if it.Error != nil || it.JobUUID == "" {
+			if it.Error == nil {
+				refused = append(refused, fmt.Sprintf("%d: no job_uuid", i))
+			} else {
+				refused = append(refused, fmt.Sprintf("%d: %s %s", i, it.Error.Code, it.Error.Message))
+			}
 			continue
 		}
 		names[i] = strings.TrimPrefix(it.JobUUID, "job_")

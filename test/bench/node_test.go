@@ -144,8 +144,11 @@ func TestBatchNames(t *testing.T) {
 	if err != nil || !cmp.Equal(got, []string{"a", "b"}) {
 		t.Errorf("batchNames = %v, %v", got, err)
 	}
-	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"},{"code":"active_jobs_limit","message":"full"}]}`), 2); err == nil || !strings.Contains(err.Error(), "1: active_jobs_limit full") {
+	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"},{"error":{"code":"active_jobs_limit","message":"full"}}]}`), 2); err == nil || !strings.Contains(err.Error(), "1: active_jobs_limit full") {
 		t.Errorf("a refused item: %v", err)
+	}
+	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"},{}]}`), 2); err == nil || !strings.Contains(err.Error(), "1: no job_uuid") {
+		t.Errorf("an item without id: %v", err)
 	}
 	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"}]}`), 2); err == nil {
 		t.Error("a short response accepted")
