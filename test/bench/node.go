@@ -107,6 +107,7 @@ type nodeRun struct {
 	cs      kubernetes.Interface
 	suffix  string
 	samples map[string]*seekv1alpha1.SeekWorker
+	workers map[string]string // by sample and mode
 	cleanup []func()
 }
 
@@ -143,7 +144,7 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 	if err != nil {
 		return err
 	}
-	n := &nodeRun{cfg: cfg, info: info, c: c, cs: cs, suffix: strings.ToLower(rand.Text()[:6]), samples: map[string]*seekv1alpha1.SeekWorker{}}
+	n := &nodeRun{cfg: cfg, info: info, c: c, cs: cs, suffix: strings.ToLower(rand.Text()[:6]), samples: map[string]*seekv1alpha1.SeekWorker{}, workers: map[string]string{}}
 	defer func() {
 		for i := len(n.cleanup) - 1; i >= 0; i-- {
 			n.cleanup[i]()
@@ -218,8 +219,11 @@ func (n *nodeRun) tenant(ctx context.Context, prefix string) (string, *nodeAPI, 
 }
 
 // worker makes a SeekWorker of the run from a sample worker's spec (image, command, schema, ...) in
-// the given mode, waits until it is ready, and deletes it at the end of the run.
+// the given mode, once, waits until it is ready, and deletes it at the end of the run.
 func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.ExecutionMode) (string, error) {
+	if name, ok := n.workers[sample+"/"+string(mode)]; ok {
+		return name, nil
+	}
 	sw := benchWorker(n.samples[sample], fmt.Sprintf("bench-%s-%s-%s", sample, strings.ToLower(string(mode)), n.suffix), mode, n.cfg.maxConcurrent, n.cfg.poolMaxPods)
 	if err := n.c.Create(ctx, sw); err != nil {
 		return "", err
@@ -232,6 +236,7 @@ func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.E
 	if err != nil {
 		return "", fmt.Errorf("worker %s never ready: %w", sw.Name, err)
 	}
+	n.workers[sample+"/"+string(mode)] = sw.Name
 	return sw.Name, nil
 }
 
