@@ -140,17 +140,15 @@ func TestPercentileMs(t *testing.T) {
 }
 
 func TestBatchNames(t *testing.T) {
-	got, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a","status":"queued"},{"job_uuid":"job_b","status":"queued"}]}`), 2)
-	if err != nil || !cmp.Equal(got, []string{"a", "b"}) {
-		t.Errorf("batchNames = %v, %v", got, err)
+	got, refused, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a","status":"queued"},{"job_uuid":"job_b","status":"queued"}]}`), 2)
+	if err != nil || !cmp.Equal(got, []string{"a", "b"}) || len(refused) != 0 {
+		t.Errorf("batchNames = %v, %v, %v", got, refused, err)
 	}
-	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"},{"error":{"code":"active_jobs_limit","message":"full"}}]}`), 2); err == nil || !strings.Contains(err.Error(), "1: active_jobs_limit full") {
-		t.Errorf("a refused item: %v", err)
+	got, refused, err = batchNames([]byte(`{"items":[{"job_uuid":"job_a"},{"error":{"code":"active_jobs_limit","message":"full"}},{}]}`), 3)
+	if err != nil || !cmp.Equal(got, []string{"a", "", ""}) || !cmp.Equal(refused, []string{"1: active_jobs_limit full", "2: no job_uuid"}) {
+		t.Errorf("refused items: %v, %v, %v", got, refused, err)
 	}
-	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"},{}]}`), 2); err == nil || !strings.Contains(err.Error(), "1: no job_uuid") {
-		t.Errorf("an item without id: %v", err)
-	}
-	if _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"}]}`), 2); err == nil {
+	if _, _, err := batchNames([]byte(`{"items":[{"job_uuid":"job_a"}]}`), 2); err == nil {
 		t.Error("a short response accepted")
 	}
 }
@@ -195,7 +193,7 @@ func TestNodeReport(t *testing.T) {
 		latency:    &latencyResult{job: ms(1000, 1100, 900), pooled: ms(200, 150, 300)},
 		jobBurst:   &batchResult{jobs: 500, call: 2 * time.Second, elapsed: 200 * time.Second, use: use(500, 2500, 1500)},
 		batchEcho:  &batchResult{jobs: 1000, call: 1500 * time.Millisecond, elapsed: 10 * time.Second, use: use(1000, 2000, 0)},
-		batchEmail: &batchResult{jobs: 1000, call: 1800 * time.Millisecond, elapsed: 20 * time.Second, use: resourceUse{}},
+		batchEmail: &batchResult{jobs: 998, call: 1800 * time.Millisecond, elapsed: 20 * time.Second, use: resourceUse{}, refused: []string{"7: unavailable busy", "9: unavailable busy"}},
 		b0:         500,
 	}
 	var out bytes.Buffer
@@ -211,7 +209,9 @@ func TestNodeReport(t *testing.T) {
 		{"echo, 1000 jobs in one batch call: the call (s)", []string{"1.50", "≤ 2"}},
 		{"ids/s of the call / B0", []string{"1.33"}},
 		{"submit → last completed", []string{"100.0", "≥ 50"}},
+		{"submit → last completed", []string{"49.9"}},
 		{"email-validator (no MX lookups), 1000 jobs in one batch call", []string{"1.80"}},
+		{"items refused (first: 7: unavailable busy)", []string{"2"}},
 		{"creates + manager writes", []string{"9.00", "3.00", "0.00"}},
 		{"  PUT seek-api.com/seekjobs/status", []string{"5.00", "2.00"}},
 		{"CPU ms, manager", []string{"4.0", "2.0", "n/a"}},

@@ -84,9 +84,12 @@ func (r *nodeReport) print(w io.Writer) error {
 		if b.r == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s, %d jobs in one batch call: the call (s)\t\t%.2f\t≤ 2\t\n", b.name, b.r.jobs, b.r.call.Seconds())
+		fmt.Fprintf(tw, "%s, %d jobs in one batch call: the call (s)\t\t%.2f\t≤ 2\t\n", b.name, b.r.jobs+len(b.r.refused), b.r.call.Seconds())
+		if len(b.r.refused) > 0 {
+			fmt.Fprintf(tw, "  items refused (first: %s)\t\t%d\t0\t\n", b.r.refused[0], len(b.r.refused))
+		}
 		if r.b0 > 0 {
-			fmt.Fprintf(tw, "  ids/s of the call / B0\t\t%.2f\t\t\n", rate(b.r.jobs, b.r.call)/r.b0)
+			fmt.Fprintf(tw, "  ids/s of the call / B0\t\t%.2f\t\t\n", rate(b.r.jobs+len(b.r.refused), b.r.call)/r.b0)
 		}
 		if b.r.elapsed > 0 {
 			fmt.Fprintf(tw, "  submit → last completed: jobs/s\t\t%.1f\t≥ 50\t\n", rate(b.r.jobs, b.r.elapsed))
