@@ -48,6 +48,15 @@ type Options struct {
 	Ready chan<- string
 }
 
+// The frontend's default client rate limits. The burst holds a whole batch's creates: with 400, a
+// 1,000-input batch could not take less than (1000-400)/200 = 3 s whatever the apiserver's speed. The
+// apiserver protects itself with API Priority and Fairness (the frontend has its own priority level),
+// and every API key has its own rate limit.
+const (
+	DefaultKubeAPIQPS   = 500
+	DefaultKubeAPIBurst = 2 * MaxBatchItems
+)
+
 // BindFlags registers the frontend's flags with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	webhook.BindPolicyFlags(fs, &o.Callbacks)
@@ -59,8 +68,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "Largest accepted submission body.")
-	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
-	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", DefaultKubeAPIQPS, "Sustained queries per second to the Kubernetes API.")
+	fs.IntVar(&o.Burst, "kube-api-burst", DefaultKubeAPIBurst, "Burst of queries to the Kubernetes API (at least MaxBatchItems, so that a batch's creates are not throttled).")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "How long in-flight requests may finish on shutdown.")
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -472,6 +473,7 @@ func TestRedeliver(t *testing.T) {
 func TestSubmitBatchParallelOrderAndFailures(t *testing.T) {
 	const n = 150
 	var inFlight, maxInFlight atomic.Int64
+	var attempts sync.Map
 	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 		sj, ok := obj.(*seekv1alpha1.SeekJob)
 		if !ok {
@@ -492,6 +494,9 @@ func TestSubmitBatchParallelOrderAndFailures(t *testing.T) {
 		for m := maxInFlight.Load(); cur > m && !maxInFlight.CompareAndSwap(m, cur); m = maxInFlight.Load() {
 		}
 		time.Sleep(time.Duration((i*7919)%13) * time.Millisecond) // later inputs often finish first
+		if n, _ := attempts.LoadOrStore(i, new(atomic.Int64)); i%6 == 4 && n.(*atomic.Int64).Add(1) <= 2 {
+			return quotaConflict(sj.Name) // twice: then admitted
+		}
 		switch {
 		case i%5 == 2:
 			return apierrors.NewForbidden(seekv1alpha1.GroupVersion.WithResource("seekjobs").GroupResource(), sj.Name,
@@ -549,7 +554,41 @@ func TestSubmitBatchParallelOrderAndFailures(t *testing.T) {
 	if len(stored.Items) != created {
 		t.Errorf("stored %d jobs, answered %d", len(stored.Items), created)
 	}
+	if n, _ := attempts.Load(4); n.(*atomic.Int64).Load() != 3 {
+		t.Errorf("input 4 was created in %d attempts, want 3 (two conflicts)", n.(*atomic.Int64).Load())
+	}
 	if m := maxInFlight.Load(); m < 2 || m > batchConcurrency {
 		t.Errorf("at most %d creates ran at once, want 2 to %d", m, batchConcurrency)
+	}
+}
+
+// quotaConflict is the apiserver's answer to a create whose ResourceQuota update lost a race.
+func quotaConflict(name string) error {
+	return apierrors.NewConflict(corev1.Resource("resourcequotas"), "seek-jobs", errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+}
+
+// TestSubmitQuotaConflict: a create refused because its quota update conflicted stored nothing, so it
+// is tried again; still refused after a few tries, it is a 503 to retry, not a 500.
+func TestSubmitQuotaConflict(t *testing.T) {
+	var conflicts atomic.Int64
+	conflicts.Store(2)
+	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		if conflicts.Add(-1) >= 0 {
+			return quotaConflict(obj.GetName())
+		}
+		return c.Create(ctx, obj, opts...)
+	}}
+	f := newFixture(t, funcs, emailWorker)
+	if code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`); code != http.StatusAccepted || body["status"] != "queued" {
+		t.Errorf("submit after two conflicts = %d %v, want 202", code, body)
+	}
+	conflicts.Store(1000)
+	code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`)
+	if e := errorOf(body); code != http.StatusServiceUnavailable || e["code"] != "unavailable" {
+		t.Errorf("submit that always conflicts = %d %v, want 503 unavailable", code, body)
+	}
+	list := &seekv1alpha1.SeekJobList{}
+	if err := f.client.List(context.Background(), list, client.InNamespace("tenant-a")); err != nil || len(list.Items) != 1 {
+		t.Errorf("stored %d jobs (%v), want 1", len(list.Items), err)
 	}
 }
