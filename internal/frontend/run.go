@@ -105,9 +105,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	// Start the informers now, not on first use: the first request must not wait for a cache sync.
+	finished := newFinishWaiters()
 	for _, obj := range []client.Object{&corev1.Secret{}, &seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}} {
-		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+		inf, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
 			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+		if _, ok := obj.(*seekv1alpha1.SeekJob); ok {
+			if _, err := inf.AddEventHandler(finished.handler()); err != nil {
+				return fmt.Errorf("watch SeekJobs finishing: %w", err)
+			}
 		}
 	}
 	synced := func(ctx context.Context) error {
@@ -125,6 +132,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		// Signing secrets are read rarely: straight from the apiserver, not cached.
 		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
+		finished:     finished,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

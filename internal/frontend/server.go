@@ -20,7 +20,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,6 +61,8 @@ type Server struct {
 
 	limiterOnce sync.Once
 	limiter     *rateLimiter
+	// finished wakes Prefer: wait requests when the SeekJob informer sees their job finish; nil polls.
+	finished *finishWaiters
 }
 
 // Handler returns the API's routes.
@@ -399,24 +400,6 @@ func preferWait(r *http.Request) (time.Duration, error) {
 		return time.Duration(n) * time.Second, nil
 	}
 	return 0, nil
-}
-
-// awaitFinished waits up to d for sj to reach a terminal state and returns it then, or nil. It reads
-// the informer cache, so waiting costs the apiserver nothing.
-func (s *Server) awaitFinished(ctx context.Context, sj *seekv1alpha1.SeekJob, d time.Duration) *seekv1alpha1.SeekJob {
-	var done *seekv1alpha1.SeekJob
-	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, d, true, func(ctx context.Context) (bool, error) {
-		cur := &seekv1alpha1.SeekJob{}
-		if err := s.Client.Get(ctx, client.ObjectKeyFromObject(sj), cur); err != nil || cur.UID != sj.UID {
-			return false, nil //nolint:nilerr // the cache may not show the job yet: keep waiting until d passes
-		}
-		if cur.Status.State.IsTerminal() {
-			done = cur
-			return true, nil
-		}
-		return false, nil
-	})
-	return done
 }
 
 // validateInput applies the checks the controller would: size and the worker's JSON Schema.
