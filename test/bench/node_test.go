@@ -185,7 +185,7 @@ func TestNodeReport(t *testing.T) {
 		return resourceUse{
 			api:     counts{"POST seek-api.com/seekjobs": creates, "PUT seek-api.com/seekjobs/status": managerPuts, "POST events.k8s.io/events": events},
 			manager: counts{"PUT": managerPuts, "POST": events},
-			cpu:     map[string]float64{"manager": 2, "frontend": 0.5, "worker pods": 4}, cpuOK: true,
+			cpu:     map[string]float64{"manager": 2, "frontend": 0.5, "worker pods": 4},
 		}
 	}
 	r := &nodeReport{

@@ -133,10 +133,11 @@ func (r *nodeReport) print(w io.Writer) error {
 	}
 	for _, g := range []string{"manager", "frontend", "worker pods"} {
 		row("CPU ms, "+g, func(b *batchResult) string {
-			if !b.use.cpuOK {
+			v, ok := b.use.cpu[g]
+			if !ok {
 				return "n/a"
 			}
-			return fmt.Sprintf("%.1f", b.use.cpu[g]*1000/float64(b.jobs))
+			return fmt.Sprintf("%.1f", v*1000/float64(b.jobs))
 		})
 	}
 	return tw.Flush()

@@ -262,7 +262,6 @@ type resourceMeter struct {
 	apiBefore, mgrBefore counts
 	mu                   sync.Mutex
 	cpu                  *cpuTracker
-	missing              bool // a pod's cgroup was not found
 	stop                 chan struct{}
 	done                 chan struct{}
 }
@@ -271,8 +270,8 @@ type resourceMeter struct {
 type resourceUse struct {
 	api     counts // the apiserver's writes, every client, by verb and resource
 	manager counts // the manager's writes, by method
-	cpu     map[string]float64
-	cpuOK   bool
+	// cpu is CPU seconds by pod group; a group none of whose pods' cgroups was found is missing.
+	cpu map[string]float64
 }
 
 // start takes the baseline and samples the pods' CPU every interval until end.
@@ -310,14 +309,12 @@ func (m *resourceMeter) sample(ctx context.Context, baseline bool) {
 			continue
 		}
 		for _, p := range pods.Items {
-			s, ok := podCPU(p.UID)
-			m.mu.Lock()
-			if ok {
+			// A pod whose cgroup is not there (not started yet, or gone) has nothing to add.
+			if s, ok := podCPU(p.UID); ok {
+				m.mu.Lock()
 				m.cpu.observe(p.UID, g.name, s, baseline)
-			} else if p.Status.Phase == corev1.PodRunning {
-				m.missing = true
+				m.mu.Unlock()
 			}
-			m.mu.Unlock()
 		}
 	}
 }
@@ -337,5 +334,5 @@ func (m *resourceMeter) end(ctx context.Context) (resourceUse, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return resourceUse{api: api.minus(m.apiBefore), manager: mgr.minus(m.mgrBefore), cpu: m.cpu.seconds(), cpuOK: !m.missing}, nil
+	return resourceUse{api: api.minus(m.apiBefore), manager: mgr.minus(m.mgrBefore), cpu: m.cpu.seconds()}, nil
 }
