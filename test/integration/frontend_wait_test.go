@@ -34,7 +34,7 @@ func TestFrontendPreferWait(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		req, err := http.NewRequest("GET", base+"/v1/jobs/"+id, nil)
+		req, err := http.NewRequest(http.MethodGet, base+"/v1/jobs/"+id, nil)
 		if err != nil {
 			answered <- answer{err: err}
 			return
