@@ -420,7 +420,7 @@ func TestPooledJobReusesItsPod(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			finished := metric(t, "seek_jobs_finished_total", map[string]string{"worker": worker, "state": "Completed", "reason": "Succeeded"})
+			finished := metric(t, "seek_jobs_finished_total", map[string]string{"worker": worker, "state": "Completed", "reason": ""})
 			durations := metric(t, "seek_job_execution_duration_seconds_count", map[string]string{"worker": worker, "state": "Completed"})
 			if finished == 2 && durations == 2 {
 				return
