@@ -57,7 +57,9 @@ func (r *TenantQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if have, ok := quota.Spec.Hard[tenants.QuotaResource]; ok && have.Cmp(want) == 0 {
 		return ctrl.Result{}, nil
 	}
-	patch := client.MergeFromWithOptions(quota.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	// No optimistic lock: the apiserver updates the quota's status at every create in the namespace, so a
+	// locked patch would mostly conflict; this controller alone sets the hard count, from its cache.
+	patch := client.MergeFrom(quota.DeepCopy())
 	if quota.Spec.Hard == nil {
 		quota.Spec.Hard = corev1.ResourceList{}
 	}
