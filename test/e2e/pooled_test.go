@@ -56,14 +56,12 @@ type poolSettings struct {
 // at the end. It returns its name.
 func pooledWorker(t *testing.T, base, image string, pool poolSettings, edit func(*testutil.SeekWorkerWrapper)) string {
 	t.Helper()
-	b := testutil.MakeSeekWorker(base + "-" + tenant).Image(workerImage(image)).PullPolicy(corev1.PullNever).Command("/" + image)
+	b := testutil.MakeSeekWorker(base + "-" + tenant).Image(workerImage(image)).PullPolicy(corev1.PullNever).Command("/" + image).
+		Pooled(pool.maxPods).MinPods(pool.minPods).IdleTimeout(pool.idle)
 	if edit != nil {
 		edit(b)
 	}
 	w := b.Obj()
-	w.Spec.Execution = seekv1alpha1.WorkerExecution{Mode: seekv1alpha1.ExecutionModePooled, Pool: &seekv1alpha1.WorkerPool{
-		MaxPods: pool.maxPods, MinPods: pool.minPods, IdleTimeout: &metav1.Duration{Duration: pool.idle},
-	}}
 	mustCreate(t, w)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), w) })
 	waitWorkerReady(t, w.Name)
