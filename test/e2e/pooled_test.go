@@ -418,13 +418,17 @@ func TestPooledJobReusesItsPod(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			finished := metric(t, "seek_jobs_finished_total", map[string]string{"worker": worker, "state": "Completed", "reason": "Succeeded"})
+			// A completed job's reason label is empty, as in Job mode.
+			finished := metric(t, "seek_jobs_finished_total", map[string]string{"worker": worker, "state": "Completed", "reason": ""})
 			durations := metric(t, "seek_job_execution_duration_seconds_count", map[string]string{"worker": worker, "state": "Completed"})
-			if finished == 2 && durations == 2 {
+			leases := metric(t, "seek_dispatch_leases_total", map[string]string{"worker": worker})
+			reports := metric(t, "seek_dispatch_reports_total", map[string]string{"worker": worker, "accepted": "true"})
+			if finished == 2 && durations == 2 && leases == 2 && reports == 2 {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("seek_jobs_finished_total = %v, seek_job_execution_duration_seconds_count = %v for %s; want 2 each", finished, durations, worker)
+				t.Fatalf("for %s: seek_jobs_finished_total = %v, seek_job_execution_duration_seconds_count = %v, seek_dispatch_leases_total = %v, seek_dispatch_reports_total{accepted=true} = %v; want 2 each",
+					worker, finished, durations, leases, reports)
 			}
 			time.Sleep(time.Second)
 		}
