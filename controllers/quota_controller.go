@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -89,6 +90,18 @@ var finishedChanged = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
+// quotaSpecChanged passes the quota events this controller acts on: a quota appearing, and a change
+// of its cap annotation or its hard counts. The apiserver updates a quota's status at every create in
+// its namespace, and the quota controller at every change of what it counts: those updates carry
+// nothing to act on, and reacting to them would cost a patch per job.
+var quotaSpecChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, after := e.ObjectOld.(*corev1.ResourceQuota), e.ObjectNew.(*corev1.ResourceQuota)
+		return before.Annotations[tenants.AnnotationMaxActiveJobs] != after.Annotations[tenants.AnnotationMaxActiveJobs] ||
+			!equality.Semantic.DeepEqual(before.Spec.Hard, after.Spec.Hard)
+	},
+}
+
 // quotaBatchDelay is how long a job's finish waits before its namespace's quota is updated, so the
 // finishes of a burst share one patch: the quota costs an API write per namespace and second at most,
 // not one per job. A finished job frees its slot that much later.
@@ -128,7 +141,7 @@ func setupTenantQuotas(mgr ctrl.Manager) error {
 		Named("tenant-quota").
 		For(&corev1.ResourceQuota{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.GetName() == tenants.QuotaName
-		}))).
+		}), quotaSpecChanged)).
 		Watches(&seekv1alpha1.SeekJob{}, enqueueQuotaLater{}, builder.WithPredicates(finishedChanged)).
 		Complete(&TenantQuotaReconciler{Client: mgr.GetClient()})
 	if err != nil {

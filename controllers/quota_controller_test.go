@@ -158,3 +158,28 @@ func TestEnqueueQuotaLater(t *testing.T) {
 		t.Errorf("%d more requests queued, want one per namespace", n)
 	}
 }
+
+func TestQuotaSpecChanged(t *testing.T) {
+	quota := func(limit, hard, used string) *corev1.ResourceQuota {
+		q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: tenants.QuotaName, Namespace: "ns",
+			Annotations: map[string]string{tenants.AnnotationMaxActiveJobs: limit}}}
+		q.Spec.Hard = corev1.ResourceList{tenants.QuotaResource: resource.MustParse(hard)}
+		q.Status.Used = corev1.ResourceList{tenants.QuotaResource: resource.MustParse(used)}
+		return q
+	}
+	for _, tc := range []struct {
+		name          string
+		before, after *corev1.ResourceQuota
+		want          bool
+	}{
+		{"usage only (a create, the quota controller)", quota("10", "12", "3"), quota("10", "12", "4"), false},
+		{"cap changed", quota("10", "12", "3"), quota("20", "12", "3"), true},
+		{"hard changed (by someone else)", quota("10", "12", "3"), quota("10", "100", "3"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := quotaSpecChanged.Update(event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}); got != tc.want {
+				t.Errorf("quotaSpecChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

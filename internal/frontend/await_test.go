@@ -1,49 +1,78 @@
 package frontend
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
-func TestFinishNotifier(t *testing.T) {
-	n := newFinishNotifier()
-	a, stopA := n.wait("a")
-	defer stopA()
-	a2, stopA2 := n.wait("a")
-	defer stopA2()
-	b, stopB := n.wait("b")
-
-	running := testutil.MakeSeekJob("a", "ns").Obj()
-	running.UID = "a"
-	running.Status.State = seekv1alpha1.JobStateRunning
-	n.observe(running)
-	if closed(a) || closed(a2) {
-		t.Fatal("a waiter was woken by a job that has not finished")
+func TestFinishWaiters(t *testing.T) {
+	f := newFinishWaiters()
+	key := types.NamespacedName{Namespace: "tenant-a", Name: "j"}
+	ch, unsubscribe := f.subscribe(key)
+	other, unsubscribeOther := f.subscribe(types.NamespacedName{Namespace: "tenant-b", Name: "j"})
+	defer unsubscribeOther()
+	woken := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
 	}
-	done := running.DeepCopy()
-	done.Status.State = seekv1alpha1.JobStateCompleted
-	n.handler().OnUpdate(running, done)
-	if !closed(a) || !closed(a2) {
-		t.Error("the waiters of a finished job were not woken")
+	f.notify(testutil.MakeSeekJob("j", "tenant-a").State(seekv1alpha1.JobStateRunning).Obj())
+	if woken(ch) {
+		t.Error("woken by a job still running")
 	}
-	if closed(b) {
-		t.Error("the waiter of another job was woken")
+	done := testutil.MakeSeekJob("j", "tenant-a").State(seekv1alpha1.JobStateCompleted).Obj()
+	f.handler().OnUpdate(nil, done)
+	f.handler().OnAdd(done, false) // twice: the second wake-up is dropped, not blocking
+	if !woken(ch) || woken(other) {
+		t.Error("the finished job woke the wrong waiters")
 	}
-	stopB()
-	n.observe(done) // nothing waits any more: must not panic on a closed channel
-	if got := len(n.waiters); got != 0 {
-		t.Errorf("%d waiter lists left, want 0", got)
+	unsubscribe()
+	f.notify(done)
+	if woken(ch) || len(f.waiters) != 1 {
+		t.Errorf("woken after unsubscribing; %d keys left, want 1", len(f.waiters))
 	}
 }
 
-func closed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	case <-time.After(10 * time.Millisecond):
-		return false
+// TestAwaitFinishedWokenByInformer: a Prefer: wait answers when the informer sees the job finish, not
+// at the next poll (a second with the informer's wake-ups).
+func TestAwaitFinishedWokenByInformer(t *testing.T) {
+	f := newFixture(t, nil, testutil.MakeSeekJob("j", "tenant-a").Worker("email-validator").UID("u1").Obj())
+	s := &Server{Client: f.client, finished: newFinishWaiters()}
+	sj := &seekv1alpha1.SeekJob{}
+	if err := f.client.Get(context.Background(), client.ObjectKey{Namespace: "tenant-a", Name: "j"}, sj); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		done := sj.DeepCopy()
+		done.Status.State = seekv1alpha1.JobStateCompleted
+		if err := f.client.Update(context.Background(), done); err != nil {
+			t.Error(err)
+		}
+		s.finished.notify(done)
+	}()
+	start := time.Now()
+	got := s.awaitFinished(context.Background(), sj, 5*time.Second)
+	if got == nil || got.Status.State != seekv1alpha1.JobStateCompleted {
+		t.Fatalf("awaitFinished = %v, want the completed job", got)
+	}
+	if d := time.Since(start); d > awaitPollBackup/2 {
+		t.Errorf("answered after %s: not woken by the informer", d)
+	}
+	// A job that does not finish: nil once the wait is over.
+	start = time.Now()
+	other := testutil.MakeSeekJob("never", "tenant-a").UID("u2").Obj()
+	if got := s.awaitFinished(context.Background(), other, 200*time.Millisecond); got != nil || time.Since(start) > time.Second {
+		t.Errorf("awaitFinished of a job that does not finish = %v after %s", got, time.Since(start))
 	}
 }

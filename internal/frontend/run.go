@@ -48,6 +48,15 @@ type Options struct {
 	Ready chan<- string
 }
 
+// The frontend's default client rate limits. The burst holds a whole batch's creates: with 400, a
+// 1,000-input batch could not take less than (1000-400)/200 = 3 s whatever the apiserver's speed. The
+// apiserver protects itself with API Priority and Fairness (the frontend has its own priority level),
+// and every API key has its own rate limit.
+const (
+	DefaultKubeAPIQPS   = 500
+	DefaultKubeAPIBurst = 2 * MaxBatchItems
+)
+
 // BindFlags registers the frontend's flags with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	webhook.BindPolicyFlags(fs, &o.Callbacks)
@@ -59,8 +68,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "Largest accepted submission body.")
-	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
-	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", DefaultKubeAPIQPS, "Sustained queries per second to the Kubernetes API.")
+	fs.IntVar(&o.Burst, "kube-api-burst", DefaultKubeAPIBurst, "Burst of queries to the Kubernetes API (at least MaxBatchItems, so that a batch's creates are not throttled).")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "How long in-flight requests may finish on shutdown.")
 }
 
@@ -96,9 +105,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	// Start the informers now, not on first use: the first request must not wait for a cache sync.
+	finished := newFinishWaiters()
 	for _, obj := range []client.Object{&corev1.Secret{}, &seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}} {
-		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+		inf, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
 			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+		if _, ok := obj.(*seekv1alpha1.SeekJob); ok {
+			if _, err := inf.AddEventHandler(finished.handler()); err != nil {
+				return fmt.Errorf("watch SeekJobs finishing: %w", err)
+			}
 		}
 	}
 	synced := func(ctx context.Context) error {
@@ -116,14 +132,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		// Signing secrets are read rarely: straight from the apiserver, not cached.
 		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
-	}
-	srv.finishes = newFinishNotifier()
-	jobInformer, err := mgr.GetCache().GetInformer(ctx, &seekv1alpha1.SeekJob{})
-	if err != nil {
-		return fmt.Errorf("informer for SeekJobs: %w", err)
-	}
-	if _, err := jobInformer.AddEventHandler(srv.finishes.handler()); err != nil {
-		return fmt.Errorf("watch finishing SeekJobs: %w", err)
+		finished:     finished,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

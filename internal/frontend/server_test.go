@@ -3,10 +3,14 @@ package frontend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,5 +464,131 @@ func TestRedeliver(t *testing.T) {
 				t.Errorf("another tenant's redeliver = %d, want 404", code)
 			}
 		})
+	}
+}
+
+// TestSubmitBatchParallelOrderAndFailures: a batch's creates run in parallel, bounded, and finish in
+// any order; the answer still has item i for input i, and items that fail mid-batch (invalid input,
+// the tenant's quota, an unavailable apiserver) fail alone, each with its own error.
+func TestSubmitBatchParallelOrderAndFailures(t *testing.T) {
+	const n = 150
+	var inFlight, maxInFlight atomic.Int64
+	var attempts sync.Map
+	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		sj, ok := obj.(*seekv1alpha1.SeekJob)
+		if !ok {
+			return c.Create(ctx, obj, opts...)
+		}
+		var in struct {
+			Email string `json:"email"`
+		}
+		if err := json.Unmarshal(sj.Spec.Input.Raw, &in); err != nil {
+			return err
+		}
+		i, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(in.Email, "u"), "@b.c"))
+		if err != nil {
+			return err
+		}
+		cur := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := maxInFlight.Load(); cur > m && !maxInFlight.CompareAndSwap(m, cur); m = maxInFlight.Load() {
+		}
+		time.Sleep(time.Duration((i*7919)%13) * time.Millisecond) // later inputs often finish first
+		if n, _ := attempts.LoadOrStore(i, new(atomic.Int64)); i%6 == 4 && n.(*atomic.Int64).Add(1) <= 2 {
+			return quotaConflict(sj.Name) // twice: then admitted
+		}
+		switch {
+		case i%5 == 2:
+			return apierrors.NewForbidden(seekv1alpha1.GroupVersion.WithResource("seekjobs").GroupResource(), sj.Name,
+				errors.New("exceeded quota: seek-jobs, requested: count/seekjobs.seek-api.com=1, used: count/seekjobs.seek-api.com=10, limited: count/seekjobs.seek-api.com=10"))
+		case i%7 == 3:
+			return apierrors.NewServiceUnavailable("etcd is away")
+		}
+		return c.Create(ctx, obj, opts...)
+	}}
+	f := newFixture(t, funcs, emailWorker)
+	inputs := make([]string, n)
+	for i := range inputs {
+		inputs[i] = fmt.Sprintf(`{"email":"u%d@b.c"}`, i)
+		if i%11 == 0 {
+			inputs[i] = `{"email":7}`
+		}
+	}
+	code, out := f.do("POST", "/v1/workers/email-validator/jobs:batch", f.keys["a"], `{"inputs":[`+strings.Join(inputs, ",")+`]}`)
+	items, _ := out["items"].([]any)
+	if code != http.StatusAccepted || len(items) != n {
+		t.Fatalf("batch = %d with %d items, want 202 with %d", code, len(items), n)
+	}
+	stored := &seekv1alpha1.SeekJobList{}
+	if err := f.client.List(context.Background(), stored, client.InNamespace("tenant-a")); err != nil {
+		t.Fatal(err)
+	}
+	inputOf := map[string]string{}
+	for _, sj := range stored.Items {
+		inputOf["job_"+sj.Name] = string(sj.Spec.Input.Raw)
+	}
+	created := 0
+	for i, raw := range items {
+		item := raw.(map[string]any)
+		var want string
+		switch {
+		case i%11 == 0:
+			want = "invalid_input"
+		case i%5 == 2:
+			want = "active_jobs_limit"
+		case i%7 == 3:
+			want = "unavailable"
+		}
+		if want != "" {
+			if e := errorOf(item); e["code"] != want {
+				t.Errorf("item %d = %v, want error %s", i, item, want)
+			}
+			continue
+		}
+		created++
+		id, _ := item["job_uuid"].(string)
+		if got := inputOf[id]; got != fmt.Sprintf(`{"email":"u%d@b.c"}`, i) {
+			t.Errorf("item %d is job %q with input %q, want the job of input %d", i, id, got, i)
+		}
+	}
+	if len(stored.Items) != created {
+		t.Errorf("stored %d jobs, answered %d", len(stored.Items), created)
+	}
+	if n, _ := attempts.Load(4); n.(*atomic.Int64).Load() != 3 {
+		t.Errorf("input 4 was created in %d attempts, want 3 (two conflicts)", n.(*atomic.Int64).Load())
+	}
+	if m := maxInFlight.Load(); m < 2 || m > batchConcurrency {
+		t.Errorf("at most %d creates ran at once, want 2 to %d", m, batchConcurrency)
+	}
+}
+
+// quotaConflict is the apiserver's answer to a create whose ResourceQuota update lost a race.
+func quotaConflict(name string) error {
+	return apierrors.NewConflict(corev1.Resource("resourcequotas"), "seek-jobs", errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+}
+
+// TestSubmitQuotaConflict: a create refused because its quota update conflicted stored nothing, so it
+// is tried again; still refused after a few tries, it is a 503 to retry, not a 500.
+func TestSubmitQuotaConflict(t *testing.T) {
+	var conflicts atomic.Int64
+	conflicts.Store(2)
+	funcs := &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+		if conflicts.Add(-1) >= 0 {
+			return quotaConflict(obj.GetName())
+		}
+		return c.Create(ctx, obj, opts...)
+	}}
+	f := newFixture(t, funcs, emailWorker)
+	if code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`); code != http.StatusAccepted || body["status"] != "queued" {
+		t.Errorf("submit after two conflicts = %d %v, want 202", code, body)
+	}
+	conflicts.Store(1000)
+	code, body := f.do("POST", "/v1/workers/email-validator/jobs", f.keys["a"], `{"email":"a@b.c"}`)
+	if e := errorOf(body); code != http.StatusServiceUnavailable || e["code"] != "unavailable" {
+		t.Errorf("submit that always conflicts = %d %v, want 503 unavailable", code, body)
+	}
+	list := &seekv1alpha1.SeekJobList{}
+	if err := f.client.List(context.Background(), list, client.InNamespace("tenant-a")); err != nil || len(list.Items) != 1 {
+		t.Errorf("stored %d jobs (%v), want 1", len(list.Items), err)
 	}
 }

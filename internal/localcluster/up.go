@@ -135,8 +135,9 @@ func (c *Cluster) startControlPlane(ctx context.Context, p *pki, ip string) (str
 		fmt.Sprintf("--secure-port=%d", APIServerPort), "--advertise-address=" + ip,
 		"--tls-cert-file=" + serverCert, "--tls-private-key-file=" + serverKey, "--client-ca-file=" + p.path("ca.crt"),
 		"--kubelet-client-certificate=" + kubeletClientCert, "--kubelet-client-key=" + kubeletClientKey,
-		// The node's name (seek-node) resolves nowhere: reach the kubelet (logs, exec) by its address.
-		"--kubelet-preferred-address-types=InternalIP,Hostname",
+		// The node's name resolves nowhere (no cluster DNS, no hosts entry): reach the kubelet (logs,
+		// exec, port-forward) at its InternalIP.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + p.path("sa.pub"), "--service-account-signing-key-file=" + p.path("sa.key"),
 		"--service-cluster-ip-range=" + ServiceCIDR,

@@ -191,6 +191,11 @@ func (r *runner) lease(ctx context.Context, idleSince time.Time) (*dispatch.Leas
 // (a Stop answer or 409): then it sends the reason on stop. Other failures are retried: a manager
 // that restarts does not stop the job.
 func (r *runner) heartbeat(ctx context.Context, ref dispatch.AttemptRef, stop chan<- string) {
+	// Most pooled jobs end within a fraction of a second: the first heartbeat waits a little, so a
+	// short job costs no call but its lease and report. A cancel reaches a job at most this much later.
+	if !sleep(ctx, firstHeartbeatDelay) {
+		return
+	}
 	b := r.newBackoff()
 	f := &failures{log: r.log.Printf, what: "heartbeat"}
 	for {
@@ -219,6 +224,9 @@ func (r *runner) heartbeat(ctx context.Context, ref dispatch.AttemptRef, stop ch
 		}
 	}
 }
+
+// firstHeartbeatDelay is how long a job runs before its first heartbeat.
+const firstHeartbeatDelay = 250 * time.Millisecond
 
 // report sends rep, retrying for ReportRetryFor while the endpoint cannot take it. A 409 or an
 // answer with accepted false drops it, as does any other 4xx but 401, 403, 408 and 429.

@@ -953,3 +953,17 @@ func TestEmptyDirReadOnly(t *testing.T) {
 		t.Errorf("the directory a link pointed to was changed: %v, %v", fi.Mode(), err)
 	}
 }
+
+// TestShortJobNoHeartbeat: a job that ends within firstHeartbeatDelay costs no heartbeat call, only
+// its lease and its report.
+func TestShortJobNoHeartbeat(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	reports := h.runJobs(h.job("quick", `printf '{"ok":true}' > "$SEEK_RESULT_PATH"`))
+	if len(reports) != 1 || reports[0].Result != `{"ok":true}` {
+		t.Fatalf("reports = %+v", reports)
+	}
+	if n := h.f.state().heartbeats; n != 0 {
+		t.Errorf("%d heartbeat calls for a job of a few milliseconds, want 0", n)
+	}
+}

@@ -17,6 +17,22 @@
 //	CPU/job     CPU time per SeekJob of each process, B0 and steady phases
 //
 // kube-controller-manager is not started: the benchmark stops at Job creation, before pods exist.
+//
+// Then the real-node phases (-node-phases, all by default; -node-only runs only them), on the local
+// cluster (internal/localcluster), with SeekWorkers copied from the sample echo and email-validator
+// workers in Job mode and in Pooled mode:
+//
+//	latency      echo jobs one at a time with Prefer: wait, Job mode and Pooled alternating:
+//	             submit → answer p50 / p90
+//	job-burst    echo jobs submitted at once in Job mode, one request each: completed/s
+//	b0           raw SeekJob creates/s on the cluster (admin client, tenant quota)
+//	batch-echo   one batch call of -node-batch-jobs echo jobs (Pooled, a fresh tenant): the call's
+//	             latency, then submit → last completed jobs/s
+//	batch-email  the same with the email validator, inputs that need no MX lookup (check_mx false)
+//
+// For job-burst and the batch phases: API writes per job (apiserver_request_total deltas by verb and
+// resource, every client; the manager's own rest_client_requests_total by method) and CPU per job of
+// the manager, frontend and worker pods (their cgroups' CPU accounting, sampled every 500 ms).
 package main
 
 import (
@@ -92,12 +108,21 @@ func main() {
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
 	node := nodeConfig{}
-	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time for the latency (0 skips the real-node phase).")
-	flag.IntVar(&node.burstJobs, "node-jobs", 500, "Real node: echo jobs submitted at once for the throughput.")
-	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", localcluster.SampleMaxConcurrentJobs(), "Real node: the worker's limits.maxConcurrentJobs, as the local cluster sets it for the sample workers (0: no cap).")
-	nodeOnly := flag.Bool("node-only", false, "Run only the real-node phase.")
+	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time with Prefer: wait in each mode for the latency (0 skips the real-node phases).")
+	flag.IntVar(&node.burstJobs, "node-jobs", 500, "Real node: echo jobs submitted at once, one request each, for the Job mode throughput.")
+	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", localcluster.SampleMaxConcurrentJobs(), "Real node: the workers' limits.maxConcurrentJobs, as the local cluster sets it for the sample workers (0: no cap).")
+	flag.IntVar(&node.batchJobs, "node-batch-jobs", 1000, "Real node: inputs of the one batch call of the batch phases (and SeekJobs of the local B0).")
+	flag.IntVar(&node.poolMaxPods, "node-pool-max-pods", 4, "Real node: pool.maxPods of the Pooled workers.")
+	flag.BoolVar(&node.batchCallOnly, "node-batch-call-only", false, "Real node: in the batch phases, measure the batch call only, not the jobs' completion.")
+	nodePhaseList := flag.String("node-phases", "all", "Real node: comma-separated phases to run, of "+strings.Join(nodePhases, ", ")+".")
+	nodeOnly := flag.Bool("node-only", false, "Run only the real-node phases.")
 	flag.Parse()
 	node.concurrency = cfg.concurrency
+	var err error
+	if node.phases, err = parsePhases(*nodePhaseList, nodePhases); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	if *logPath == "" {
 		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	} else {
@@ -117,13 +142,13 @@ func main() {
 		return
 	}
 	if !*nodeOnly {
-		if err := run(cfg); err != nil {
+		if node.controlPlaneB0, err = run(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 	}
 	// After the control-plane phases, whose control plane is gone by then: the node would skew them.
-	if node.latencyJobs > 0 {
+	if node.latencyJobs > 0 && len(node.phases) > 0 {
 		if err := runNode(context.Background(), node); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: real-node phase:", err)
 			os.Exit(1)
@@ -197,23 +222,23 @@ func startControlPlane() (*controlplane.ControlPlane, *rest.Config, client.Clien
 	return cp, admin, c, nil
 }
 
-func run(cfg config) error {
+func run(cfg config) (float64, error) {
 	ctx := context.Background()
 	cp, admin, c, err := startControlPlane()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = cp.Stop() }()
 	for _, ns := range []string{"b0", "b1", "b2", "b3", "b4"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return err
+			return 0, err
 		}
 	}
 
 	// B0 and the REST frontend, no controller.
 	sub, err := runSubmissions(ctx, cp, c, cfg)
 	if err != nil {
-		return fmt.Errorf("B0 and REST phases: %w", err)
+		return 0, fmt.Errorf("B0 and REST phases: %w", err)
 	}
 	b0, restSubmit := sub.b0.stats(), sub.rest.stats()
 	cpuB0 := sub.cpuB0
@@ -227,17 +252,17 @@ func run(cfg config) error {
 
 	worker := testutil.MakeSeekWorker("bench").Image("example.com/seek/noop:v1").Obj()
 	if err := c.Create(ctx, worker); err != nil {
-		return err
+		return 0, err
 	}
 	if err := waitFor(ctx, 60*time.Second, func() (bool, error) {
 		err := c.Get(ctx, types.NamespacedName{Name: "bench"}, worker)
 		return err == nil && meta.IsStatusConditionTrue(worker.Status.Conditions, seekv1alpha1.WorkerReady), err
 	}); err != nil {
-		return fmt.Errorf("worker never ready: %w", err)
+		return 0, fmt.Errorf("worker never ready: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
-		return err
+		return 0, err
 	}
 
 	// Steady state: SeekJobs created at full speed while the controller runs.
@@ -248,16 +273,16 @@ func run(cfg config) error {
 	start := time.Now()
 	createdSample, err := createJobs(ctx, c, "b1", "bench", cfg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	last, err := jobsB1.wait(10 * time.Minute)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	created := createdSample.stats()
 	steady := float64(cfg.jobs) / last.Sub(start).Seconds()
 	if err := waitAllJobCreated(ctx, c, "b1"); err != nil {
-		return err
+		return 0, err
 	}
 	for prev := int64(-1); prev != counter.total.Load(); {
 		prev = counter.total.Load()
@@ -272,14 +297,14 @@ func run(cfg config) error {
 	cpuBefore = cpuSeconds()
 	rawJobsSample, err := copyJobs(ctx, c, "b1", "b3", cfg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rawJobs := rawJobsSample.stats()
 	cpuRawJobs := cpuSeconds().minus(cpuBefore)
 	cpuBefore = cpuSeconds()
 	rawStatusSample, err := touchStatuses(ctx, c, "b1", cfg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rawStatus := rawStatusSample.stats()
 	cpuRawStatus := cpuSeconds().minus(cpuBefore)
@@ -287,24 +312,24 @@ func run(cfg config) error {
 
 	// Backlog: SeekJobs created with no manager running, then drained by a fresh manager.
 	if _, err := createJobs(ctx, c, "b2", "bench", cfg); err != nil {
-		return err
+		return 0, err
 	}
 	jobsB2 := countJobs(ctx, cs, "b2", cfg.jobs)
 	start = time.Now()
 	mgr = startManager(mgrCfg, cfg)
 	last, err = jobsB2.wait(10 * time.Minute)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	drain := float64(cfg.jobs) / last.Sub(start).Seconds()
 
 	// Callbacks: terminal state → delivered, at a local receiver.
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b5"}}); err != nil {
-		return err
+		return 0, err
 	}
 	cbSample, err := runCallbacks(ctx, c, admin, "b5", cfg.callbacks, cfg.callbackRate)
 	if err != nil {
-		return fmt.Errorf("callback phase: %w", err)
+		return 0, fmt.Errorf("callback phase: %w", err)
 	}
 	cb := cbSample.stats()
 
@@ -312,7 +337,7 @@ func run(cfg config) error {
 	mgr.stop()
 	fair, err := runFairness(ctx, c, mgrCfg, admin, cfg, cfg.fairness)
 	if err != nil {
-		return fmt.Errorf("callback fairness phase: %w", err)
+		return 0, fmt.Errorf("callback fairness phase: %w", err)
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -351,7 +376,7 @@ func run(cfg config) error {
 	for _, k := range cpuSteady.keys() {
 		fmt.Fprintf(tw, "CPU ms per SeekJob, %s: B0 / steady\t%.2f / %.2f\t\t\n", k, cpuB0[k]*1000/float64(len(sub.b0.latencies)), cpuSteady[k]*1000/float64(cfg.jobs))
 	}
-	return tw.Flush()
+	return b0.rate, tw.Flush()
 }
 
 type benchManager struct {

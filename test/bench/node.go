@@ -3,20 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -26,20 +31,90 @@ import (
 	"github.com/seek-api/seek-operator/internal/testutil"
 )
 
-// nodeConfig is the real-node phase: Seek installed by its chart on the local cluster, jobs of the
-// echo worker (a no-op: it returns its input) submitted through the REST API, each a real pod.
+// The real-node phases: Seek installed by its chart on the local cluster, jobs submitted through its
+// REST API, each run by real worker pods. The bench makes SeekWorkers of its own from the sample
+// workers' specs (same image and command), one per execution mode, so both modes run in one run.
+const (
+	// phaseLatency: echo jobs one at a time with Prefer: wait, Job mode and Pooled alternating.
+	phaseLatency = "latency"
+	// phaseJobBurst: echo jobs submitted at once in Job mode, one request each, until all completed.
+	phaseJobBurst = "job-burst"
+	// phaseB0: raw SeekJob creates on the local cluster (admin client), the ceiling of the batch call.
+	phaseB0 = "b0"
+	// phaseBatchEcho and phaseBatchEmail: one batch call of echo or email-validator jobs to a Pooled
+	// worker, then until all completed.
+	phaseBatchEcho  = "batch-echo"
+	phaseBatchEmail = "batch-email"
+)
+
+// nodePhases are the real-node phases in the order they run.
+var nodePhases = []string{phaseLatency, phaseJobBurst, phaseB0, phaseBatchEcho, phaseBatchEmail}
+
+// nodeConfig configures the real-node phases.
 type nodeConfig struct {
-	// latencyJobs are submitted one after the other, each when the one before has finished.
+	phases phaseSet
+	// latencyJobs are submitted one after the other in each mode, each when the one before has answered.
 	latencyJobs int
-	// burstJobs are submitted at once (at the client concurrency) for throughput.
+	// burstJobs are submitted at once (at the client concurrency), one request each, in Job mode.
 	burstJobs   int
 	concurrency int
-	// maxConcurrent is the worker's limits.maxConcurrentJobs; 0 is no cap.
+	// maxConcurrent is the workers' limits.maxConcurrentJobs; 0 is no cap.
 	maxConcurrent int
+	// batchJobs are the inputs of the one batch call of the batch phases.
+	batchJobs int
+	// poolMaxPods is the Pooled workers' pool.maxPods.
+	poolMaxPods int
+	// batchCallOnly measures only the batch call, not the jobs' completion (their tenant is deleted).
+	batchCallOnly bool
+	// controlPlaneB0 is the control-plane phase's B0 of the same run (creates/s), 0 when not run.
+	controlPlaneB0 float64
 }
 
-// runNode measures submit → completed latency and throughput with real worker pods. It uses a running
-// local cluster (and leaves it), or brings one up and removes it at the end.
+// phaseSet is a set of phase names; empty selects all.
+type phaseSet map[string]bool
+
+// parsePhases parses a comma-separated list of phases, each one of known; "" or "all" is every phase.
+func parsePhases(list string, known []string) (phaseSet, error) {
+	set := phaseSet{}
+	if list == "" || list == "all" {
+		for _, k := range known {
+			set[k] = true
+		}
+		return set, nil
+	}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if !contains(known, p) {
+			return nil, fmt.Errorf("unknown phase %q (known: %s)", p, strings.Join(known, ", "))
+		}
+		set[p] = true
+	}
+	return set, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeRun is the state the real-node phases share.
+type nodeRun struct {
+	cfg     nodeConfig
+	info    *localcluster.Info
+	c       client.WithWatch
+	cs      kubernetes.Interface
+	suffix  string
+	samples map[string]*seekv1alpha1.SeekWorker
+	workers map[string]string // by sample and mode
+	cleanup []func()
+}
+
+// runNode runs the selected real-node phases and prints their table. It uses a running local cluster
+// (and leaves it), or brings one up and removes it at the end.
 func runNode(ctx context.Context, cfg nodeConfig) error {
 	if err := localcluster.Preflight(); err != nil {
 		return err
@@ -62,111 +137,422 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 	if err != nil {
 		return err
 	}
+	restCfg.QPS, restCfg.Burst = 500, 1000
 	c, err := client.NewWithWatch(restCfg, client.Options{Scheme: manager.NewScheme()})
 	if err != nil {
 		return err
 	}
-	tenant, err := localcluster.NewTenant(ctx, c, info, "bench", 10000)
+	cs, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tenant.Delete(ctx, c) }()
-	ns, key := tenant.Namespace, tenant.APIKey
-	// The echo image, as a worker of this run's own, with the cap under test.
-	worker := testutil.MakeSeekWorker(ns).Image(fmt.Sprintf("%s/worker-echo:%s", info.ImageRegistry, info.ImageTag)).PullPolicy(corev1.PullNever)
-	if cfg.maxConcurrent > 0 {
-		worker = worker.MaxConcurrent(int32(cfg.maxConcurrent))
+	n := &nodeRun{cfg: cfg, info: info, c: c, cs: cs, suffix: strings.ToLower(rand.Text()[:6]), samples: map[string]*seekv1alpha1.SeekWorker{}, workers: map[string]string{}}
+	defer func() {
+		for i := len(n.cleanup) - 1; i >= 0; i-- {
+			n.cleanup[i]()
+		}
+	}()
+	for _, name := range []string{"echo", "email-validator"} {
+		sw := &seekv1alpha1.SeekWorker{}
+		if err := c.Get(ctx, types.NamespacedName{Name: name}, sw); err != nil {
+			return fmt.Errorf("the sample worker %s: %w", name, err)
+		}
+		n.samples[name] = sw
 	}
-	w := worker.Obj()
-	if err := c.Create(ctx, w); err != nil {
-		return err
+	rep := &nodeReport{cfg: cfg}
+	if cfg.phases[phaseLatency] || cfg.phases[phaseJobBurst] {
+		tenant, api, err := n.tenant(ctx, "bench")
+		if err != nil {
+			return err
+		}
+		jobW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModeJob)
+		if err != nil {
+			return err
+		}
+		if cfg.phases[phaseLatency] {
+			poolW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModePooled)
+			if err != nil {
+				return err
+			}
+			if rep.latency, err = measureLatency(ctx, api, jobW, poolW, cfg.latencyJobs); err != nil {
+				return fmt.Errorf("latency phase: %w", err)
+			}
+		}
+		if cfg.phases[phaseJobBurst] {
+			if rep.jobBurst, err = n.burst(ctx, tenant, api, jobW); err != nil {
+				return fmt.Errorf("job-burst phase: %w", err)
+			}
+		}
 	}
-	defer func() { _ = c.Delete(ctx, w) }()
-	done, err := watchFinished(ctx, c, ns)
+	if cfg.phases[phaseB0] {
+		if rep.b0, err = n.rawCreates(ctx); err != nil {
+			return fmt.Errorf("B0 phase: %w", err)
+		}
+	}
+	for _, b := range []struct {
+		phase, sample string
+		input         func(i int) string
+		out           **batchResult
+	}{
+		{phaseBatchEcho, "echo", func(i int) string { return fmt.Sprintf(`{"message":"m%d"}`, i) }, &rep.batchEcho},
+		// check_mx false: syntax, disposable, role and typo checks only, no DNS.
+		{phaseBatchEmail, "email-validator", func(i int) string { return fmt.Sprintf(`{"email":"user%d@example.com","check_mx":false}`, i) }, &rep.batchEmail},
+	} {
+		if !cfg.phases[b.phase] {
+			continue
+		}
+		r, err := n.batch(ctx, b.phase, b.sample, b.input)
+		if err != nil {
+			return fmt.Errorf("%s phase: %w", b.phase, err)
+		}
+		*b.out = r
+	}
+	return rep.print(os.Stdout)
+}
+
+// tenant makes a tenant namespace with an API key, deleted at the end of the run.
+func (n *nodeRun) tenant(ctx context.Context, prefix string) (string, *nodeAPI, error) {
+	t, err := localcluster.NewTenant(ctx, n.c, n.info, prefix, 10000)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	api := &nodeAPI{url: info.APIURL, key: key, worker: ns}
+	n.cleanup = append(n.cleanup, func() { _ = t.Delete(context.Background(), n.c) })
+	return t.Namespace, &nodeAPI{url: n.info.APIURL, key: t.APIKey}, nil
+}
 
-	// Latency: one job at a time, so each measures the path alone.
-	fmt.Fprintf(os.Stderr, "bench: node latency, %d jobs one at a time\n", cfg.latencyJobs)
-	var latencies []time.Duration
-	for i := range cfg.latencyJobs {
-		t0 := time.Now()
-		name, err := api.submit(ctx, i)
-		if err != nil {
-			return err
-		}
-		end, err := done.wait(ctx, name)
-		if err != nil {
-			return err
-		}
-		latencies = append(latencies, end.Sub(t0))
+// worker makes a SeekWorker of the run from a sample worker's spec (image, command, schema, ...) in
+// the given mode, once, waits until it is ready, and deletes it at the end of the run.
+func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.ExecutionMode) (string, error) {
+	if name, ok := n.workers[sample+"/"+string(mode)]; ok {
+		return name, nil
 	}
-	seq := sample{latencies: latencies}
+	sw := benchWorker(n.samples[sample], fmt.Sprintf("bench-%s-%s-%s", sample, strings.ToLower(string(mode)), n.suffix), mode, n.cfg.maxConcurrent, n.cfg.poolMaxPods)
+	if err := n.c.Create(ctx, sw); err != nil {
+		return "", err
+	}
+	n.cleanup = append(n.cleanup, func() { _ = n.c.Delete(context.Background(), sw) })
+	err := waitFor(ctx, time.Minute, func() (bool, error) {
+		err := n.c.Get(ctx, client.ObjectKeyFromObject(sw), sw)
+		return err == nil && meta.IsStatusConditionTrue(sw.Status.Conditions, seekv1alpha1.WorkerReady), err
+	})
+	if err != nil {
+		return "", fmt.Errorf("worker %s never ready: %w", sw.Name, err)
+	}
+	n.workers[sample+"/"+string(mode)] = sw.Name
+	return sw.Name, nil
+}
 
-	// Throughput: a burst submitted at once.
-	fmt.Fprintf(os.Stderr, "bench: node throughput, %d jobs at once\n", cfg.burstJobs)
-	names := make([]string, cfg.burstJobs)
-	submitted := make([]time.Time, cfg.burstJobs)
+// benchWorker is a copy of a sample worker's spec under another name, in the given mode. A Pooled
+// worker needs a command: the sample's, else the images' entrypoint (/<name>, internal/images).
+func benchWorker(sample *seekv1alpha1.SeekWorker, name string, mode seekv1alpha1.ExecutionMode, maxConcurrent, maxPods int) *seekv1alpha1.SeekWorker {
+	sw := &seekv1alpha1.SeekWorker{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: *sample.Spec.DeepCopy()}
+	sw.Spec.Description = "Seek benchmark: " + sample.Name + " in mode " + string(mode)
+	sw.Spec.Limits.MaxConcurrentJobs = nil
+	if maxConcurrent > 0 {
+		sw.Spec.Limits.MaxConcurrentJobs = testutil.MakeSeekWorker("x").MaxConcurrent(int32(maxConcurrent)).Obj().Spec.Limits.MaxConcurrentJobs
+	}
+	sw.Spec.Execution = seekv1alpha1.WorkerExecution{Mode: mode}
+	if mode == seekv1alpha1.ExecutionModePooled {
+		if len(sw.Spec.Command) == 0 {
+			sw.Spec.Command = []string{"/" + sample.Name}
+		}
+		pods := int32(maxPods)
+		sw.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{MaxPods: pods}
+	}
+	return sw
+}
+
+// latencyResult is submit → answer with Prefer: wait, one job at a time, by mode.
+type latencyResult struct {
+	job, pooled []time.Duration
+}
+
+// measureLatency submits echo jobs one at a time with Prefer: wait, alternating Job mode and Pooled
+// (so that drift in the machine's speed hits both alike), after one unmeasured job each (the first
+// pool pod starts then).
+func measureLatency(ctx context.Context, api *nodeAPI, jobW, poolW string, jobs int) (*latencyResult, error) {
+	fmt.Fprintf(os.Stderr, "bench: latency, %d echo jobs one at a time in each mode, Prefer: wait\n", jobs)
+	r := &latencyResult{}
+	for i := -1; i < jobs; i++ {
+		for _, m := range []struct {
+			worker string
+			out    *[]time.Duration
+		}{{jobW, &r.job}, {poolW, &r.pooled}} {
+			t0 := time.Now()
+			status, err := api.submitWait(ctx, m.worker, fmt.Appendf(nil, `{"message":"m%d"}`, i))
+			if err != nil {
+				return nil, err
+			}
+			if status != "completed" {
+				return nil, fmt.Errorf("a %s job answered %q, want completed", m.worker, status)
+			}
+			if i >= 0 {
+				*m.out = append(*m.out, time.Since(t0))
+			}
+		}
+	}
+	return r, nil
+}
+
+// batchResult is one batch phase.
+type batchResult struct {
+	jobs    int
+	call    time.Duration // the batch call
+	elapsed time.Duration // from the call to the last job completed; 0 when not waited for
+	use     resourceUse
+	refused []string // the batch's refused items: "index: code message"
+}
+
+// meter counts the writes of the whole cluster and the CPU of the manager, the frontends and the pods
+// of ns during a phase.
+func (n *nodeRun) meter(ns string) *resourceMeter {
+	return &resourceMeter{metrics: &metricsReader{cs: n.cs, namespace: localcluster.SystemNamespace}, cs: n.cs, groups: []podGroup{
+		{name: "manager", namespace: localcluster.SystemNamespace, selector: "app.kubernetes.io/component=manager"},
+		{name: "frontend", namespace: localcluster.SystemNamespace, selector: "app.kubernetes.io/component=frontend"},
+		{name: "worker pods", namespace: ns},
+	}}
+}
+
+// burst submits cfg.burstJobs echo jobs at once, one request each, and waits until all completed.
+func (n *nodeRun) burst(ctx context.Context, ns string, api *nodeAPI, worker string) (*batchResult, error) {
+	fmt.Fprintf(os.Stderr, "bench: job-burst, %d echo jobs at once in Job mode\n", n.cfg.burstJobs)
+	done, err := watchFinished(ctx, n.c, ns)
+	if err != nil {
+		return nil, err
+	}
+	m := n.meter(ns)
+	if err := m.start(ctx, 500*time.Millisecond); err != nil {
+		return nil, err
+	}
+	names := make([]string, n.cfg.burstJobs)
 	start := time.Now()
-	if _, err := parallel(config{concurrency: cfg.concurrency}, cfg.burstJobs, func(i int) error {
-		submitted[i] = time.Now()
-		names[i], err = api.submit(ctx, cfg.latencyJobs+i)
+	if _, err := parallel(config{concurrency: n.cfg.concurrency}, n.cfg.burstJobs, func(i int) error {
+		var err error
+		names[i], err = api.submit(ctx, worker, fmt.Appendf(nil, `{"message":"b%d"}`, i))
 		return err
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	var last time.Time
-	burst := sample{latencies: make([]time.Duration, cfg.burstJobs)}
-	for i, name := range names {
-		end, err := done.wait(ctx, name)
-		if err != nil {
-			return err
+	call := time.Since(start)
+	last, err := done.waitAll(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second) // the writes that follow the last status write (events, pods' ends)
+	use, err := m.end(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &batchResult{jobs: len(names), call: call, elapsed: last.Sub(start), use: use}, nil
+}
+
+// rawCreates creates cfg.batchJobs SeekJobs in a tenant namespace with the admin client (no
+// frontend) at the client concurrency: the apiserver's rate for the batch's writes, quota admission
+// included. Their worker does not exist: the manager answers each with one status write.
+func (n *nodeRun) rawCreates(ctx context.Context) (float64, error) {
+	fmt.Fprintf(os.Stderr, "bench: B0, %d raw SeekJob creates\n", n.cfg.batchJobs)
+	ns, _, err := n.tenant(ctx, "bench-b0")
+	if err != nil {
+		return 0, err
+	}
+	s, err := parallel(config{concurrency: n.cfg.concurrency}, n.cfg.batchJobs, func(i int) error {
+		sj := testutil.MakeSeekJob(fmt.Sprintf("raw-%05d", i), ns).Worker("absent-" + n.suffix).Input(`{"message":"m"}`).Obj()
+		// As the frontend does: a create whose quota update lost a race stored nothing.
+		return retry.OnError(retry.DefaultRetry, apierrors.IsConflict, func() error { return n.c.Create(ctx, sj) })
+	})
+	if err != nil {
+		return 0, err
+	}
+	return s.stats().rate, nil
+}
+
+// batch submits cfg.batchJobs jobs of a Pooled copy of the sample worker in one batch call, in a
+// tenant of its own (its pool starts from zero), and waits until all completed.
+func (n *nodeRun) batch(ctx context.Context, phase, sample string, input func(i int) string) (*batchResult, error) {
+	fmt.Fprintf(os.Stderr, "bench: %s, %d %s jobs in one batch call, Pooled\n", phase, n.cfg.batchJobs, sample)
+	ns, api, err := n.tenant(ctx, "bench-"+sample)
+	if err != nil {
+		return nil, err
+	}
+	worker, err := n.worker(ctx, sample, seekv1alpha1.ExecutionModePooled)
+	if err != nil {
+		return nil, err
+	}
+	done, err := watchFinished(ctx, n.c, ns)
+	if err != nil {
+		return nil, err
+	}
+	inputs := make([]string, n.cfg.batchJobs)
+	for i := range inputs {
+		inputs[i] = input(i)
+	}
+	m := n.meter(ns)
+	if err := m.start(ctx, 500*time.Millisecond); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	all, refused, err := api.batch(ctx, worker, inputs)
+	call := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, name := range all {
+		if name != "" {
+			names = append(names, name)
 		}
-		burst.latencies[i] = end.Sub(submitted[i])
+	}
+	r := &batchResult{jobs: len(names), call: call, refused: refused}
+	if len(refused) > 0 {
+		fmt.Fprintf(os.Stderr, "bench: %s: %d of %d items refused, first %s\n", phase, len(refused), len(all), refused[0])
+	}
+	if !n.cfg.batchCallOnly && len(names) > 0 {
+		last, err := done.waitAll(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		r.elapsed = last.Sub(start)
+		time.Sleep(2 * time.Second) // the writes that follow the last status write (events)
+	}
+	if r.use, err = m.end(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// nodeAPI calls the REST API with a tenant's key.
+type nodeAPI struct{ url, key string }
+
+func (a *nodeAPI) post(ctx context.Context, path string, body []byte, header ...string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Api-Key", a.key)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+// jobOf reads a job response: its SeekJob name and status.
+func jobOf(body []byte) (name, status string, err error) {
+	var job struct {
+		JobUUID string `json:"job_uuid"`
+		Status  string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &job); err != nil {
+		return "", "", err
+	}
+	return strings.TrimPrefix(job.JobUUID, "job_"), job.Status, nil
+}
+
+// submit submits one job and returns its SeekJob's name.
+func (a *nodeAPI) submit(ctx context.Context, worker string, input []byte) (string, error) {
+	code, body, err := a.post(ctx, "/v1/workers/"+worker+"/jobs", input)
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusAccepted {
+		return "", fmt.Errorf("submit: %d %s", code, abbreviate(body))
+	}
+	name, _, err := jobOf(body)
+	return name, err
+}
+
+// submitWait submits one job with Prefer: wait and returns the status it was answered with.
+func (a *nodeAPI) submitWait(ctx context.Context, worker string, input []byte) (string, error) {
+	code, body, err := a.post(ctx, "/v1/workers/"+worker+"/jobs", input, "Prefer", "wait=30")
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusOK && code != http.StatusAccepted {
+		return "", fmt.Errorf("submit: %d %s", code, abbreviate(body))
+	}
+	_, status, err := jobOf(body)
+	return status, err
+}
+
+// batch submits the inputs in one batch call and returns the SeekJobs' names, in order ("" for a
+// refused item), and the refused items' errors.
+func (a *nodeAPI) batch(ctx context.Context, worker string, inputs []string) ([]string, []string, error) {
+	body := []byte(`{"inputs":[` + strings.Join(inputs, ",") + `]}`)
+	code, out, err := a.post(ctx, "/v1/workers/"+worker+"/jobs:batch", body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if code != http.StatusAccepted {
+		return nil, nil, fmt.Errorf("batch: %d %s", code, abbreviate(out))
+	}
+	return batchNames(out, len(inputs))
+}
+
+// batchNames reads a batch response: the SeekJob name of every item ("" for a refused one) and the
+// refused items' errors.
+func batchNames(body []byte, want int) ([]string, []string, error) {
+	var resp struct {
+		Items []struct {
+			JobUUID string `json:"job_uuid"`
+			Error   *struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, nil, fmt.Errorf("batch response: %w", err)
+	}
+	if len(resp.Items) != want {
+		return nil, nil, fmt.Errorf("batch response: %d items for %d inputs", len(resp.Items), want)
+	}
+	names := make([]string, len(resp.Items))
+	var refused []string
+	for i, it := range resp.Items {
+		if it.Error != nil || it.JobUUID == "" {
+			if it.Error == nil {
+				refused = append(refused, fmt.Sprintf("%d: no job_uuid", i))
+			} else {
+				refused = append(refused, fmt.Sprintf("%d: %s %s", i, it.Error.Code, it.Error.Message))
+			}
+			continue
+		}
+		names[i] = strings.TrimPrefix(it.JobUUID, "job_")
+	}
+	return names, refused, nil
+}
+
+func abbreviate(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "…"
+	}
+	return string(b)
+}
+
+// waitAll waits until every named job completed and returns when the last did.
+func (f *finished) waitAll(ctx context.Context, names []string) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	var last time.Time
+	var errs []error
+	for _, name := range names {
+		end, err := f.wait(ctx, name)
+		if err != nil {
+			errs = append(errs, err)
+			if len(errs) > 5 {
+				break
+			}
+		}
 		if end.After(last) {
 			last = end
 		}
 	}
-	elapsed := last.Sub(start)
-	s, b := seq.stats(), burst.stats()
-
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	limit := "no cap"
-	if cfg.maxConcurrent > 0 {
-		limit = fmt.Sprintf("maxConcurrentJobs %d", cfg.maxConcurrent)
-	}
-	fmt.Fprintf(os.Stdout, "\nReal node: Seek installed by its chart on the local cluster, echo worker (no-op) pods (%s), REST API, %d CPUs\n\n", limit, runtime.NumCPU())
-	fmt.Fprintln(tw, "measure\tvalue\t")
-	fmt.Fprintf(tw, "submit → completed p50 / p99 (ms), %d jobs one at a time\t%.0f / %.0f\t\n", cfg.latencyJobs, s.p50, s.p99)
-	fmt.Fprintf(tw, "throughput: %d jobs submitted at once, completed/s\t%.2f\t\n", cfg.burstJobs, float64(cfg.burstJobs)/elapsed.Seconds())
-	fmt.Fprintf(tw, "  all %d completed after (s)\t%.0f\t\n", cfg.burstJobs, elapsed.Seconds())
-	fmt.Fprintf(tw, "  submit → completed p50 / p99 in the burst (s)\t%.1f / %.1f\t\n", b.p50/1000, b.p99/1000)
-	return tw.Flush()
-}
-
-// nodeAPI submits echo jobs through the REST API.
-type nodeAPI struct{ url, key, worker string }
-
-func (a *nodeAPI) submit(ctx context.Context, i int) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/v1/workers/"+a.worker+"/jobs", bytes.NewReader(fmt.Appendf(nil, `{"message": "m%d"}`, i)))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("X-Api-Key", a.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		JobUUID string `json:"job_uuid"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("submit %d: %d %v", i, resp.StatusCode, err)
-	}
-	return strings.TrimPrefix(body.JobUUID, "job_"), nil
+	return last, errors.Join(errs...)
 }
 
 // finished records when a watch first saw each SeekJob of a namespace in a terminal state.
@@ -237,9 +623,18 @@ func (f *finished) see(sj *seekv1alpha1.SeekJob) {
 
 // wait returns when the job finished; a job that did not complete is an error.
 func (f *finished) wait(ctx context.Context, name string) (time.Time, error) {
+	stop := context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	})
+	defer stop()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for {
+		if ctx.Err() != nil {
+			return time.Time{}, fmt.Errorf("job %s not finished: %w", name, ctx.Err())
+		}
 		if at, ok := f.at[name]; ok {
 			if state, bad := f.failed[name]; bad {
 				return at, fmt.Errorf("job %s ended %s", name, state)

@@ -65,6 +65,14 @@ func pooledWorker(t *testing.T, base, image string, pool poolSettings, edit func
 	mustCreate(t, w)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), w) })
 	waitWorkerReady(t, w.Name)
+	// The frontend learns of the worker from its own informer: wait until it serves it.
+	deadline := time.Now().Add(time.Minute)
+	for code, body := call(t, http.MethodGet, "/v1/workers/"+w.Name, ""); code != http.StatusOK; code, body = call(t, http.MethodGet, "/v1/workers/"+w.Name, "") {
+		if time.Now().After(deadline) {
+			t.Fatalf("GET worker %s = %d %v", w.Name, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	return w.Name
 }
 
