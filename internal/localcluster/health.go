@@ -27,6 +27,9 @@ type observation struct {
 	running bool
 	// healthy: the daemon answers its health check.
 	healthy bool
+	// outdated: it runs with other arguments than up would start it with (a changed flag, a new node
+	// address), so it must be restarted for the change to take.
+	outdated bool
 	// unhealthyFor is how long up has seen this process running but not healthy.
 	unhealthyFor time.Duration
 }
@@ -41,7 +44,7 @@ const (
 	launch
 	// wait for a running but unhealthy daemon to become healthy or to exit, and look again.
 	wait
-	// replace a daemon unhealthy for longer than the grace: stop it, then launch it.
+	// replace a daemon unhealthy for longer than the grace, or outdated: stop it, then launch it.
 	replace
 )
 
@@ -54,6 +57,8 @@ func decide(o observation, grace time.Duration) action {
 	switch {
 	case !o.running:
 		return launch
+	case o.outdated:
+		return replace
 	case o.healthy:
 		return keep
 	case o.unhealthyFor < grace:
@@ -70,7 +75,7 @@ func (c *Cluster) ensure(ctx context.Context, d daemon, healthy func(pid int) bo
 	var unhealthySince time.Time
 	for {
 		pid, running := c.pid(d.name)
-		o := observation{running: running, healthy: running && healthy(pid)}
+		o := observation{running: running, healthy: running && healthy(pid), outdated: running && !runsWith(pid, d.args)}
 		if running && !o.healthy {
 			if pid != watched {
 				watched, unhealthySince = pid, time.Now()
@@ -89,7 +94,11 @@ func (c *Cluster) ensure(ctx context.Context, d daemon, healthy func(pid int) bo
 			}
 			continue
 		case replace:
-			c.logf("%s (pid %d) is still not healthy after %v: stopping it and starting it again", d.name, pid, c.grace)
+			if o.outdated {
+				c.logf("%s (pid %d) runs with other arguments: stopping it and starting it with the new ones", d.name, pid)
+			} else {
+				c.logf("%s (pid %d) is still not healthy after %v: stopping it and starting it again", d.name, pid, c.grace)
+			}
 			if err := c.stop(d.name, stopGrace); err != nil {
 				return err
 			}

@@ -243,6 +243,9 @@ func TestDecide(t *testing.T) {
 		{"unhealthy within the grace", observation{running: true, unhealthyFor: grace - time.Millisecond}, wait},
 		{"unhealthy for the grace", observation{running: true, unhealthyFor: grace}, replace},
 		{"unhealthy for longer", observation{running: true, unhealthyFor: 10 * time.Minute}, replace},
+		{"healthy, other arguments", observation{running: true, healthy: true, outdated: true}, replace},
+		{"unhealthy, other arguments", observation{running: true, outdated: true}, replace},
+		{"not running, other arguments", observation{outdated: true}, launch},
 	} {
 		if got := decide(tc.o, grace); got != tc.want {
 			t.Errorf("%s: decide(%+v) = %v, want %v", tc.name, tc.o, got, tc.want)
@@ -320,6 +323,26 @@ func TestEnsure(t *testing.T) {
 		}
 		if alive(old) {
 			t.Error("the hung process was not stopped")
+		}
+	})
+
+	t.Run("restarts a healthy daemon running with other arguments", func(t *testing.T) {
+		c := newTestCluster(t)
+		t.Cleanup(func() { _ = c.stop("sleep", time.Second) })
+		old, err := c.launch(sleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := daemon{name: "sleep", bin: "sleep", args: []string{"61"}}
+		if err := c.ensure(ctx, changed, healthyAlways, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		pid, ok := c.pid("sleep")
+		if !ok || pid == old || !runsWith(pid, changed.args) {
+			t.Errorf("pid = %d, %v; want a new process running with %v (old %d)", pid, ok, changed.args, old)
+		}
+		if alive(old) {
+			t.Error("the outdated process was not stopped")
 		}
 	})
 

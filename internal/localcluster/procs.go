@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,17 @@ func program(pid int) string {
 	return filepath.Base(string(argv0))
 }
 
+// runsWith reports whether the process pid runs with the arguments args (after its program), as far
+// as /proc shows: a process whose command line cannot be read is taken to.
+func runsWith(pid int, args []string) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(cmdline) == 0 {
+		return true
+	}
+	argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	return slices.Equal(argv[1:], args)
+}
+
 // launch starts d and records its pid.
 func (c *Cluster) launch(d daemon) (int, error) {
 	closeInheritedOnExec()
@@ -91,6 +103,11 @@ func (c *Cluster) launch(d daemon) (int, error) {
 		return 0, fmt.Errorf("start %s: %w", d.name, err)
 	}
 	pid := cmd.Process.Pid
+	// Start returns once the child called execve, a moment before /proc shows the new program and its
+	// arguments: wait for them, so that pid and runsWith see the daemon at once.
+	for i := 0; i < 1000 && alive(pid) && (program(pid) != d.name || !runsWith(pid, d.args)); i++ {
+		time.Sleep(time.Millisecond)
+	}
 	c.launched[d.name] = time.Now()
 	// Reap it if it exits while this process lives; otherwise init does (or it stays a zombie).
 	go func() { _ = cmd.Wait() }()

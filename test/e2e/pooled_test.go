@@ -56,14 +56,12 @@ type poolSettings struct {
 // at the end. It returns its name.
 func pooledWorker(t *testing.T, base, image string, pool poolSettings, edit func(*testutil.SeekWorkerWrapper)) string {
 	t.Helper()
-	b := testutil.MakeSeekWorker(base + "-" + tenant).Image(workerImage(image)).PullPolicy(corev1.PullNever).Command("/" + image)
+	b := testutil.MakeSeekWorker(base + "-" + tenant).Image(workerImage(image)).PullPolicy(corev1.PullNever).Command("/" + image).
+		Pooled(pool.maxPods).MinPods(pool.minPods).IdleTimeout(pool.idle)
 	if edit != nil {
 		edit(b)
 	}
 	w := b.Obj()
-	w.Spec.Execution = seekv1alpha1.WorkerExecution{Mode: seekv1alpha1.ExecutionModePooled, Pool: &seekv1alpha1.WorkerPool{
-		MaxPods: pool.maxPods, MinPods: pool.minPods, IdleTimeout: &metav1.Duration{Duration: pool.idle},
-	}}
 	mustCreate(t, w)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), w) })
 	waitWorkerReady(t, w.Name)
@@ -428,13 +426,17 @@ func TestPooledJobReusesItsPod(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
+			// A completed job's reason label is empty, as in Job mode.
 			finished := metric(t, "seek_jobs_finished_total", map[string]string{"worker": worker, "state": "Completed", "reason": ""})
 			durations := metric(t, "seek_job_execution_duration_seconds_count", map[string]string{"worker": worker, "state": "Completed"})
-			if finished == 2 && durations == 2 {
+			leases := metric(t, "seek_dispatch_leases_total", map[string]string{"worker": worker})
+			reports := metric(t, "seek_dispatch_reports_total", map[string]string{"worker": worker, "accepted": "true"})
+			if finished == 2 && durations == 2 && leases == 2 && reports == 2 {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("seek_jobs_finished_total = %v, seek_job_execution_duration_seconds_count = %v for %s; want 2 each", finished, durations, worker)
+				t.Fatalf("for %s: seek_jobs_finished_total = %v, seek_job_execution_duration_seconds_count = %v, seek_dispatch_leases_total = %v, seek_dispatch_reports_total{accepted=true} = %v; want 2 each",
+					worker, finished, durations, leases, reports)
 			}
 			time.Sleep(time.Second)
 		}
