@@ -225,7 +225,8 @@ func Run(ctx context.Context, cfg Config) error {
 // handle runs job and reports its outcome unless the manager stopped it.
 func (r *runner) handle(ctx context.Context, job *dispatch.Job) {
 	label := fmt.Sprintf("job %s/%s attempt %d", job.Namespace, job.Name, job.Attempt)
-	r.log.Printf("%s: started (timeout %s)", label, time.Duration(job.TimeoutMillis)*time.Millisecond)
+	// One line per job, at its end: a pool pod may run many jobs a second, and every line costs the
+	// container runtime's log pipeline.
 	o := r.execute(ctx, job)
 	if o.stopReason != "" {
 		r.log.Printf("stopped %s (%s) after %s: %s", label, o.stopReason, round(o.duration), o.ended)
