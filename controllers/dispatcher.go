@@ -374,7 +374,7 @@ func (d *Dispatcher) tryLease(ctx context.Context, c *caller, w *seekv1alpha1.Se
 		case claimGone:
 			continue
 		}
-		got, err := d.writeLease(ctx, sj, c.pod, now)
+		got, lease, err := d.writeLease(ctx, sj, w, c.pod, now)
 		d.state.unclaim(sj.UID, got)
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			continue // changed or deleted meanwhile: its event re-queues it if it still waits
@@ -382,22 +382,25 @@ func (d *Dispatcher) tryLease(ctx context.Context, c *caller, w *seekv1alpha1.Se
 			return nil, 0, err
 		}
 		ctrl.LoggerFrom(ctx).V(2).Info("Leased SeekJob", "seekJob", klog.KObj(sj), "pod", klog.KObj(c.pod), "attempt", got.Status.Attempts)
-		return leaseFor(got, w, now), 0, nil
+		return lease, 0, nil
 	}
 	return nil, soonest, nil
 }
 
-// writeLease records that pod runs sj's next attempt: one status write. It returns the written job.
-func (d *Dispatcher) writeLease(ctx context.Context, sj *seekv1alpha1.SeekJob, pod *corev1.Pod, now time.Time) (*seekv1alpha1.SeekJob, error) {
+// writeLease records that pod runs sj's next attempt: one status write. It returns the written job
+// and the lease for the pod. The lease is made before the write: the apiserver keeps times in whole
+// seconds, and a start time read back would cut up to a second off the attempt's timeout.
+func (d *Dispatcher) writeLease(ctx context.Context, sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, pod *corev1.Pod, now time.Time) (*seekv1alpha1.SeekJob, *dispatch.Job, error) {
 	before := sj
 	sj = sj.DeepCopy()
 	setLeased(sj, jobOfPod(pod), pod, now)
 	sj.Status.ObservedGeneration = sj.Generation
+	lease := leaseFor(sj, w, now)
 	if err := d.Client.Status().Update(ctx, sj); err != nil {
-		return nil, fmt.Errorf("lease SeekJob %s: %w", klog.KObj(sj), err)
+		return nil, nil, fmt.Errorf("lease SeekJob %s: %w", klog.KObj(sj), err)
 	}
 	d.Recorder.record(ctx, before, sj)
-	return sj, nil
+	return sj, lease, nil
 }
 
 // jobOfPod is the name of the pool Job a pod belongs to.

@@ -241,8 +241,10 @@ func TestDispatchLifecycle(t *testing.T) {
 	if diff := cmp.Diff(want, job); diff != "" {
 		t.Errorf("leased job (-want +got):\n%s", diff)
 	}
-	if job.TimeoutMillis <= 0 || job.TimeoutMillis > seekv1alpha1.DefaultTimeout.Milliseconds() {
-		t.Errorf("timeoutMillis %d, want in (0, %d]", job.TimeoutMillis, seekv1alpha1.DefaultTimeout.Milliseconds())
+	// The first attempt gets the whole timeout: its start is the lease (the stored start time, in whole
+	// seconds, must not shorten it).
+	if job.TimeoutMillis != seekv1alpha1.DefaultTimeout.Milliseconds() {
+		t.Errorf("timeoutMillis %d, want the whole timeout %d", job.TimeoutMillis, seekv1alpha1.DefaultTimeout.Milliseconds())
 	}
 
 	t.Run("heartbeat continues while the pod holds the attempt", func(t *testing.T) {
