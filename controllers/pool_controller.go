@@ -55,7 +55,9 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	ns := req.Namespace
 	jobs := &seekv1alpha1.SeekJobList{}
-	if err := r.Client.List(ctx, jobs, client.MatchingFields{activePoolField: poolKey(ns, w.Name)}); err != nil {
+	// Read only, so the cache's objects themselves: a pool may have a thousand queued jobs, and this
+	// runs at every change of one of them.
+	if err := r.Client.List(ctx, jobs, client.MatchingFields{activePoolField: poolKey(ns, w.Name)}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list SeekJobs of pool %s: %w", poolKey(ns, w.Name), err)
 	}
 	poolJobs := &batchv1.JobList{}

@@ -356,7 +356,7 @@ func poolEventToSeekJobs(c client.Reader) handler.MapFunc {
 // unleasedJobsOfPool lists the jobs of a pool that no pod has leased yet.
 func unleasedJobsOfPool(ctx context.Context, c client.Reader, ns, worker string) []reconcile.Request {
 	jobs := &seekv1alpha1.SeekJobList{}
-	if err := c.List(ctx, jobs, client.MatchingFields{activePoolField: poolKey(ns, worker)}); err != nil {
+	if err := c.List(ctx, jobs, client.MatchingFields{activePoolField: poolKey(ns, worker)}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of pool", "pool", poolKey(ns, worker))
 		return nil
 	}
