@@ -618,7 +618,7 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 
 // setupDispatcher adds the dispatch endpoint to mgr, unless its bind address is "0" or empty.
 func setupDispatcher(mgr ctrl.Manager, opts Options, metrics *Metrics) error {
-	if addr := opts.Pools.DispatchBindAddress; addr == "" || addr == "0" {
+	if !opts.Pools.Enabled() {
 		return nil
 	}
 	d := &Dispatcher{

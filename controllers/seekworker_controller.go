@@ -29,6 +29,9 @@ type SeekWorkerReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// PoolsEnabled is false when the manager serves no dispatch endpoint: Pooled workers are then not
+	// Ready.
+	PoolsEnabled bool
 }
 
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekworkers,verbs=get;list;watch
@@ -41,7 +44,7 @@ func (r *SeekWorkerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := w.DeepCopy()
-	setWorkerReady(w, r.Clock.Now())
+	setWorkerReady(w, r.PoolsEnabled, r.Clock.Now())
 
 	w.Status.ActiveJobs = nil
 	// A Pooled worker's jobs take no slots: the dispatcher enforces its limit when leasing.
@@ -77,8 +80,9 @@ func (r *SeekWorkerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{}, nil
 }
 
-// setWorkerReady computes the Ready condition: the input schema, if any, must compile.
-func setWorkerReady(w *seekv1alpha1.SeekWorker, now time.Time) {
+// setWorkerReady computes the Ready condition: the input schema, if any, must compile, and a Pooled
+// worker needs the manager's dispatch endpoint (poolsEnabled).
+func setWorkerReady(w *seekv1alpha1.SeekWorker, poolsEnabled bool, now time.Time) {
 	cond := metav1.Condition{
 		Type:               seekv1alpha1.WorkerReady,
 		Status:             metav1.ConditionTrue,
@@ -93,6 +97,11 @@ func setWorkerReady(w *seekv1alpha1.SeekWorker, now time.Time) {
 			cond.Reason = seekv1alpha1.WorkerReasonInvalidInputSchema
 			cond.Message = truncate("spec.inputSchema: "+err.Error(), 32768)
 		}
+	}
+	if cond.Status == metav1.ConditionTrue && w.Pooled() && !poolsEnabled {
+		cond.Status = metav1.ConditionFalse
+		cond.Reason = seekv1alpha1.WorkerReasonPooledExecutionDisabled
+		cond.Message = "spec.execution.mode is Pooled but the manager serves no dispatch endpoint (--dispatch-bind-address=0): its jobs wait until it does"
 	}
 	meta.SetStatusCondition(&w.Status.Conditions, cond)
 }

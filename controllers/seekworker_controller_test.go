@@ -213,6 +213,8 @@ func TestSetWorkerReady(t *testing.T) {
 		want   metav1.Condition
 		// wantMessage prefixes the message of a False condition (the rest is the schema library's).
 		wantMessage string
+		// poolsDisabled: the manager serves no dispatch endpoint.
+		poolsDisabled bool
 	}{
 		{
 			name:   "no schema",
@@ -258,10 +260,29 @@ func TestSetWorkerReady(t *testing.T) {
 			worker: worker.Clone().Condition(invalidCond(earlier)).Obj(),
 			want:   readyCond(metav1.NewTime(now)),
 		},
+		{
+			name:   "pooled worker, pools enabled",
+			worker: worker.Clone().Command("/echo").Pooled(4).Obj(),
+			want:   readyCond(metav1.NewTime(now)),
+		},
+		{
+			name:          "pooled worker, no dispatch endpoint",
+			worker:        worker.Clone().Command("/echo").Pooled(4).Obj(),
+			poolsDisabled: true,
+			want: metav1.Condition{Type: seekv1alpha1.WorkerReady, Status: metav1.ConditionFalse, Reason: seekv1alpha1.WorkerReasonPooledExecutionDisabled,
+				ObservedGeneration: 3, LastTransitionTime: metav1.NewTime(now)},
+			wantMessage: "spec.execution.mode is Pooled but the manager serves no dispatch endpoint",
+		},
+		{
+			name:          "job-mode worker, no dispatch endpoint",
+			worker:        worker.Clone().Obj(),
+			poolsDisabled: true,
+			want:          readyCond(metav1.NewTime(now)),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			setWorkerReady(tc.worker, now)
+			setWorkerReady(tc.worker, !tc.poolsDisabled, now)
 			if len(tc.worker.Status.Conditions) != 1 {
 				t.Fatalf("conditions = %+v, want exactly Ready", tc.worker.Status.Conditions)
 			}

@@ -81,6 +81,12 @@ type PoolOptions struct {
 	DispatchURL string
 }
 
+// Enabled reports whether the manager serves the dispatch endpoint: without it no pool pod can lease a
+// job, and Pooled workers are not Ready.
+func (o PoolOptions) Enabled() bool {
+	return o.DispatchBindAddress != "" && o.DispatchBindAddress != "0"
+}
+
 // CallbackOptions configure webhook delivery.
 type CallbackOptions struct {
 	// Policy is the SSRF policy every attempt is checked against at connect time.
@@ -183,7 +189,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		return nil, fmt.Errorf("set up SeekJob controller: %w", err)
 	}
 
-	workers := &SeekWorkerReconciler{Client: c, Recorder: mgr.GetEventRecorder("seek-worker-controller"), Clock: opts.Clock}
+	workers := &SeekWorkerReconciler{Client: c, Recorder: mgr.GetEventRecorder("seek-worker-controller"), Clock: opts.Clock, PoolsEnabled: opts.Pools.Enabled()}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("seekworker").
 		For(&seekv1alpha1.SeekWorker{}).

@@ -368,6 +368,9 @@ const (
 	WorkerReasonValid = "Valid"
 	// WorkerReasonInvalidInputSchema means spec.inputSchema is not a valid JSON Schema.
 	WorkerReasonInvalidInputSchema = "InvalidInputSchema"
+	// WorkerReasonPooledExecutionDisabled means the worker is Pooled but the manager serves no dispatch
+	// endpoint (--dispatch-bind-address=0), so no pool pod could lease its jobs: they wait, Queued.
+	WorkerReasonPooledExecutionDisabled = "PooledExecutionDisabled"
 )
 
 // +kubebuilder:object:root=true
