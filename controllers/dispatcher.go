@@ -451,7 +451,7 @@ func (d *Dispatcher) mayExit(ctx context.Context, c *caller, w *seekv1alpha1.See
 	live, alive := 0, map[types.UID]bool{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !podLive(p) {
 			continue
 		}
 		alive[p.UID] = true

@@ -204,11 +204,6 @@ func poolJobUsable(job *batchv1.Job, pods []corev1.Pod, hash string) bool {
 	return true
 }
 
-// podLive reports whether a pod has not ended and is not being deleted.
-func podLive(p *corev1.Pod) bool {
-	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // poolOfObject maps a pool Job or pod to its pool.
 func poolOfObject(_ context.Context, o client.Object) []reconcile.Request {
 	worker := o.GetLabels()[seekv1alpha1.LabelPool]

@@ -211,13 +211,6 @@ func retryBackoff(failed int32) time.Duration {
 	return min(d, retryBackoffMax)
 }
 
-// timeOut ends sj as TimedOut: it ran past its timeout.
-func timeOut(sj *seekv1alpha1.SeekJob, timeout time.Duration, now time.Time) {
-	msg := timeoutMessage(timeout)
-	finish(sj, seekv1alpha1.JobStateTimedOut, seekv1alpha1.JobReasonDeadlineExceeded, msg,
-		&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonDeadlineExceeded, Message: msg}, now)
-}
-
 // podLost ends sj's current attempt whose pool pod is gone or ended without reporting. A pod that was
 // deleted or disrupted (a drain, an eviction, a preemption) interrupted the attempt, which does not
 // count; any other end (the node or the runner died) fails it, as a failed pod does in Job mode.

@@ -202,12 +202,7 @@ func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob
 		sj.Status.JobName = job.Name
 		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job), 1)
 	}
-	msg := "The job was canceled"
-	if reason := sj.Spec.CancelRequest.Reason; reason != "" {
-		msg += ": " + reason
-	}
-	finish(sj, seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, msg,
-		&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonCanceled, Message: msg}, r.Clock.Now())
+	setCanceled(sj, r.Clock.Now())
 	return nil, nil
 }
 
@@ -224,11 +219,7 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 		}
 		return nil, 0, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
 	}
-	if ready := meta.FindStatusCondition(w.Status.Conditions, seekv1alpha1.WorkerReady); ready == nil || ready.Status != metav1.ConditionTrue {
-		msg := fmt.Sprintf("SeekWorker %q is not ready", w.Name)
-		if ready != nil {
-			msg += ": " + ready.Message
-		}
+	if msg, ready := workerReadiness(w); !ready {
 		setWaiting(sj, seekv1alpha1.JobReasonWorkerNotReady, msg, now)
 		return nil, 0, nil
 	}

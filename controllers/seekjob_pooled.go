@@ -76,9 +76,7 @@ func (r *SeekJobReconciler) reconcilePooled(ctx context.Context, sj *seekv1alpha
 	case sj.Spec.CancelRequest != nil:
 		// A runner holding it learns at its next heartbeat (Stop: the attempt is not held any more)
 		// and stops the process.
-		msg := cancelMessage(sj)
-		finish(sj, seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, msg,
-			&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonCanceled, Message: msg}, now)
+		setCanceled(sj, now)
 		return 0, nil
 	case leased(sj):
 		return r.watchHolder(ctx, sj, w, now)
@@ -283,13 +281,14 @@ func workerReadiness(w *seekv1alpha1.SeekWorker) (string, bool) {
 	return msg, false
 }
 
-// cancelMessage is the Finished message of a canceled job.
-func cancelMessage(sj *seekv1alpha1.SeekJob) string {
+// setCanceled finishes sj as Canceled, with its cancel request's reason in the message.
+func setCanceled(sj *seekv1alpha1.SeekJob, now time.Time) {
 	msg := "The job was canceled"
 	if reason := sj.Spec.CancelRequest.Reason; reason != "" {
 		msg += ": " + reason
 	}
-	return msg
+	finish(sj, seekv1alpha1.JobStateCanceled, seekv1alpha1.JobReasonCanceled, msg,
+		&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonCanceled, Message: msg}, now)
 }
 
 // expirePooledQueued fails sj, a pooled job no pod has leased yet, once its queue timeout passed

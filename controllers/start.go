@@ -78,13 +78,18 @@ func firstStart(pods []corev1.Pod) (time.Time, bool) {
 	return first, found
 }
 
+// podLive reports whether a pod has not ended and is not being deleted.
+func podLive(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
+}
+
 // pendingPod returns the newest pod that is neither finished nor being deleted and whose worker
 // container has not started, or nil.
 func pendingPod(pods []corev1.Pod) *corev1.Pod {
 	var newest *corev1.Pod
 	for i := range pods {
 		p := &pods[i]
-		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if !podLive(p) {
 			continue
 		}
 		if _, ok := workerStartedAt(p); ok {
@@ -268,9 +273,7 @@ func enforceDeadlines(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 		}
 		end := sj.Status.StartTime.Add(l.timeout)
 		if !now.Before(end) {
-			msg := timeoutMessage(l.timeout)
-			finish(sj, seekv1alpha1.JobStateTimedOut, seekv1alpha1.JobReasonDeadlineExceeded, msg,
-				&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonDeadlineExceeded, Message: msg}, now)
+			timeOut(sj, l.timeout, now)
 			return true, 0
 		}
 		next := end.Sub(now)

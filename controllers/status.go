@@ -87,6 +87,13 @@ func fail(sj *seekv1alpha1.SeekJob, reason, message string, now time.Time) {
 	finish(sj, seekv1alpha1.JobStateFailed, reason, message, &seekv1alpha1.JobError{Reason: reason, Message: truncate(message, maxMessageBytes)}, now)
 }
 
+// timeOut ends sj as TimedOut: it ran past its timeout.
+func timeOut(sj *seekv1alpha1.SeekJob, timeout time.Duration, now time.Time) {
+	msg := timeoutMessage(timeout)
+	finish(sj, seekv1alpha1.JobStateTimedOut, seekv1alpha1.JobReasonDeadlineExceeded, msg,
+		&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonDeadlineExceeded, Message: msg}, now)
+}
+
 // jobCondition returns the Job's condition of the given type if it is True.
 func jobCondition(job *batchv1.Job, typ batchv1.JobConditionType) *batchv1.JobCondition {
 	for i := range job.Status.Conditions {
@@ -327,9 +334,7 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 		// The Job's backstop deadline (start deadline plus timeout) passed before the worker started.
 		failStart(sj, limitsOf(job).startDeadline, now)
 	case failed.Reason == batchv1.JobReasonDeadlineExceeded:
-		msg := timeoutMessage(limitsOf(job).timeout)
-		finish(sj, seekv1alpha1.JobStateTimedOut, seekv1alpha1.JobReasonDeadlineExceeded, msg,
-			&seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonDeadlineExceeded, Message: msg}, now)
+		timeOut(sj, limitsOf(job).timeout, now)
 	case failed.Reason == batchv1.JobReasonPodFailurePolicy:
 		je := parseWorkerError(seekv1alpha1.JobReasonWorkerError, pod)
 		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonWorkerError, "The worker failed and asked not to be retried: "+je.Message, je, now)

@@ -115,9 +115,18 @@ func workerImage(name string) string {
 // call makes an API request and decodes the JSON object it answers.
 func call(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
+	return callWith(t, method, path, body, nil)
+}
+
+// callWith is call with more request headers.
+func callWith(t *testing.T, method, path, body string, header http.Header) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, apiURL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for name, values := range header {
+		req.Header[name] = values
 	}
 	req.Header.Set("X-Api-Key", apiKey)
 	resp, err := http.DefaultClient.Do(req)

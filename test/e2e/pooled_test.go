@@ -142,28 +142,6 @@ func checkFinished(t *testing.T, sj *seekv1alpha1.SeekJob, state seekv1alpha1.Jo
 	}
 }
 
-// callWith is call with one more request header.
-func callWith(t *testing.T, method, path, body, header, value string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, apiURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Api-Key", apiKey)
-	req.Header.Set(header, value)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := map[string]any{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, path, err, raw)
-	}
-	return resp.StatusCode, out
-}
-
 var (
 	clientsetOnce sync.Once
 	clientset     *kubernetes.Clientset
@@ -338,7 +316,7 @@ func TestPooledJobReusesItsPod(t *testing.T) {
 
 	// The pod is warm: the second job, answered when it finishes, runs in it.
 	start := time.Now()
-	code, job := callWith(t, "POST", "/v1/workers/"+worker+"/jobs", `{"message": "two"}`, "Prefer", "wait=30")
+	code, job := callWith(t, "POST", "/v1/workers/"+worker+"/jobs", `{"message": "two"}`, http.Header{"Prefer": {"wait=30"}})
 	if res, _ := job["response_json"].(map[string]any); code/100 != 2 || job["status"] != "completed" || res["echo"] != "two" {
 		t.Fatalf("second job with Prefer: wait = %d %v", code, job)
 	}
