@@ -203,7 +203,7 @@ func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob
 		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job), 1)
 	}
 	setCanceled(sj, r.Clock.Now())
-	return nil, nil
+	return nil, nil //nolint:nilerr // a Job that is not found (or not sj's) has nothing to stop: sj is canceled
 }
 
 // start checks sj against its worker and creates its Job once the worker is ready and has room.
