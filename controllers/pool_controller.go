@@ -17,7 +17,9 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -211,6 +213,28 @@ func poolOfObject(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: worker}}}
+}
+
+// waitsForPod reports whether sj is a pool's unfinished job that no pod holds: queued, or waiting to
+// retry. Only such a job adds to its pool's demand without a pod of its own.
+func waitsForPod(sj *seekv1alpha1.SeekJob) bool {
+	return !sj.Status.State.IsTerminal() && !leased(sj) && sj.Spec.CancelRequest == nil && sj.DeletionTimestamp == nil &&
+		sj.Status.JobName == ""
+}
+
+// mayRaisePoolDemand passes the SeekJob events after which its pool may need more pods: a new job,
+// and a job that waits for a pod again (its lease ended without finishing it). A job leased, finished
+// or deleted only lowers the demand, and a pool shrinks by its pods' idle exits alone, so those events
+// (two of every pooled job's three writes) cost no reconcile, which lists the pool's jobs.
+var mayRaisePoolDemand = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return true },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, oldOK := e.ObjectOld.(*seekv1alpha1.SeekJob)
+		sj, newOK := e.ObjectNew.(*seekv1alpha1.SeekJob)
+		return !oldOK || !newOK || (waitsForPod(sj) && !waitsForPod(old))
+	},
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return true },
 }
 
 // poolOfSeekJob maps a SeekJob to its pool when its worker is Pooled (as the cache shows it).

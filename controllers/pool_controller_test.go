@@ -10,6 +10,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -232,5 +234,39 @@ func TestPoolReconcileGrows(t *testing.T) {
 	}
 	if got := parallelism(); got != 6 {
 		t.Errorf("parallelism after the queue drained = %d, want 6 (never lowered)", got)
+	}
+}
+
+func TestMayRaisePoolDemand(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	queued := testutil.MakeSeekJob("a", "ns").Worker("echo").State(seekv1alpha1.JobStateQueued)
+	running := queued.Clone().Leased("pool-1", "pod-1", "uid-1", now)
+	retrying := running.Clone()
+	retrying.Status.State = seekv1alpha1.JobStateQueued
+	retrying.Status.Pool = &seekv1alpha1.PoolAttempt{JobName: "pool-1", RetryTime: &metav1.Time{Time: now.Add(10 * time.Second)}}
+	done := running.Clone().Finished(seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, now)
+	cases := map[string]struct {
+		old, new *testutil.SeekJobWrapper
+		want     bool
+	}{
+		"queued, status written again": {old: queued, new: queued.Clone().Attempts(0), want: false},
+		"leased":                       {old: queued, new: running, want: false},
+		"finished":                     {old: running, new: done, want: false},
+		"lease ended, retry waits":     {old: running, new: retrying, want: true},
+		"cancel requested":             {old: queued, new: queued.Clone().Cancel("no"), want: false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := mayRaisePoolDemand.Update(event.UpdateEvent{ObjectOld: tc.old.Obj(), ObjectNew: tc.new.Obj()})
+			if got != tc.want {
+				t.Errorf("Update = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !mayRaisePoolDemand.Create(event.CreateEvent{Object: queued.Obj()}) {
+		t.Error("Create = false, want true: a new job may need a pod")
+	}
+	if mayRaisePoolDemand.Delete(event.DeleteEvent{Object: running.Obj()}) {
+		t.Error("Delete = true, want false: a deleted job only lowers the demand")
 	}
 }

@@ -238,7 +238,7 @@ func setupPools(mgr ctrl.Manager, opts Options) error {
 	pools := &PoolReconciler{Client: c, Recorder: mgr.GetEventRecorder("seek-pool-controller"), Clock: opts.Clock, Options: opts.Pools}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("seekpool").
-		Watches(&seekv1alpha1.SeekJob{}, handler.EnqueueRequestsFromMapFunc(poolOfSeekJob(c))).
+		Watches(&seekv1alpha1.SeekJob{}, handler.EnqueueRequestsFromMapFunc(poolOfSeekJob(c)), builder.WithPredicates(mayRaisePoolDemand)).
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(poolOfObject), builder.WithPredicates(poolObjects)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(poolOfObject), builder.WithPredicates(poolObjects)).
 		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(poolsOfWorker(c))).

@@ -37,8 +37,11 @@ import (
 // Options configure the manager. BindFlags sets the defaults of cmd/manager; a zero QPS, Burst or
 // GracefulShutdownTime keeps a safe default in Run.
 type Options struct {
-	MetricsAddr          string
-	HealthProbeAddr      string
+	MetricsAddr     string
+	HealthProbeAddr string
+	// PprofAddr serves Go's /debug/pprof profiles (for measuring the manager under load); "0" or empty
+	// disables it.
+	PprofAddr            string
 	LeaderElection       bool
 	LeaderElectionNS     string
 	LeaderElectionID     string
@@ -98,6 +101,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"How long a job whose SeekWorker does not exist may stay Queued before it fails with reason QueueTimeout; 0 disables. Workers that exist set their own (spec.timeouts.queueTimeout).")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.HealthProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints; 0 disables them.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof profiles; 0 disables them. Never expose it beyond the node.")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "seek-operator.seek-api.com", "Name of the leader election Lease.")
@@ -154,6 +158,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Cache:                         controllers.CacheOptions(o.credentialsNamespace()),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.HealthProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionNamespace:       o.LeaderElectionNS,
 		LeaderElectionID:              o.LeaderElectionID,

@@ -303,10 +303,10 @@ type batchResult struct {
 	refused []string // the batch's refused items: "index: code message"
 }
 
-// meter counts the writes of the whole cluster and the CPU of the manager, the frontends and the pods
-// of ns during a phase.
+// meter counts the writes of the whole cluster and the CPU of the manager, the frontends, the pods of
+// ns, the node's daemons and the whole node during a phase.
 func (n *nodeRun) meter(ns string) *resourceMeter {
-	return &resourceMeter{metrics: &metricsReader{cs: n.cs, namespace: localcluster.SystemNamespace}, cs: n.cs, groups: []podGroup{
+	return &resourceMeter{metrics: &metricsReader{cs: n.cs, namespace: localcluster.SystemNamespace}, cs: n.cs, proc: "/proc", groups: []podGroup{
 		{name: "manager", namespace: localcluster.SystemNamespace, selector: "app.kubernetes.io/component=manager"},
 		{name: "frontend", namespace: localcluster.SystemNamespace, selector: "app.kubernetes.io/component=frontend"},
 		{name: "worker pods", namespace: ns},

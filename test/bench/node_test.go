@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +187,7 @@ func TestNodeReport(t *testing.T) {
 		return resourceUse{
 			api:     counts{"POST seek-api.com/seekjobs": creates, "PUT seek-api.com/seekjobs/status": managerPuts, "POST events.k8s.io/events": events},
 			manager: counts{"PUT": managerPuts, "POST": events},
-			cpu:     map[string]float64{"manager": 2, "frontend": 0.5, "worker pods": 4},
+			cpu:     map[string]float64{"manager": 2, "frontend": 0.5, "worker pods": 4, "kube-apiserver": 3, "etcd": 1, nodeBusyGroup: 12},
 		}
 	}
 	r := &nodeReport{
@@ -215,6 +217,13 @@ func TestNodeReport(t *testing.T) {
 		{"creates + manager writes", []string{"9.00", "3.00", "0.00"}},
 		{"  PUT seek-api.com/seekjobs/status", []string{"5.00", "2.00"}},
 		{"CPU ms, manager", []string{"4.0", "2.0", "n/a"}},
+		{"CPU ms, kube-apiserver", []string{"6.0", "3.0", "n/a"}},
+		{"CPU ms, kubelet", []string{"n/a"}}, // no kubelet process seen
+		{"CPU ms, node, every process", []string{"24.0", "12.0", "n/a"}},
+		// 12 s busy - 2 - 0.5 - 4 - 3 - 1 = 1.5 s over 1000 jobs.
+		{"  of it not above", []string{"3.0", "1.5", "n/a"}},
+		// 1000 jobs over 12 busy CPU seconds, on this machine's CPUs.
+		{fmt.Sprintf("jobs/s %d CPUs carry", runtime.NumCPU()), []string{fmt.Sprintf("%.1f", float64(runtime.NumCPU())*1000/12)}},
 	} {
 		if !want.in(text) {
 			t.Errorf("no line with %q and %q in:\n%s", want.prefix, want.parts, text)

@@ -131,15 +131,36 @@ func (r *nodeReport) print(w io.Writer) error {
 	for _, k := range unionKeys(cols, func(u resourceUse) counts { return u.api }) {
 		row("  "+k, func(b *batchResult) string { return perJob(b.use.api[k], b) })
 	}
-	for _, g := range []string{"manager", "frontend", "worker pods"} {
-		row("CPU ms, "+g, func(b *batchResult) string {
+	cpuMs := func(g string) func(b *batchResult) string {
+		return func(b *batchResult) string {
 			v, ok := b.use.cpu[g]
 			if !ok {
 				return "n/a"
 			}
 			return fmt.Sprintf("%.1f", v*1000/float64(b.jobs))
-		})
+		}
 	}
+	for _, g := range append([]string{"manager", "frontend", "worker pods"}, nodeDaemonGroups...) {
+		row("CPU ms, "+g, cpuMs(g))
+	}
+	row("CPU ms, "+nodeBusyGroup, cpuMs(nodeBusyGroup))
+	row("  of it not above (kernel, bench client, other processes)", func(b *batchResult) string {
+		rest, ok := b.use.cpu[nodeBusyGroup]
+		if !ok {
+			return "n/a"
+		}
+		for _, g := range append([]string{"manager", "frontend", "worker pods"}, nodeDaemonGroups...) {
+			rest -= b.use.cpu[g]
+		}
+		return fmt.Sprintf("%.1f", rest*1000/float64(b.jobs))
+	})
+	row(fmt.Sprintf("jobs/s %d CPUs carry at this cost per job", runtime.NumCPU()), func(b *batchResult) string {
+		busy, ok := b.use.cpu[nodeBusyGroup]
+		if !ok || busy <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f", float64(runtime.NumCPU())*float64(b.jobs)/busy)
+	})
 	return tw.Flush()
 }
 

@@ -258,6 +258,8 @@ type resourceMeter struct {
 	metrics *metricsReader
 	cs      kubernetes.Interface
 	groups  []podGroup
+	// proc is the node's /proc, to count its daemons' CPU and its busy time too ("": not counted).
+	proc string
 
 	apiBefore, mgrBefore counts
 	mu                   sync.Mutex
@@ -270,7 +272,8 @@ type resourceMeter struct {
 type resourceUse struct {
 	api     counts // the apiserver's writes, every client, by verb and resource
 	manager counts // the manager's writes, by method
-	// cpu is CPU seconds by pod group; a group none of whose pods' cgroups was found is missing.
+	// cpu is CPU seconds by pod group, node daemon group (nodeDaemonGroups) and nodeBusyGroup; a group
+	// none of whose pods' cgroups or processes was found is missing.
 	cpu map[string]float64
 }
 
@@ -303,6 +306,17 @@ func (m *resourceMeter) start(ctx context.Context, interval time.Duration) error
 }
 
 func (m *resourceMeter) sample(ctx context.Context, baseline bool) {
+	if m.proc != "" {
+		// An unreadable /proc leaves the node's groups missing, printed as such.
+		if daemons, groups, busy, err := hostCPU(m.proc); err == nil {
+			m.mu.Lock()
+			for pid, s := range daemons {
+				m.cpu.observe(types.UID("pid/"+pid), groups[pid], s, baseline)
+			}
+			m.cpu.observe(types.UID("node"), nodeBusyGroup, busy, true) // the node never starts from zero
+			m.mu.Unlock()
+		}
+	}
 	for _, g := range m.groups {
 		pods, err := m.cs.CoreV1().Pods(g.namespace).List(ctx, metav1.ListOptions{LabelSelector: g.selector, ResourceVersion: "0"})
 		if err != nil {
