@@ -104,8 +104,18 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, waitingWorkerField, waitingWorker); err != nil {
+		return fmt.Errorf("index waiting SeekJobs: %w", err)
+	}
 	// Start the informers now, not on first use: the first request must not wait for a cache sync.
 	finished := newFinishWaiters()
+	queues := newFinishRates(clock.RealClock{}, func(sj *seekv1alpha1.SeekJob) (string, bool) {
+		w := &seekv1alpha1.SeekWorker{}
+		if err := mgr.GetCache().Get(ctx, client.ObjectKey{Name: string(sj.Spec.WorkerName)}, w); err != nil {
+			return "", false
+		}
+		return queueScope(sj.Namespace, w), true
+	})
 	for _, obj := range []client.Object{&corev1.Secret{}, &seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}} {
 		inf, err := mgr.GetCache().GetInformer(ctx, obj)
 		if err != nil {
@@ -113,6 +123,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		}
 		if _, ok := obj.(*seekv1alpha1.SeekJob); ok {
 			if _, err := inf.AddEventHandler(finished.handler()); err != nil {
+				return fmt.Errorf("watch SeekJobs finishing: %w", err)
+			}
+			if _, err := inf.AddEventHandler(queues.handler()); err != nil {
 				return fmt.Errorf("watch SeekJobs finishing: %w", err)
 			}
 		}
@@ -133,6 +146,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
 		finished:     finished,
+		queues:       queues,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

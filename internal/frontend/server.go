@@ -63,6 +63,9 @@ type Server struct {
 	limiter     *rateLimiter
 	// finished wakes Prefer: wait requests when the SeekJob informer sees their job finish; nil polls.
 	finished *finishWaiters
+	// queues, when set, makes read answers show a waiting job's queue position; its rates estimate the
+	// wait. It needs the waitingWorkerField index on SeekJobs in Client.
+	queues *finishRates
 }
 
 // Handler returns the API's routes.
@@ -432,7 +435,24 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) er
 			sj = done
 		}
 	}
-	return writeJSON(w, http.StatusOK, jobview.ToResponse(sj))
+	return s.writeJobs(w, r, http.StatusOK, []*seekv1alpha1.SeekJob{sj}, func(jobs []*jobview.JobResponse) any { return jobs[0] })
+}
+
+// writeJobs renders jobs, with the queue positions of those waiting, as shape makes them into the answer.
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, status int, jobs []*seekv1alpha1.SeekJob, shape func([]*jobview.JobResponse) any) error {
+	var queues map[string]*jobview.Queue
+	if s.queues != nil {
+		var err error
+		if queues, err = s.queuePositions(r.Context(), jobs); err != nil {
+			return err
+		}
+	}
+	out := make([]*jobview.JobResponse, len(jobs))
+	for i, sj := range jobs {
+		out[i] = jobview.ToResponse(sj)
+		out[i].Queue = queues[sj.Namespace+"/"+sj.Name]
+	}
+	return writeJSON(w, status, shape(out))
 }
 
 // List bounds.
@@ -465,14 +485,12 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal) 
 		return err
 	}
 	page, next := restapi.Page(list.Items, q.Get("worker"), status, after, limit)
-	out := struct {
-		Jobs       []*jobview.JobResponse `json:"jobs"`
-		NextCursor *string                `json:"next_cursor"`
-	}{Jobs: make([]*jobview.JobResponse, 0, len(page)), NextCursor: next}
-	for _, sj := range page {
-		out.Jobs = append(out.Jobs, jobview.ToResponse(sj))
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return s.writeJobs(w, r, http.StatusOK, page, func(jobs []*jobview.JobResponse) any {
+		return struct {
+			Jobs       []*jobview.JobResponse `json:"jobs"`
+			NextCursor *string                `json:"next_cursor"`
+		}{Jobs: jobs, NextCursor: next}
+	})
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -70,13 +70,14 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 		objs = append(objs, secret)
 		f.keys[k.name] = key
 	}
-	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
+	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithIndex(&seekv1alpha1.SeekJob{}, waitingWorkerField, waitingWorker)
 	if funcs != nil {
 		b = b.WithInterceptorFuncs(*funcs)
 	}
 	f.client = b.Build()
 	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, Namespace: systemNS}, MaxBodyBytes: 1024,
-		SigningKeys: &signingkeys.Store{Client: f.client, Reader: f.client, Live: f.client, Namespace: systemNS, Clock: clocktesting.NewFakeClock(time.Now())}}
+		SigningKeys: &signingkeys.Store{Client: f.client, Reader: f.client, Live: f.client, Namespace: systemNS, Clock: clocktesting.NewFakeClock(time.Now())},
+		queues:      newFinishRates(clocktesting.NewFakeClock(time.Now()), func(*seekv1alpha1.SeekJob) (string, bool) { return "", false })}
 	f.handler = s.Handler()
 	return f
 }

@@ -48,6 +48,18 @@ type JobResponse struct {
 	Attempts      int32           `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback, null without one.
 	Callback *CallbackResponse `json:"callback"`
+	// Queue is where the job waits in its worker's queue, when it does (read answers only: GET of a
+	// job and the list); absent otherwise.
+	Queue *Queue `json:"queue,omitempty"`
+}
+
+// Queue is a waiting job's place in its worker's queue, computed when read.
+type Queue struct {
+	// Position is 1 for the job taken next.
+	Position int32 `json:"position"`
+	// EstimatedWaitSeconds is how long the job may wait to start at the queue's recent pace, or null
+	// when too few of the queue's jobs finished lately to tell.
+	EstimatedWaitSeconds *int64 `json:"estimated_wait_seconds"`
 }
 
 // CallbackResponse shows where a job's callback stands: the delivery of its terminal event (or, before

@@ -223,6 +223,37 @@ func TestFrontend(t *testing.T) {
 		})
 	})
 
+	t.Run("a waiting job shows its place in the queue", func(t *testing.T) {
+		capped := readyWorker(t, echoWorker(t).MaxConcurrent(1).Obj())
+		var ids []string
+		for i := range 3 {
+			code, body := api.call("POST", "/v1/workers/"+capped.Name+"/jobs", fmt.Sprintf(`{"n":%d}`, i))
+			if code != http.StatusAccepted {
+				t.Fatalf("submit %d = %d %v", i, code, body)
+			}
+			ids = append(ids, body["job_uuid"].(string))
+			time.Sleep(1100 * time.Millisecond) // creation times are whole seconds: one each keeps the order
+		}
+		first := waitForPod(t, tenant, strings.TrimPrefix(ids[0], "job_"), 1)
+		position := func(id string) any {
+			_, got := api.call("GET", "/v1/jobs/"+id, "")
+			if q, ok := got["queue"].(map[string]any); ok {
+				return q["position"]
+			}
+			return nil
+		}
+		eventually(t, "positions 1 and 2 behind the running job", func(context.Context) (bool, error) {
+			p0, p1, p2 := position(ids[0]), position(ids[1]), position(ids[2])
+			return p0 == nil && p1 == float64(1) && p2 == float64(2), fmt.Errorf("positions %v %v %v", p0, p1, p2)
+		})
+		finishPod(t, first, 0, `{"ok":true}`)
+		waitForPod(t, tenant, strings.TrimPrefix(ids[1], "job_"), 1)
+		eventually(t, "the last job moved up", func(context.Context) (bool, error) {
+			p1, p2 := position(ids[1]), position(ids[2])
+			return p1 == nil && p2 == float64(1), fmt.Errorf("positions %v %v", p1, p2)
+		})
+	})
+
 	t.Run("cancel through the API", func(t *testing.T) {
 		_, body := api.call("POST", "/v1/workers/"+w.Name+"/jobs", `{"email":"x@y.z"}`)
 		id := body["job_uuid"].(string)
