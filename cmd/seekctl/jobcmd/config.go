@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -128,5 +129,9 @@ func (c *connection) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(cfg.URL, cfg.APIKey, client.WithUserAgent("seekctl/1"))
+	return client.New(cfg.URL, cfg.APIKey, client.WithUserAgent("seekctl/1"), client.WithRetryPolicy(retryPolicy))
 }
+
+// retryPolicy is the SDK's default with fewer attempts, so that a wrong URL fails in seconds; batch
+// retries on its own, around the SDK's attempts.
+var retryPolicy = client.RetryPolicy{MaxAttempts: 4, InitialBackoff: 500 * time.Millisecond, MaxWait: 30 * time.Second}
