@@ -83,7 +83,7 @@ to standard error: a live bar on a terminal, a line every few seconds otherwise.
 			}
 			var rep reporter = nopReporter{}
 			if !fl.quiet {
-				rep = newReporter(cmd.ErrOrStderr(), total, fl.progressEvery)
+				rep = newReporter(cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()), total, fl.progressEvery)
 			}
 			sum, err := run.run(cmd.Context(), in, out, rep)
 			if cerr := closeOut(); err == nil {

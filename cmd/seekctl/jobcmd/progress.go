@@ -169,8 +169,8 @@ func reportEvery(t *tally, rep reporter) func() counts {
 }
 
 // newReporter shows a live bar on a terminal and a line every interval otherwise.
-func newReporter(w io.Writer, inputs int, interval time.Duration) reporter {
-	if !isTerminal(w) {
+func newReporter(w io.Writer, terminal bool, inputs int, interval time.Duration) reporter {
+	if !terminal {
 		return &lineReporter{w: w, every: interval, last: time.Now()}
 	}
 	return &barReporter{bar: progressbar.NewOptions64(int64(inputs),
