@@ -19,10 +19,10 @@ func outcomes(t *testing.T, jsonl string) []string {
 	var out []string
 	for _, l := range strings.Split(strings.TrimSuffix(jsonl, "\n"), "\n") {
 		var r struct {
-			Index    int             `json:"index"`
-			Line     int             `json:"line"`
-			Status   string          `json:"status"`
-			Result   json.RawMessage `json:"response_json"`
+			Index    int                           `json:"index"`
+			Line     int                           `json:"line"`
+			Status   string                        `json:"status"`
+			Result   json.RawMessage               `json:"response_json"`
 			APIError *struct{ Code, Field string } `json:"api_error"`
 		}
 		if err := json.Unmarshal([]byte(l), &r); err != nil {

@@ -59,7 +59,11 @@ func TestListPagesAndFilters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var page struct{ Jobs []struct{ ID string `json:"job_uuid"` } }
+	var page struct {
+		Jobs []struct {
+			ID string `json:"job_uuid"`
+		}
+	}
 	if err := json.Unmarshal([]byte(out), &page); err != nil {
 		t.Fatal(err)
 	}

@@ -171,7 +171,6 @@ func (f *fakeSeek) get(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, 200, job)
 }
 
-
 // list pages the jobs newest first, two a page, filtered by status.
 func (f *fakeSeek) list(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
