@@ -158,7 +158,7 @@ func TestErrorShape(t *testing.T) {
 	}
 
 	_, err = c.Get(context.Background(), "job_x")
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 502 || apiErr.Code != "" || apiErr.Message != "<html>bad gateway</html>" {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway || apiErr.Code != "" || apiErr.Message != "<html>bad gateway</html>" {
 		t.Errorf("non-JSON error = %#v", err)
 	}
 }
@@ -342,7 +342,7 @@ func TestBatchItems(t *testing.T) {
 	if items[0].Job == nil || items[0].Job.ID != "job_abc" || items[0].Err != nil {
 		t.Errorf("item 0 = %+v", items[0])
 	}
-	if items[1].Job != nil || items[1].Err == nil || items[1].Err.Field != "/email" || items[1].Err.StatusCode != 400 {
+	if items[1].Job != nil || items[1].Err == nil || items[1].Err.Field != "/email" || items[1].Err.StatusCode != http.StatusBadRequest {
 		t.Errorf("item 1 = %+v", items[1])
 	}
 	req := f.requests()[0]

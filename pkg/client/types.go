@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 )
 
@@ -148,17 +149,19 @@ func (b *BatchItem) UnmarshalJSON(data []byte) error {
 func statusOfCode(code string) int {
 	switch code {
 	case CodeInvalidRequest, CodeInvalidInput, CodeInvalidCallbackURL:
-		return 400
+		return http.StatusBadRequest
 	case CodeNotFound:
-		return 404
+		return http.StatusNotFound
 	case CodeInputTooLarge, CodeBodyTooLarge:
-		return 413
+		return http.StatusRequestEntityTooLarge
 	case CodeIdempotencyConflict:
-		return 422
+		return http.StatusUnprocessableEntity
 	case CodeRateLimited, CodeActiveJobsLimit:
-		return 429
+		return http.StatusTooManyRequests
+	case CodeForbidden:
+		return http.StatusForbidden
 	case CodeUnavailable, "worker_not_ready":
-		return 503
+		return http.StatusServiceUnavailable
 	}
 	return 0
 }

@@ -90,7 +90,7 @@ func readInput(cmd *cobra.Command, data, file string) ([]byte, error) {
 	case file == "":
 		return []byte("{}"), nil
 	}
-	var r io.Reader = cmd.InOrStdin()
+	r := cmd.InOrStdin()
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
