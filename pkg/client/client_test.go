@@ -379,3 +379,24 @@ func TestResponseSizeIsBounded(t *testing.T) {
 		t.Errorf("Workers = %v, want the size error", err)
 	}
 }
+
+func TestSubmitWaitStaysWithinTheDeadline(t *testing.T) {
+	f, c := newFakeAPI(t, answer{status: 202, body: queuedJob}, answer{status: 202, body: queuedJob})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Submit(ctx, "echo", map[string]any{}, &SubmitOptions{Wait: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.Submit(short, "echo", map[string]any{}, &SubmitOptions{Wait: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.requests()
+	if got := reqs[0].Header.Get("Prefer"); got != "wait=8" {
+		t.Errorf("Prefer with 10s left = %q, want wait=8", got)
+	}
+	if got := reqs[1].Header.Get("Prefer"); got != "" {
+		t.Errorf("Prefer with 1.5s left = %q, want none", got)
+	}
+}

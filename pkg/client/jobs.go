@@ -35,7 +35,8 @@ type SubmitOptions struct {
 	// CallbackEvents are the events delivered: "started" and/or "finished" (the default).
 	CallbackEvents []string
 	// Wait, when positive, has the API answer once the job finishes or after Wait (at most MaxWait,
-	// whole seconds), whichever comes first: one round trip for a quick job.
+	// whole seconds, and a second less than what is left of ctx), whichever comes first: one round
+	// trip for a quick job. The job is created either way.
 	Wait time.Duration
 }
 
@@ -63,8 +64,8 @@ func (c *Client) Submit(ctx context.Context, worker string, input any, opts *Sub
 	}
 	r := &request{method: http.MethodPost, path: "/v1/workers/" + w + "/jobs", body: body, idempotent: true,
 		query: jobOptions(opts.Timeout, opts.Retention), header: http.Header{"Idempotency-Key": {key}}}
-	if opts.Wait > 0 {
-		r.header.Set("Prefer", preferWait(opts.Wait))
+	if wait := waitWithin(ctx, opts.Wait); wait > 0 {
+		r.header.Set("Prefer", preferWait(wait))
 	}
 	return c.job(ctx, r)
 }
@@ -137,12 +138,7 @@ func (c *Client) Get(ctx context.Context, id string) (*Job, error) {
 func (c *Client) Wait(ctx context.Context, id string) (*Job, error) {
 	var last *Job
 	for {
-		wait := MaxWait
-		if deadline, ok := ctx.Deadline(); ok {
-			// Leave the answer a second to arrive before the deadline.
-			wait = max(time.Second, min(wait, time.Until(deadline)-time.Second))
-		}
-		job, err := c.get(ctx, id, wait)
+		job, err := c.get(ctx, id, max(time.Second, waitWithin(ctx, MaxWait)))
 		if ctx.Err() != nil {
 			return last, fmt.Errorf("seek: waiting for job %s: %w", id, ctx.Err())
 		}
@@ -280,6 +276,18 @@ func jobOptions(timeout time.Duration, retention *time.Duration) url.Values {
 // seconds renders a duration as the API takes it: whole seconds, such as 90s.
 func seconds(d time.Duration) string {
 	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
+
+// waitWithin is how long a request may ask to wait (Prefer: wait) within ctx's deadline, leaving
+// the answer a second to arrive: at most d, and 0 when less than a second is left.
+func waitWithin(ctx context.Context, d time.Duration) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(deadline)-time.Second)
+	}
+	if d < time.Second {
+		return 0
+	}
+	return d
 }
 
 func preferWait(d time.Duration) string {

@@ -120,8 +120,7 @@ type BatchItem struct {
 // UnmarshalJSON reads an item: a job, or {"error": {...}}.
 func (b *BatchItem) UnmarshalJSON(data []byte) error {
 	var probe struct {
-		Error json.RawMessage `json:"error"`
-		ID    string          `json:"job_uuid"`
+		ID string `json:"job_uuid"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return err

@@ -142,7 +142,7 @@ func openInputs(cmd *cobra.Command, path string) (io.Reader, int, func(), error)
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		if total, err = countInputs(f); err != nil {
 			f.Close()
-			return nil, 0, nil, err
+			return nil, 0, nil, fmt.Errorf("count the inputs: %w", err)
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			f.Close()

@@ -265,7 +265,11 @@ func (b *batchRun) submitChunk(ctx context.Context, chunk []input, seq *int, toW
 		case failures+1 >= maxChunkFailures:
 			return nil, fmt.Errorf("submit inputs %d to %d: %w", chunk[0].index, chunk[len(chunk)-1].index, err)
 		}
-		if err := sleepCtx(ctx, b.retryBackoff<<failures); err != nil {
+		pause := b.retryBackoff << failures
+		if errors.As(err, &apiErr) {
+			pause = max(pause, apiErr.RetryAfter)
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
 			return nil, err
 		}
 	}
