@@ -28,8 +28,6 @@ type Client struct {
 	userAgent        string
 	retry            RetryPolicy
 	maxResponseBytes int64
-	// sleep waits between attempts; tests replace it.
-	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Option configures a Client.
@@ -65,7 +63,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 		return nil, errors.New("seek: the API key is empty")
 	}
 	c := &Client{base: u, apiKey: apiKey, httpClient: http.DefaultClient, userAgent: userAgent,
-		retry: DefaultRetryPolicy, maxResponseBytes: DefaultMaxResponseBytes, sleep: sleepContext}
+		retry: DefaultRetryPolicy, maxResponseBytes: DefaultMaxResponseBytes}
 	for _, o := range opts {
 		o(c)
 	}
@@ -106,7 +104,7 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
 			return nil, err // the answer would come too late: say why now
 		}
-		if werr := c.sleep(ctx, delay); werr != nil {
+		if werr := sleepContext(ctx, delay); werr != nil {
 			return nil, errors.Join(err, werr)
 		}
 	}
