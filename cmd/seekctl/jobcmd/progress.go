@@ -182,7 +182,8 @@ func newReporter(w io.Writer, terminal bool, inputs int, interval time.Duration)
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionFullWidth(),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		// No throttle of its own: reportEvery updates it five times a second, and update's two calls
+		// must both draw, the second with the value and the description current.
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 	), inputs: inputs}
 }
@@ -203,8 +204,8 @@ func (r *barReporter) update(c counts) {
 	if c.refused > 0 {
 		desc += fmt.Sprintf("  refused %d", c.refused)
 	}
-	r.bar.Describe(desc)
 	_ = r.bar.Set(c.done())
+	r.bar.Describe(desc)
 }
 
 func (r *barReporter) finish(c counts) {

@@ -23,7 +23,6 @@ func TestBarReporter(t *testing.T) {
 	var out bytes.Buffer
 	rep := newReporter(&out, true, -1, time.Second)
 	rep.update(counts{inputs: 10, queued: 3, running: 2, completed: 4, failed: 1, elapsed: time.Second})
-	time.Sleep(150 * time.Millisecond) // the bar redraws at most every 100 ms
 	rep.finish(counts{inputs: 10, completed: 9, failed: 1, elapsed: 2 * time.Second})
 	got := out.String()
 	for _, want := range []string{"queued 3  running 2  completed 4  failed 1", "completed 9  failed 1", "10/10", "jobs/s"} {
