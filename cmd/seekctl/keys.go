@@ -12,12 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/seek-api/seek-operator/cmd/seekctl/jobcmd"
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/credentials"
 )
 
 func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
-	root := &cobra.Command{Use: "seekctl", Short: "Administer Seek", SilenceUsage: true, SilenceErrors: true}
+	root := &cobra.Command{Use: "seekctl", Short: "Run jobs on Seek and administer it", SilenceUsage: true, SilenceErrors: true}
 	var systemNamespace, credentialsNamespace string
 	root.PersistentFlags().StringVar(&systemNamespace, "system-namespace", credentials.LegacyNamespace, "Namespace Seek is installed in (the Helm release's).")
 	root.PersistentFlags().StringVar(&credentialsNamespace, "credentials-namespace", credentials.DefaultNamespace, "Namespace of the API key and webhook signing Secrets.")
@@ -109,6 +110,8 @@ func newRootCommand(newClient func() (client.Client, error)) *cobra.Command {
 	webhooks := &cobra.Command{Use: "webhooks", Short: "Try webhook deliveries out"}
 	webhooks.AddCommand(newListenCommand())
 	root.AddCommand(webhooks)
+	// The job commands speak the REST API with an API key; they never call newClient.
+	jobcmd.AddTo(root)
 	return root
 }
 

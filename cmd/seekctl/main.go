@@ -1,5 +1,15 @@
-// Command seekctl administers Seek: it creates tenants, mints, lists and revokes the REST API's keys,
-// and moves the credentials of older releases into the credentials namespace.
+// Command seekctl runs jobs on Seek through its REST API, and administers Seek: it creates tenants,
+// mints, lists and revokes the REST API's keys, and moves the credentials of older releases into the
+// credentials namespace.
+//
+// The job commands (package jobcmd) need only the API's URL and a key (--url and --api-key,
+// SEEK_API_URL and SEEK_API_KEY, or $XDG_CONFIG_HOME/seek/config.yaml), never a kubeconfig:
+//
+//	seekctl submit email-validator -d '{"email": "hello@example.com"}' --wait
+//	seekctl list --status failed
+//	seekctl batch email-validator -f inputs.jsonl -o results.jsonl
+//
+// The admin commands:
 //
 //	seekctl tenants create team-a --max-active-jobs 500
 //	seekctl keys create --tenant team-a --scopes submit,read,cancel --rate 10
@@ -7,7 +17,7 @@
 //	seekctl keys revoke <key-id>
 //	seekctl credentials migrate
 //
-// It talks to the cluster of the current kubeconfig (or --kubeconfig) with its user's rights: Secrets
+// They talk to the cluster of the current kubeconfig (or --kubeconfig) with its user's rights: Secrets
 // in the credentials namespace for keys; namespaces, resource quotas and network policies for tenants.
 package main
 
