@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,6 +203,7 @@ func (d *Dispatcher) Handler() http.Handler {
 	mux.Handle("POST "+dispatch.PathLease, d.endpoint(d.lease))
 	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(d.heartbeat))
 	mux.Handle("POST "+dispatch.PathReport, d.endpoint(d.report))
+	mux.Handle("POST "+dispatch.PathProgress, d.endpoint(d.progress))
 	return mux
 }
 
@@ -208,6 +211,8 @@ func (d *Dispatcher) Handler() http.Handler {
 type httpError struct {
 	status int
 	body   any
+	// retryAfter, when set, is sent as Retry-After (whole seconds, rounded up).
+	retryAfter time.Duration
 }
 
 func (e *httpError) Error() string { return fmt.Sprintf("%d %v", e.status, e.body) }
@@ -245,6 +250,9 @@ func (d *Dispatcher) endpoint(call func(ctx context.Context, c *caller, body []b
 		}
 		if herr != nil {
 			status, answer = herr.status, herr.body
+			if herr.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(herr.retryAfter.Seconds()))))
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -423,8 +431,9 @@ func (d *Dispatcher) releaseLost(ctx context.Context, c *caller) error {
 		return nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Releasing an attempt the pod holds but asks for a new job", "seekJob", key, "pod", klog.KObj(c.pod))
-	_, err := d.updateAttempt(ctx, c, key, nil, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) {
+	_, err := d.updateAttempt(ctx, c, key, nil, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
 		releaseAttempt(sj, false, now)
+		return true
 	})
 	return err
 }
@@ -550,8 +559,9 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.LogTailBytes)
 	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	ok, err := d.updateAttempt(ctx, c, key, &r.AttemptRef, func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) {
+	ok, err := d.updateAttempt(ctx, c, key, &r.AttemptRef, func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool {
 		applyReport(sj, w, r, now)
+		return true
 	})
 	if err != nil {
 		return nil, err
@@ -563,11 +573,46 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 	return dispatch.ReportResponse{Accepted: true}, nil
 }
 
+// progress records the worker's progress of the caller's attempt in the job's status: one write, at
+// most one every dispatch.ProgressInterval per job (the last one's time is in the status, so a manager
+// restart forgets nothing); a report sooner than that is refused with 429 and Retry-After, and one
+// that changes nothing writes nothing.
+func (d *Dispatcher) progress(ctx context.Context, c *caller, body []byte) (any, error) {
+	p := &dispatch.ProgressRequest{}
+	if err := decode(body, p); err != nil {
+		return nil, err
+	}
+	if err := validateRef(p.AttemptRef); err != nil {
+		return nil, err
+	}
+	if math.IsNaN(p.Fraction) || p.Fraction < 0 || p.Fraction > 1 {
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "fraction must be from 0 to 1")
+	}
+	key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
+	var written bool
+	var wait time.Duration
+	ok, err := d.updateAttempt(ctx, c, key, &p.AttemptRef, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
+		written, wait = setProgress(sj, p.Attempt, p.Fraction, p.Message, now)
+		return written
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, errorf(http.StatusConflict, "NotHeld", "the attempt is not this pod's")
+	case wait > 0:
+		e := errorf(http.StatusTooManyRequests, "TooSoon", "the job's progress was written less than %s ago", dispatch.ProgressInterval)
+		e.retryAfter = wait
+		return nil, e
+	}
+	return dispatch.ProgressResponse{Written: written}, nil
+}
+
 // updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current
-// attempt when nil) with change, in one write, re-reading the job from the apiserver after a conflict.
-// It returns false when the pod does not hold the attempt.
+// attempt when nil) with change, in one write unless change returns false, re-reading the job from the
+// apiserver after a conflict. It returns false when the pod does not hold the attempt.
 func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.NamespacedName, ref *dispatch.AttemptRef,
-	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time)) (bool, error) {
+	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
 	if key.Namespace != c.namespace {
 		return false, nil
 	}
@@ -597,7 +642,9 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 			return false, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
 		}
 		before := sj.DeepCopy()
-		change(sj, w, d.Clock.Now())
+		if !change(sj, w, d.Clock.Now()) {
+			return true, nil
+		}
 		sj.Status.ObservedGeneration = sj.Generation
 		err = d.Client.Status().Update(ctx, sj)
 		switch {

@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -235,4 +238,26 @@ func disrupted(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// setProgress records a worker's progress of attempt in sj's status, unless it says nothing new or
+// the last one was written less than dispatch.ProgressInterval ago: then wait is how long until the
+// next may be. The fraction is kept to three decimals and the message cut to fit, as valid UTF-8.
+func setProgress(sj *seekv1alpha1.SeekJob, attempt int32, fraction float64, message string, now time.Time) (changed bool, wait time.Duration) {
+	p := &seekv1alpha1.JobProgress{
+		Fraction:   strconv.FormatFloat(math.Round(min(max(fraction, 0), 1)*1000)/1000, 'f', -1, 64),
+		Message:    truncate(strings.ToValidUTF8(message, ""), protocol.MaxProgressMessageBytes),
+		Attempt:    attempt,
+		UpdateTime: metav1.NewTime(now),
+	}
+	if old := sj.Status.Progress; old != nil {
+		if old.Fraction == p.Fraction && old.Message == p.Message && old.Attempt == p.Attempt {
+			return false, 0
+		}
+		if next := old.UpdateTime.Add(dispatch.ProgressInterval); now.Before(next) {
+			return false, next.Sub(now)
+		}
+	}
+	sj.Status.Progress = p
+	return true, 0
 }

@@ -328,3 +328,40 @@ func TestSetLeasedAndHolds(t *testing.T) {
 		}
 	}
 }
+
+func TestSetProgress(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) metav1.Time { return metav1.NewTime(now.Add(d)) }
+	last := &seekv1alpha1.JobProgress{Fraction: "0.25", Message: "a", Attempt: 1, UpdateTime: at(-2 * time.Second)}
+	cases := map[string]struct {
+		old      *seekv1alpha1.JobProgress
+		attempt  int32
+		fraction float64
+		message  string
+		want     *seekv1alpha1.JobProgress
+		changed  bool
+		wait     time.Duration
+	}{
+		"first": {attempt: 1, fraction: 0.4256, message: "a",
+			want: &seekv1alpha1.JobProgress{Fraction: "0.426", Message: "a", Attempt: 1, UpdateTime: at(0)}, changed: true},
+		"unchanged": {old: last, attempt: 1, fraction: 0.25, message: "a", want: last},
+		"too soon":  {old: last, attempt: 1, fraction: 0.5, message: "b", want: last, wait: 3 * time.Second},
+		"after the interval": {old: &seekv1alpha1.JobProgress{Fraction: "0.25", Attempt: 1, UpdateTime: at(-dispatch.ProgressInterval)}, attempt: 1, fraction: 1,
+			want: &seekv1alpha1.JobProgress{Fraction: "1", Attempt: 1, UpdateTime: at(0)}, changed: true},
+		"a long message, not UTF-8": {attempt: 2, fraction: 0, message: "\xff" + strings.Repeat("é", 200),
+			want: &seekv1alpha1.JobProgress{Fraction: "0", Message: strings.Repeat("é", 126) + "…", Attempt: 2, UpdateTime: at(0)}, changed: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			sj := testutil.MakeSeekJob("a", "ns").Obj()
+			sj.Status.Progress = tc.old.DeepCopy()
+			changed, wait := setProgress(sj, tc.attempt, tc.fraction, tc.message, now)
+			if changed != tc.changed || wait != tc.wait {
+				t.Errorf("setProgress = %v, %v; want %v, %v", changed, wait, tc.changed, tc.wait)
+			}
+			if diff := cmp.Diff(tc.want, sj.Status.Progress); diff != "" {
+				t.Errorf("status.progress (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

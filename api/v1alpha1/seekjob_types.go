@@ -215,6 +215,35 @@ type SeekJobStatus struct {
 	// which pool pod runs the current attempt, or when the next attempt may start.
 	// +optional
 	Pool *PoolAttempt `json:"pool,omitempty"`
+
+	// progress is what the worker last said of the running attempt's progress (Pooled mode). It is
+	// written at most once every few seconds per job, and kept when the job ends.
+	// +optional
+	Progress *JobProgress `json:"progress,omitempty"`
+}
+
+// JobProgress is a worker's report of how far a job has come.
+type JobProgress struct {
+	// fraction is the share of the work done, from "0" to "1" with up to three decimals, such as
+	// "0.425".
+	// +required
+	// +kubebuilder:validation:MaxLength=5
+	// +kubebuilder:validation:Pattern=`^(0(\.[0-9]{1,3})?|1(\.0{1,3})?)$`
+	Fraction string `json:"fraction"`
+
+	// message says, for people, what the worker is doing, such as "page 3 of 12".
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Message string `json:"message,omitempty"`
+
+	// attempt is the attempt that reported it.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Attempt int32 `json:"attempt"`
+
+	// updateTime is when the manager wrote it: the next write waits at least 5 seconds after it.
+	// +required
+	UpdateTime metav1.Time `json:"updateTime"`
 }
 
 // PoolAttempt is the pooled execution state of a job: the lease of its current attempt on a pool pod.

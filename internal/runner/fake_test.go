@@ -49,6 +49,8 @@ type fakeState struct {
 	reportCalls  int
 	// reports are the reports accepted.
 	reports []dispatch.Report
+	// progress are the progress reports received.
+	progress []dispatch.ProgressRequest
 }
 
 const fakePollWait = 100 * time.Millisecond
@@ -100,6 +102,7 @@ func (f *fakeDispatch) state() fakeState {
 	s.leases = append([]dispatch.LeaseRequest(nil), s.leases...)
 	s.jobLeases = append([]int(nil), s.jobLeases...)
 	s.reports = append([]dispatch.Report(nil), s.reports...)
+	s.progress = append([]dispatch.ProgressRequest(nil), s.progress...)
 	return s
 }
 
@@ -216,6 +219,13 @@ func (f *fakeDispatch) serve(w http.ResponseWriter, req *http.Request) {
 			f.set(func(f *fakeDispatch) { f.reports = append(f.reports, r) })
 		}
 		writeJSON(w, http.StatusOK, dispatch.ReportResponse{Accepted: accepted})
+	case dispatch.PathProgress:
+		var p dispatch.ProgressRequest
+		if !decode(&p) {
+			return
+		}
+		f.set(func(f *fakeDispatch) { f.progress = append(f.progress, p) })
+		writeJSON(w, http.StatusOK, dispatch.ProgressResponse{Written: true})
 	default:
 		writeJSON(w, http.StatusNotFound, dispatch.ErrorResponse{Reason: "NotFound", Message: strings.TrimPrefix(req.URL.Path, "/")})
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/seek-api/seek-operator/pkg/dispatch"
 )
 
-// prepare gets the files ready for job: an empty scratch directory, no result file, and the input.
+// prepare gets the files ready for job: an empty scratch directory, no result or progress file, and
+// the input.
 // A scratch directory that cannot be emptied is only logged: it holds the same tenant's files.
 func (r *runner) prepare(job *dispatch.Job) error {
 	if err := emptyDir(r.cfg.TmpDir); err != nil {
@@ -23,6 +24,9 @@ func (r *runner) prepare(job *dispatch.Job) error {
 	}
 	if err := os.Remove(r.cfg.ResultPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing the previous result: %w", err)
+	}
+	if err := os.Remove(r.cfg.ProgressPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the previous progress: %w", err)
 	}
 	input := []byte(job.Input)
 	if len(input) == 0 {

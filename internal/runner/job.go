@@ -100,7 +100,7 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 		return startFailed(err)
 	}
 	cmd := exec.Command(r.cfg.Command[0], r.cfg.Command[1:]...)
-	cmd.Env = jobEnv(r.cfg.Env, job)
+	cmd.Env = append(jobEnv(r.cfg.Env, job), protocol.EnvProgressPath+"="+r.cfg.ProgressPath)
 	cmd.Dir = r.cfg.Dir
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -126,6 +126,7 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	hbCtx, stopHeartbeat := context.WithCancel(r.hard)
 	stopCh := make(chan string, 1)
 	go r.heartbeat(hbCtx, job.AttemptRef, stopCh)
+	go r.watchProgress(hbCtx, job.AttemptRef)
 
 	timer := time.NewTimer(timeout)
 	why := causeNone

@@ -83,6 +83,9 @@ type Config struct {
 	ResultPath string
 	// TmpDir is the scratch directory emptied before every job. Default: protocol.TmpDir.
 	TmpDir string
+	// ProgressPath is the file the worker may write its progress to, removed before every job.
+	// Default: protocol.ProgressPath.
+	ProgressPath string
 	// CgroupDir is the container's cgroup mount, where the OOM-kill counter is read (cgroup v2
 	// memory.events, else cgroup v1 memory/memory.oom_control). Default: DefaultCgroupDir.
 	CgroupDir string
@@ -126,6 +129,7 @@ func (c Config) withDefaults() (Config, error) {
 	defS(&c.InputPath, protocol.InputPath)
 	defS(&c.ResultPath, protocol.ResultPath)
 	defS(&c.TmpDir, protocol.TmpDir)
+	defS(&c.ProgressPath, protocol.ProgressPath)
 	defS(&c.CgroupDir, DefaultCgroupDir)
 	if c.Env == nil {
 		c.Env = os.Environ()

@@ -104,6 +104,7 @@ func newHarness(t *testing.T) *harness {
 		InputPath:        inputPath,
 		ResultPath:       resultPath,
 		TmpDir:           filepath.Join(dir, "tmp"),
+		ProgressPath:     filepath.Join(dir, "seek", "progress.json"),
 		CgroupDir:        filepath.Join(dir, "cgroup"),
 		Stdout:           h.stdout,
 		Stderr:           h.stderr,
@@ -964,5 +965,65 @@ func TestShortJobNoHeartbeat(t *testing.T) {
 	}
 	if n := h.f.state().heartbeats; n != 0 {
 		t.Errorf("%d heartbeat calls for a job of a few milliseconds, want 0", n)
+	}
+}
+
+// TestProgress: the worker's progress file reaches the endpoint while the job runs: the first report
+// at once, then the latest after the interval; a stale file of the previous job is gone.
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.writeFile("seek/progress.json", `{"fraction":0.9,"message":"stale"}`)
+	// Three reports within the interval: the first goes out at once, the last after the interval
+	// (the middle one is never sent), then the job ends.
+	script := `
+write() { printf '%s' "$1" > "$SEEK_PROGRESS_PATH.tmp" && mv "$SEEK_PROGRESS_PATH.tmp" "$SEEK_PROGRESS_PATH"; }
+write '{"fraction":0.1,"message":"one"}'; sleep 1
+write '{"fraction":0.5,"message":"two"}'; sleep 0.7
+write '{"fraction":2,"message":"three"}'; sleep 6
+printf '{}' > "$SEEK_RESULT_PATH"
+`
+	reports := h.runJobs(h.job("progress", script))
+	if len(reports) != 1 || reports[0].ExitCode != 0 {
+		t.Fatalf("reports: %+v", reports)
+	}
+	got := h.f.state().progress
+	ref := reports[0].AttemptRef
+	want := []dispatch.ProgressRequest{
+		{AttemptRef: ref, Fraction: 0.1, Message: "one"},
+		{AttemptRef: ref, Fraction: 1, Message: "three"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("progress sent (-want +got):\n%s", diff)
+	}
+}
+
+func TestReadProgress(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.json")
+	cases := map[string]struct {
+		content string
+		want    protocol.Progress
+		ok      bool
+	}{
+		"valid":            {content: `{"fraction":0.4256,"message":"m"}`, want: protocol.Progress{Fraction: 0.426, Message: "m"}, ok: true},
+		"clamped":          {content: `{"fraction":-3}`, want: protocol.Progress{}, ok: true},
+		"half written":     {content: `{"fraction":0.`, ok: false},
+		"too large":        {content: `{"fraction":0.5,"message":"` + strings.Repeat("x", protocol.MaxProgressBytes) + `"}`, ok: false},
+		"long message cut": {content: `{"fraction":1,"message":"` + strings.Repeat("x", 300) + `"}`, want: protocol.Progress{Fraction: 1, Message: strings.Repeat("x", protocol.MaxProgressMessageBytes)}, ok: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := readProgress(path)
+			if ok != tc.ok || (ok && got != tc.want) {
+				t.Errorf("readProgress = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	if _, ok := readProgress(filepath.Join(dir, "absent")); ok {
+		t.Error("readProgress of a missing file: ok")
 	}
 }

@@ -12,10 +12,12 @@
 //	PathLease      LeaseRequest  -> LeaseResponse   (long poll: waits up to LeaseWait for a job)
 //	PathHeartbeat  AttemptRef    -> HeartbeatResponse (long poll: answers at once if the attempt must stop)
 //	PathReport     Report        -> ReportResponse
+//	PathProgress   ProgressRequest -> ProgressResponse
 //
 // Error answers are a non-2xx status with an ErrorResponse body. 401 and 403 mean the token or pod
 // is not accepted; 409 on a heartbeat or report means the attempt is no longer this pod's (canceled,
-// timed out, or taken away): the runner stops it and drops its outcome. 503 means the manager is not
+// timed out, or taken away): the runner stops it and drops its outcome. 429 on a progress call means
+// the job's last progress is younger than its interval: send the latest again after Retry-After. 503 means the manager is not
 // ready (starting, or not the leader): retry with backoff.
 package dispatch
 
@@ -53,6 +55,7 @@ const (
 	PathLease     = "/v1/lease"
 	PathHeartbeat = "/v1/heartbeat"
 	PathReport    = "/v1/report"
+	PathProgress  = "/v1/progress"
 )
 
 // Timing of the long polls. A client's HTTP timeout must exceed them.
@@ -61,6 +64,9 @@ const (
 	LeaseWait = 20 * time.Second
 	// HeartbeatWait is the longest a heartbeat call waits before answering "continue".
 	HeartbeatWait = 10 * time.Second
+	// ProgressInterval is the shortest time between two progress writes of one job: a worker that
+	// reports progress in a loop costs the apiserver one write of its job per interval at most.
+	ProgressInterval = 5 * time.Second
 )
 
 // LeaseRequest asks for the next job of the pod's worker and namespace.
@@ -157,3 +163,18 @@ const (
 	// MaxRequestBytes bounds a request body.
 	MaxRequestBytes = 64 * 1024
 )
+
+// ProgressRequest is the worker's latest progress report for the attempt it runs.
+type ProgressRequest struct {
+	AttemptRef
+	// Fraction is the share of the work done, from 0 to 1.
+	Fraction float64 `json:"fraction"`
+	// Message is at most protocol.MaxProgressMessageBytes.
+	Message string `json:"message,omitempty"`
+}
+
+// ProgressResponse acknowledges a progress report. Written is false when the report said nothing new
+// (same fraction and message as the status shows): nothing was written.
+type ProgressResponse struct {
+	Written bool `json:"written"`
+}

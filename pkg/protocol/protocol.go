@@ -22,6 +22,9 @@ const (
 	EnvInputPath = "SEEK_INPUT_PATH"
 	// EnvResultPath holds the path the worker writes its result or error to.
 	EnvResultPath = "SEEK_RESULT_PATH"
+	// EnvProgressPath holds the path the worker may write its progress to (Progress). It is set only
+	// where something reads the file: in Pooled mode, by the Seek runner.
+	EnvProgressPath = "SEEK_PROGRESS_PATH"
 )
 
 // Paths inside the worker container.
@@ -37,6 +40,8 @@ const (
 	ResultPath = "/seek/result.json"
 	// TmpDir is a writable scratch directory; the root filesystem is read-only.
 	TmpDir = "/tmp"
+	// ProgressPath is where the Seek runner reads a job's progress from (Pooled mode).
+	ProgressPath = "/seek/progress.json"
 )
 
 const (
@@ -58,3 +63,20 @@ type Error struct {
 	// Reason is an optional CamelCase cause, such as "InvalidEmail".
 	Reason string `json:"reason,omitempty"`
 }
+
+// Progress is what a worker writes to $SEEK_PROGRESS_PATH, replacing the file (write a temporary file
+// in the same directory and rename it over), as often as it likes: the runner reads the file about
+// every ProgressPollInterval and passes the latest content on, at most once every few seconds.
+type Progress struct {
+	// Fraction is the share of the work done, from 0 to 1; it is kept to three decimals.
+	Fraction float64 `json:"fraction"`
+	// Message says, for people, what the worker is doing; at most MaxProgressMessageBytes are kept.
+	Message string `json:"message,omitempty"`
+}
+
+const (
+	// MaxProgressBytes bounds the progress file: a larger one is ignored.
+	MaxProgressBytes = 1024
+	// MaxProgressMessageBytes bounds the kept part of Progress.Message.
+	MaxProgressMessageBytes = 256
+)

@@ -128,6 +128,9 @@ type Options struct {
 	// ResultPath is the file the result or error is written to. Default: $SEEK_RESULT_PATH, else
 	// protocol.ResultPath.
 	ResultPath string
+	// ProgressPath is the file Progress writes to. Default: $SEEK_PROGRESS_PATH; when that is unset,
+	// Progress does nothing.
+	ProgressPath string
 	// Getenv looks up environment variables. Default: os.Getenv.
 	Getenv func(string) string
 	// Log receives the SDK's log lines. Default: os.Stderr.
@@ -168,7 +171,7 @@ func Execute(ctx context.Context, h Handler, o Options) int {
 	job, err := loadJob(o)
 	var result any
 	if err == nil {
-		result, err = call(ctx, h, job, o.Log)
+		result, err = call(withProgress(ctx, o.ProgressPath), h, job, o.Log)
 	}
 	var data []byte
 	if err == nil {
@@ -220,6 +223,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ResultPath == "" {
 		o.ResultPath = protocol.ResultPath
+	}
+	if o.ProgressPath == "" {
+		o.ProgressPath = o.Getenv(protocol.EnvProgressPath)
 	}
 	return o
 }

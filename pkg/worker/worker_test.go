@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -517,5 +518,58 @@ func TestErrorWrittenOverStaleResult(t *testing.T) {
 	data, _ := os.ReadFile(result)
 	if code != 65 || string(data) != `{"message":"bad","reason":"Bad"}` {
 		t.Errorf("Execute = %d, result %q", code, data)
+	}
+}
+
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	progress := filepath.Join(dir, "progress.json")
+	input := filepath.Join(dir, "input.json")
+	if err := os.WriteFile(input, []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var seen []protocol.Progress
+	h := func(ctx context.Context, _ *Job) (any, error) {
+		for _, step := range []struct {
+			f   float64
+			msg string
+		}{{0.25, "a"}, {2, strings.Repeat("é", 200)}, {math.NaN(), ""}} {
+			if err := Progress(ctx, step.f, step.msg); err != nil {
+				return nil, err
+			}
+			raw, err := os.ReadFile(progress)
+			if err != nil {
+				return nil, err
+			}
+			var p protocol.Progress
+			if err := json.Unmarshal(raw, &p); err != nil {
+				return nil, err
+			}
+			seen = append(seen, p)
+		}
+		return nil, nil
+	}
+	code := Execute(context.Background(), h, Options{InputPath: input, ResultPath: filepath.Join(dir, "result.json"), ProgressPath: progress, Log: io.Discard})
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	want := []protocol.Progress{
+		{Fraction: 0.25, Message: "a"},
+		{Fraction: 1, Message: strings.Repeat("é", 128)}, // clamped; 256 bytes of 2-byte runes
+		{Fraction: 0},
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("progress reports (-want +got):\n%s", diff)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".progress-*")); len(leftovers) > 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+
+	// Without a progress path (Job mode), Progress does nothing.
+	code = Execute(context.Background(), func(ctx context.Context, _ *Job) (any, error) {
+		return nil, Progress(ctx, 0.5, "x")
+	}, Options{InputPath: input, ResultPath: filepath.Join(dir, "result.json"), Getenv: func(string) string { return "" }, Log: io.Discard})
+	if code != 0 {
+		t.Errorf("exit code without a progress path = %d", code)
 	}
 }

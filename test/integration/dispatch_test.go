@@ -544,3 +544,71 @@ func TestDispatchReleases(t *testing.T) {
 		}
 	})
 }
+
+// TestDispatchProgress: a runner's progress reaches the job's status, at most one write per
+// dispatch.ProgressInterval; sooner is 429 with Retry-After, the same report writes nothing, another
+// pod's report is refused, and the last progress stays when the job ends.
+func TestDispatchProgress(t *testing.T) {
+	waitDispatcherReady(t)
+	ns := poolNamespace(t)
+	w := pooledWorker(t)
+	r, other := poolPod(t, ns, w), poolPod(t, ns, w)
+	createJob(t, ns, "slow", w.Name, `{}`)
+	job := r.leaseJob("slow")
+	writes := watchWrites(t, ns)
+
+	send := func(p *runner, fraction float64, message string) (int, dispatch.ProgressResponse) {
+		t.Helper()
+		var resp dispatch.ProgressResponse
+		code, err := dispatchCall(context.Background(), p.token, dispatch.PathProgress,
+			dispatch.ProgressRequest{AttemptRef: job.AttemptRef, Fraction: fraction, Message: message}, &resp)
+		if err != nil {
+			t.Fatalf("progress call: %v", err)
+		}
+		return code, resp
+	}
+	progressOf := func() *seekv1alpha1.JobProgress {
+		var p *seekv1alpha1.JobProgress
+		eventually(t, "progress in status", func(context.Context) (bool, error) {
+			p = getJob(t, ns, "slow").Status.Progress
+			return p != nil, nil
+		})
+		return p
+	}
+
+	if code, resp := send(r, 0.25, "page 1 of 4"); code != http.StatusOK || !resp.Written {
+		t.Fatalf("first progress = %d %+v, want 200 written", code, resp)
+	}
+	if p := progressOf(); p.Fraction != "0.25" || p.Message != "page 1 of 4" || p.Attempt != 1 {
+		t.Errorf("status.progress = %+v", p)
+	}
+	if code, resp := send(r, 0.25, "page 1 of 4"); code != http.StatusOK || resp.Written {
+		t.Errorf("the same progress again = %d %+v, want 200 not written", code, resp)
+	}
+	if code, _ := send(r, 0.5, "page 2 of 4"); code != http.StatusTooManyRequests {
+		t.Errorf("progress within the interval = %d, want 429", code)
+	}
+	if code, _ := send(other, 0.9, "not mine"); code != http.StatusConflict {
+		t.Errorf("another pod's progress = %d, want 409", code)
+	}
+	if code, _ := send(r, 1.5, ""); code != http.StatusBadRequest {
+		t.Errorf("fraction 1.5 = %d, want 400", code)
+	}
+	time.Sleep(dispatch.ProgressInterval)
+	if code, resp := send(r, 0.5, "page 2 of 4"); code != http.StatusOK || !resp.Written {
+		t.Fatalf("progress after the interval = %d %+v, want 200 written", code, resp)
+	}
+	var rr dispatch.ReportResponse
+	r.call(dispatch.PathReport, dispatch.Report{AttemptRef: job.AttemptRef, Result: `{}`}, &rr, http.StatusOK, 10*time.Second)
+	sj := waitForState(t, ns, "slow", seekv1alpha1.JobStateCompleted)
+	if p := sj.Status.Progress; p == nil || p.Fraction != "0.5" || p.Message != "page 2 of 4" {
+		t.Errorf("progress of the finished job = %+v, want the last one", p)
+	}
+	// Two progress writes and the report's: nothing else for this job.
+	if n := writes.of("slow"); n != 3 {
+		t.Errorf("status writes of the job since its lease = %d, want 3", n)
+	}
+	if code, _ := send(r, 0.75, ""); code != http.StatusConflict {
+		t.Errorf("progress of a finished attempt = %d, want 409", code)
+	}
+}
