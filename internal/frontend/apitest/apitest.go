@@ -4,8 +4,11 @@ package apitest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +43,7 @@ func NewValidator(t testing.TB, document []byte) *Validator {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat() // date-time, uri, ...: what the document promises, not only the type
 	if err := c.AddResource(docURL, doc); err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +68,10 @@ func (v *Validator) schemaRef(method, path string, status int) (string, error) {
 			return "#/components/schemas/Error", nil // wrong method: 404/405 in the error shape
 		}
 		responses := op["responses"].(map[string]any)
+		// Every status is documented on its own: an answer the document does not list fails.
 		resp, ok := responses[strconv.Itoa(status)].(map[string]any)
 		if !ok {
-			if resp, ok = responses["default"].(map[string]any); !ok {
-				return "", fmt.Errorf("%s %s: status %d is not documented", method, r.template, status)
-			}
+			return "", fmt.Errorf("%s %s: status %d is not documented", method, r.template, status)
 		}
 		if ref, ok := resp["$ref"].(string); ok {
 			name := strings.TrimPrefix(ref, "#/components/responses/")
@@ -121,4 +124,131 @@ func (v *Validator) CheckSchemas() error {
 		}
 	}
 	return nil
+}
+
+// CheckExamples validates every example of the document (parameters, request bodies and responses,
+// components/examples included through their $ref) against the schema it illustrates, so the examples
+// clients copy are answers the server can give.
+func (v *Validator) CheckExamples() error {
+	var errs []error
+	paths := v.doc["paths"].(map[string]any)
+	for _, template := range sortedKeys(paths) {
+		item := paths[template].(map[string]any)
+		for _, method := range sortedKeys(item) {
+			op, ok := item[method].(map[string]any)
+			if !ok {
+				continue
+			}
+			at := pointer{"paths", template, method}
+			for i, p := range asSlice(op["parameters"]) {
+				param, ptr := v.resolve(p.(map[string]any), at.with("parameters", strconv.Itoa(i)))
+				if ex, ok := param["example"]; ok {
+					errs = append(errs, v.checkExample(ptr.with("schema"), ptr.with("example"), ex))
+				}
+			}
+			if body, ok := op["requestBody"].(map[string]any); ok {
+				body, ptr := v.resolve(body, at.with("requestBody"))
+				errs = append(errs, v.checkContent(body, ptr)...)
+			}
+			responses := op["responses"].(map[string]any)
+			for _, status := range sortedKeys(responses) {
+				resp, ptr := v.resolve(responses[status].(map[string]any), at.with("responses", status))
+				errs = append(errs, v.checkContent(resp, ptr)...)
+			}
+		}
+	}
+	return joinUnique(errs)
+}
+
+// joinUnique joins errors, each message once: a shared parameter's example is checked for every
+// operation that uses it.
+func joinUnique(errs []error) error {
+	var unique []error
+	seen := map[string]bool{}
+	for _, err := range errs {
+		if err != nil && !seen[err.Error()] {
+			seen[err.Error()] = true
+			unique = append(unique, err)
+		}
+	}
+	return errors.Join(unique...)
+}
+
+// checkContent validates the examples of a request body's or response's media types.
+func (v *Validator) checkContent(obj map[string]any, at pointer) []error {
+	var errs []error
+	content, _ := obj["content"].(map[string]any)
+	for _, mt := range sortedKeys(content) {
+		media := content[mt].(map[string]any)
+		ptr := at.with("content", mt)
+		if _, ok := media["example"]; ok {
+			errs = append(errs, fmt.Errorf("%s: use examples, not example", ptr))
+		}
+		examples, _ := media["examples"].(map[string]any)
+		for _, name := range sortedKeys(examples) {
+			ex, exPtr := v.resolve(examples[name].(map[string]any), ptr.with("examples", name))
+			value, ok := ex["value"]
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: an example without a value", exPtr))
+				continue
+			}
+			errs = append(errs, v.checkExample(ptr.with("schema"), exPtr.with("value"), value))
+		}
+	}
+	return errs
+}
+
+func (v *Validator) checkExample(schemaAt, exampleAt pointer, value any) error {
+	schema, err := v.compiler.Compile(docURL + "#" + schemaAt.String())
+	if err != nil {
+		return fmt.Errorf("compile %s: %w", schemaAt, err)
+	}
+	if err := schema.Validate(value); err != nil {
+		return fmt.Errorf("example %s does not match its schema %s: %v", exampleAt, schemaAt, err)
+	}
+	return nil
+}
+
+// resolve follows a local $ref (to components) and returns the object and where it is.
+func (v *Validator) resolve(obj map[string]any, at pointer) (map[string]any, pointer) {
+	ref, ok := obj["$ref"].(string)
+	if !ok {
+		return obj, at
+	}
+	var ptr pointer
+	var cur any = v.doc
+	for _, tok := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+		ptr = append(ptr, tok)
+		cur = cur.(map[string]any)[tok]
+	}
+	return cur.(map[string]any), ptr
+}
+
+// pointer is a JSON pointer into the document, one unescaped token per element.
+type pointer []string
+
+func (p pointer) with(tokens ...string) pointer { return append(slices.Clip(p), tokens...) }
+
+// String is the pointer as a URL fragment.
+func (p pointer) String() string {
+	var b strings.Builder
+	for _, tok := range p {
+		b.WriteString("/" + url.PathEscape(strings.NewReplacer("~", "~0", "/", "~1").Replace(tok)))
+	}
+	return b.String()
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
 }
