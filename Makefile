@@ -66,8 +66,9 @@ manifests: controller-gen ## Generate the manager's RBAC (config/rbac/role.yaml)
 	@cp config/policy/seekjob-input-immutable.yaml $(CHART)/files/policy/
 
 .PHONY: generate
-generate: controller-gen ## Generate the DeepCopy methods of the API types (api/v1alpha1/zz_generated.deepcopy.go).
+generate: controller-gen ## Generate the DeepCopy methods of the API types (api/v1alpha1/zz_generated.deepcopy.go) and the tests' OpenAPI client (test/integration/openapiclient, oapi-codegen).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	go generate ./test/integration/openapiclient
 
 .PHONY: fmt
 fmt: ## Run go fmt against the code.
