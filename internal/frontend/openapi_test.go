@@ -19,6 +19,9 @@ func TestOpenAPIDocument(t *testing.T) {
 	if err := v.CheckExamples(); err != nil {
 		t.Error(err)
 	}
+	if err := v.CheckErrorCodes(); err != nil {
+		t.Error(err)
+	}
 	// The document is served as is.
 	f := newFixture(t, nil)
 	code, body := f.do("GET", "/openapi.json", "", "")
