@@ -195,7 +195,7 @@ func (v *Validator) CheckExamples() error {
 			for i, p := range asSlice(op["parameters"]) {
 				param, ptr := v.resolve(p.(map[string]any), at.with("parameters", strconv.Itoa(i)))
 				if ex, ok := param["example"]; ok {
-					errs = append(errs, v.checkExample(ptr.with("schema"), ptr.with("example"), ex))
+					errs = append(errs, v.checkExample(ptr.with("schema"), ptr.with("example").String(), ex))
 				}
 			}
 			if body, ok := op["requestBody"].(map[string]any); ok {
@@ -233,8 +233,9 @@ func (v *Validator) checkContent(obj map[string]any, at pointer) []error {
 	for _, mt := range sortedKeys(content) {
 		media := content[mt].(map[string]any)
 		ptr := at.with("content", mt)
-		if _, ok := media["example"]; ok {
-			errs = append(errs, fmt.Errorf("%s: use examples, not example", ptr))
+		values := map[string]any{} // where each example's value is → the value
+		if value, ok := media["example"]; ok {
+			values[ptr.with("example").String()] = value
 		}
 		examples, _ := media["examples"].(map[string]any)
 		for _, name := range sortedKeys(examples) {
@@ -244,16 +245,19 @@ func (v *Validator) checkContent(obj map[string]any, at pointer) []error {
 				errs = append(errs, fmt.Errorf("%s: an example without a value", exPtr))
 				continue
 			}
-			errs = append(errs, v.checkExample(ptr.with("schema"), exPtr.with("value"), value))
-			if codes := asSlice(obj[errorCodesKey]); len(codes) > 0 && !slices.Contains(codes, any(errorCode(value))) {
-				errs = append(errs, fmt.Errorf("example %s: error code %q is not among %s %v", exPtr, errorCode(value), errorCodesKey, codes))
+			values[exPtr.with("value").String()] = value
+		}
+		for _, at := range sortedKeys(values) {
+			errs = append(errs, v.checkExample(ptr.with("schema"), at, values[at]))
+			if codes := asSlice(obj[errorCodesKey]); len(codes) > 0 && !slices.Contains(codes, any(errorCode(values[at]))) {
+				errs = append(errs, fmt.Errorf("example %s: error code %q is not among %s %v", at, errorCode(values[at]), errorCodesKey, codes))
 			}
 		}
 	}
 	return errs
 }
 
-func (v *Validator) checkExample(schemaAt, exampleAt pointer, value any) error {
+func (v *Validator) checkExample(schemaAt pointer, exampleAt string, value any) error {
 	schema, err := v.compiler.Compile(docURL + "#" + schemaAt.String())
 	if err != nil {
 		return fmt.Errorf("compile %s: %w", schemaAt, err)

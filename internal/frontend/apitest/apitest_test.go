@@ -80,7 +80,7 @@ func TestCheckExamples(t *testing.T) {
 		{"shared response's example", `{"error": {"code": "not_found"}}}}`, `{"error": {"code": "teapot"}}}}`, "/components/responses/NotFound/content/application~1json/examples/nf/value"},
 		{"an error example with a code its response does not list", `{"error": {"code": "not_found"}}}}`, `{"error": {"code": "gone"}}}}`, `error code "gone" is not among x-error-codes [not_found]`},
 		{"parameter example", `"example": "abc"`, `"example": "abcd"`, "/components/parameters/id/example"},
-		{"example instead of examples", `"examples": {"nf": {"value": {"error": {"code": "not_found"}}}}`, `"example": {"error": {"code": "not_found"}}`, "use examples"},
+		{"a media type's example", `"examples": {"nf": {"value": {"error": {"code": "not_found"}}}}`, `"example": {"error": {"code": 404}}`, "/components/responses/NotFound/content/application~1json/example does not match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := strings.Replace(doc, tc.old, tc.new, 1)
