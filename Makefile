@@ -66,8 +66,9 @@ manifests: controller-gen ## Generate the manager's RBAC (config/rbac/role.yaml)
 	@cp config/policy/seekjob-input-immutable.yaml $(CHART)/files/policy/
 
 .PHONY: generate
-generate: controller-gen ## Generate the DeepCopy methods of the API types (api/v1alpha1/zz_generated.deepcopy.go).
+generate: controller-gen ## Generate the DeepCopy methods of the API types (api/v1alpha1/zz_generated.deepcopy.go) and the tests' OpenAPI client (test/integration/openapiclient, oapi-codegen).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	go generate ./test/integration/openapiclient
 
 .PHONY: fmt
 fmt: ## Run go fmt against the code.
@@ -99,6 +100,10 @@ verify: manifests generate fmt ## Check that generated files and formatting are 
 lint: golangci-lint ## Run golangci-lint (.golangci.yml): correctness linters and the dependency-direction rules (docs/conventions.md).
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: lint-openapi
+lint-openapi: redocly ## Lint the REST API's OpenAPI document (internal/frontend/openapi.json) with Redocly CLI: its recommended rules, warnings as errors (redocly.yaml).
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint
+
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes (formatting, imports).
 	$(GOLANGCI_LINT) run --fix ./...
@@ -108,7 +113,7 @@ verify-tracked: ## Fail if Git tracks a build output: an executable binary or a 
 	@go run ./hack/verifytracked
 
 .PHONY: test
-test: manifests generate fmt vet verify-tracked lint ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
+test: manifests generate fmt vet verify-tracked lint lint-openapi ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./... -count=1 $(TEST_ARGS) && \
@@ -221,10 +226,13 @@ $(LOCALBIN):
 KUBECTL ?= kubectl
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+REDOCLY ?= $(LOCALBIN)/redocly-cli-$(REDOCLY_CLI_VERSION)/node_modules/.bin/redocly
 
 ## Tool Versions
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# Redocly CLI, from the npm registry; it needs Node.js 20.19+ or 22.12+ and npm (.ci/run installs them).
+REDOCLY_CLI_VERSION ?= 2.77.0
 
 # controller-gen is phony so that the version check below runs every time: a bin/controller-gen of
 # another version is replaced.
@@ -235,6 +243,20 @@ controller-gen: $(LOCALBIN) ## Install controller-gen (CONTROLLER_TOOLS_VERSION)
 .PHONY: golangci-lint
 golangci-lint: $(LOCALBIN) ## Install golangci-lint (GOLANGCI_LINT_VERSION) in bin/ if missing or of another version.
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# Redocly CLI ships as one npm package with its dependencies bundled; it is installed whole (into a
+# temporary directory, then moved) so that an interrupted install is not taken for a finished one.
+.PHONY: redocly
+redocly: $(LOCALBIN) ## Install Redocly CLI (REDOCLY_CLI_VERSION) in bin/ with npm if missing.
+	@[ -x "$(REDOCLY)" ] || { \
+	set -e; \
+	dir="$(LOCALBIN)/redocly-cli-$(REDOCLY_CLI_VERSION)"; \
+	if ! command -v npm >/dev/null; then echo >&2 "redocly: npm is not installed (apt-get install nodejs npm; Node.js 20.19+ or 22.12+)"; exit 1; fi; \
+	echo "Installing @redocly/cli@$(REDOCLY_CLI_VERSION) in $$dir"; \
+	rm -rf "$$dir" "$$dir.tmp"; \
+	npm install --prefix "$$dir.tmp" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error "@redocly/cli@$(REDOCLY_CLI_VERSION)"; \
+	mv "$$dir.tmp" "$$dir"; \
+	}
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary

@@ -16,6 +16,12 @@ func TestOpenAPIDocument(t *testing.T) {
 	if err := v.CheckSchemas(); err != nil {
 		t.Error(err)
 	}
+	if err := v.CheckExamples(); err != nil {
+		t.Error(err)
+	}
+	if err := v.CheckErrorCodes(); err != nil {
+		t.Error(err)
+	}
 	// The document is served as is.
 	f := newFixture(t, nil)
 	code, body := f.do("GET", "/openapi.json", "", "")
