@@ -6,6 +6,7 @@ package jobview
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,9 +49,22 @@ type JobResponse struct {
 	Attempts      int32           `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback, null without one.
 	Callback *CallbackResponse `json:"callback"`
+	// Progress is the worker's last report of how far the job has come (Pooled mode), null when it
+	// made none.
+	Progress *Progress `json:"progress"`
 	// Queue is where the job waits in its worker's queue, when it does (read answers only: GET of a
 	// job and the list); absent otherwise.
 	Queue *Queue `json:"queue,omitempty"`
+}
+
+// Progress is a worker's progress report.
+type Progress struct {
+	// Fraction is the share of the work done, from 0 to 1.
+	Fraction float64 `json:"fraction"`
+	// Message is the worker's short text, "" when it gave none.
+	Message string `json:"message"`
+	// UpdatedAt is when Seek recorded it.
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Queue is a waiting job's place in its worker's queue, computed when read.
@@ -129,6 +143,11 @@ func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
 	}
 	if sj.Spec.Callback != nil {
 		r.Callback = toCallbackResponse(sj)
+	}
+	if p := sj.Status.Progress; p != nil {
+		// The pattern of status.progress.fraction makes it a number.
+		f, _ := strconv.ParseFloat(p.Fraction, 64)
+		r.Progress = &Progress{Fraction: f, Message: p.Message, UpdatedAt: p.UpdateTime.UTC()}
 	}
 	return r
 }

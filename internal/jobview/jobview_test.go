@@ -26,14 +26,14 @@ func TestToResponse(t *testing.T) {
 			name: "new",
 			sj:   base.Obj(),
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","status_reason":null,"status_message":null,"response_json":null,"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,"callback":null}`,
+				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,"callback":null},"progress":null}`,
 		},
 		{
 			name: "callback, no event yet",
 			sj:   base.Clone().Callback("https://app.example/hook").Obj(),
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","status_reason":null,"status_message":null,"response_json":null,"error":null,
 				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,
-				"callback":{"url":"https://app.example/hook","state":"waiting","attempts":0,"last_status_code":null,"last_error":null,"next_attempt_at":null,"delivered_at":null}}`,
+				"callback":{"url":"https://app.example/hook","state":"waiting","attempts":0,"last_status_code":null,"last_error":null,"next_attempt_at":null,"delivered_at":null}},"progress":null}`,
 		},
 		{
 			name: "callback retrying: the terminal event's delivery is shown",
@@ -49,7 +49,7 @@ func TestToResponse(t *testing.T) {
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","status_reason":null,"status_message":null,"response_json":null,"error":null,
 				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":0,
 				"callback":{"url":"https://app.example/hook","state":"pending","attempts":2,"last_status_code":503,"last_error":"HTTP 503: busy",
-					"next_attempt_at":"2026-11-29T10:00:08Z","delivered_at":null}}`,
+					"next_attempt_at":"2026-11-29T10:00:08Z","delivered_at":null}},"progress":null}`,
 		},
 		{
 			name: "queued, its pod cannot start: the reason is shown",
@@ -58,7 +58,7 @@ func TestToResponse(t *testing.T) {
 			}).Obj(),
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"queued","status_reason":"ImagePullBackOff",
 				"status_message":"Back-off pulling image \"example.com/nope:v1\"","response_json":null,"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":1,"callback":null}`,
+				"created_at":"2026-11-29T10:00:00Z","started_at":null,"completed_at":null,"attempts":1,"callback":null},"progress":null}`,
 		},
 		{
 			name: "running: no reason",
@@ -66,14 +66,25 @@ func TestToResponse(t *testing.T) {
 				Type: seekv1alpha1.JobStarted, Status: metav1.ConditionTrue, Reason: "WorkerStarted", Message: "The worker container started",
 			}).Obj(),
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"running","status_reason":null,"status_message":null,"response_json":null,"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":null,"attempts":1,"callback":null}`,
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":null,"attempts":1,"callback":null},"progress":null}`,
+		},
+		{
+			name: "running with progress",
+			sj: func() *seekv1alpha1.SeekJob {
+				sj := base.Clone().State(seekv1alpha1.JobStateRunning).Attempts(1).StartTime(startedAt).Obj()
+				sj.Status.Progress = &seekv1alpha1.JobProgress{Fraction: "0.425", Message: "page 3 of 12", Attempt: 1, UpdateTime: metav1.NewTime(doneAt)}
+				return sj
+			}(),
+			want: `{"job_uuid":"job_abc","worker":"echo","status":"running","status_reason":null,"status_message":null,"response_json":null,"error":null,
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":null,"attempts":1,"callback":null,
+				"progress":{"fraction":0.425,"message":"page 3 of 12","updated_at":"2026-11-29T10:00:03Z"}}`,
 		},
 		{
 			name: "completed",
 			sj: base.Clone().State(seekv1alpha1.JobStateCompleted).Attempts(1).StartTime(startedAt).CompletionTime(doneAt).
 				Result(`{"valid":true,"score":0.97}`).Obj(),
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"completed","status_reason":null,"status_message":null,"response_json":{"valid":true,"score":0.97},"error":null,
-				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null}`,
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null},"progress":null}`,
 		},
 		{
 			name: "timed out",
@@ -85,7 +96,7 @@ func TestToResponse(t *testing.T) {
 			}(),
 			want: `{"job_uuid":"job_abc","worker":"echo","status":"timed_out","status_reason":null,"status_message":null,"response_json":null,
 				"error":{"reason":"DeadlineExceeded","message":"too slow","exit_code":137,"details":{"message":"too slow"}},
-				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null}`,
+				"created_at":"2026-11-29T10:00:00Z","started_at":"2026-11-29T10:00:01Z","completed_at":"2026-11-29T10:00:03Z","attempts":1,"callback":null},"progress":null}`,
 		},
 	}
 	for _, tc := range cases {

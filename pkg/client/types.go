@@ -56,6 +56,29 @@ type Job struct {
 	Attempts int32 `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback_url, nil without one.
 	Callback *Callback `json:"callback"`
+	// Progress is the worker's last progress report, nil when it made none.
+	Progress *Progress `json:"progress"`
+	// Queue is where the job waits in its worker's queue: set by Get and List while it waits for a
+	// slot or a pool pod, nil otherwise.
+	Queue *Queue `json:"queue,omitempty"`
+}
+
+// Progress is a worker's report of how far a job has come.
+type Progress struct {
+	// Fraction is the share of the work done, from 0 to 1.
+	Fraction float64 `json:"fraction"`
+	// Message is the worker's short text.
+	Message string `json:"message"`
+	// UpdatedAt is when Seek recorded it.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Queue is a waiting job's place in its worker's queue.
+type Queue struct {
+	// Position is 1 for the job taken next.
+	Position int32 `json:"position"`
+	// EstimatedWaitSeconds is how long the job may wait at its queue's recent pace; nil when unknown.
+	EstimatedWaitSeconds *int64 `json:"estimated_wait_seconds"`
 }
 
 // JobError is why a job failed.

@@ -3,6 +3,7 @@ package jobcmd
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -90,12 +91,28 @@ func (p *printer) workers(w io.Writer, workers []client.Worker) error {
 	return tw.Flush()
 }
 
-// statusText is the status, with the reason a queued job waits.
+// statusText is the status, with the reason a queued job waits and its place in the queue, or a
+// running job's progress.
 func statusText(j *client.Job) string {
+	s := string(j.Status)
+	var notes []string
 	if j.StatusReason != "" {
-		return fmt.Sprintf("%s (%s)", j.Status, j.StatusReason)
+		notes = append(notes, j.StatusReason)
 	}
-	return string(j.Status)
+	if q := j.Queue; q != nil {
+		note := fmt.Sprintf("#%d", q.Position)
+		if q.EstimatedWaitSeconds != nil {
+			note += fmt.Sprintf(", ~%s", time.Duration(*q.EstimatedWaitSeconds)*time.Second)
+		}
+		notes = append(notes, note)
+	}
+	if p := j.Progress; p != nil && j.Status == client.StatusRunning {
+		notes = append(notes, fmt.Sprintf("%d%%", int(math.Round(p.Fraction*100))))
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, ", ") + ")"
+	}
+	return s
 }
 
 // duration is how long the job ran, or has been running.

@@ -247,6 +247,12 @@ type Job struct {
 	// JobUuid The job's id: `job_` and its SeekJob's name
 	JobUuid string `json:"job_uuid"`
 
+	// Progress The worker's last report of how far the job has come (Pooled mode; at most one update every 5 seconds), null when it made none
+	Progress *Progress `json:"progress"`
+
+	// Queue Where a waiting job stands in its worker's queue, computed when read: in the answers of GET /v1/jobs/{job_uuid} and GET /v1/jobs only, and only while the job waits for a slot or a pool pod. In Job mode the queue is the worker's, across tenants (they share its maxConcurrentJobs slots); in Pooled mode it is the worker's pool in the job's own namespace. Oldest first.
+	Queue *Queue `json:"queue,omitempty"`
+
 	// ResponseJson The worker's result (any JSON) once completed, else null
 	ResponseJson interface{} `json:"response_json"`
 	StartedAt    *time.Time  `json:"started_at"`
@@ -277,6 +283,27 @@ type JobList struct {
 
 	// NextCursor The cursor of the next page; null on the last
 	NextCursor *string `json:"next_cursor"`
+}
+
+// Progress A worker's progress report
+type Progress struct {
+	// Fraction The share of the work done
+	Fraction float32 `json:"fraction"`
+
+	// Message The worker's short text, empty when it gave none
+	Message string `json:"message"`
+
+	// UpdatedAt When Seek recorded it
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Queue Where a waiting job stands in its worker's queue, computed when read: in the answers of GET /v1/jobs/{job_uuid} and GET /v1/jobs only, and only while the job waits for a slot or a pool pod. In Job mode the queue is the worker's, across tenants (they share its maxConcurrentJobs slots); in Pooled mode it is the worker's pool in the job's own namespace. Oldest first.
+type Queue struct {
+	// EstimatedWaitSeconds How long the job may wait to start at the pace its queue's jobs finished at over the last 5 minutes; null when fewer than 4 finished then (as this frontend replica saw them)
+	EstimatedWaitSeconds *int `json:"estimated_wait_seconds"`
+
+	// Position 1 for the job taken next
+	Position int `json:"position"`
 }
 
 // Status defines model for Status.
