@@ -18,8 +18,11 @@ import (
 
 // eventType is the webhook payload type of a job event.
 func eventType(sj *seekv1alpha1.SeekJob, ev seekv1alpha1.CallbackEvent) string {
-	if ev == seekv1alpha1.CallbackEventStarted {
+	switch ev {
+	case seekv1alpha1.CallbackEventStarted:
 		return webhook.EventStarted
+	case seekv1alpha1.CallbackEventProgress:
+		return webhook.EventProgress
 	}
 	switch sj.Status.State {
 	case seekv1alpha1.JobStateCompleted:
@@ -41,11 +44,18 @@ func eventTime(sj *seekv1alpha1.SeekJob, ev seekv1alpha1.CallbackEvent) time.Tim
 	if ev == seekv1alpha1.CallbackEventFinished && sj.Status.CompletionTime != nil {
 		return sj.Status.CompletionTime.Time
 	}
+	if ev == seekv1alpha1.CallbackEventProgress && sj.Status.Progress != nil {
+		return sj.Status.Progress.UpdateTime.Time
+	}
 	return sj.CreationTimestamp.Time
 }
 
-// webhookID is the stable webhook-id of a job event: the receiver's deduplication key.
+// webhookID is the stable webhook-id of a job event: the receiver's deduplication key. Each progress
+// report is an event of its own, named by when it was written (whole seconds, at least 5 apart).
 func webhookID(sj *seekv1alpha1.SeekJob, ev seekv1alpha1.CallbackEvent) string {
+	if ev == seekv1alpha1.CallbackEventProgress && sj.Status.Progress != nil {
+		return fmt.Sprintf("msg_%s_progress_%d", sj.UID, sj.Status.Progress.UpdateTime.Unix())
+	}
 	return fmt.Sprintf("msg_%s_%s", sj.UID, strings.ToLower(string(ev)))
 }
 
@@ -63,10 +73,33 @@ func happened(sj *seekv1alpha1.SeekJob) []seekv1alpha1.CallbackEvent {
 	if slices.Contains(events, seekv1alpha1.CallbackEventStarted) && meta.IsStatusConditionTrue(sj.Status.Conditions, seekv1alpha1.JobStarted) {
 		out = append(out, seekv1alpha1.CallbackEventStarted)
 	}
+	if slices.Contains(events, seekv1alpha1.CallbackEventProgress) && sj.Status.Progress != nil && !sj.Status.State.IsTerminal() {
+		out = append(out, seekv1alpha1.CallbackEventProgress)
+	}
 	if slices.Contains(events, seekv1alpha1.CallbackEventFinished) && sj.Status.State.IsTerminal() {
 		out = append(out, seekv1alpha1.CallbackEventFinished)
 	}
 	return out
+}
+
+// supersedeProgress keeps the ledger's progress delivery on the job's latest report: a newer report
+// replaces the entry, due now, whatever became of the older one (best effort: only the latest
+// counts). Once the job has finished, an entry still pending is dropped: the finished event says more,
+// and must not be followed by an older progress.
+func supersedeProgress(sj *seekv1alpha1.SeekJob, ledger *seekv1alpha1.CallbackStatus, at metav1.Time) {
+	i := slices.IndexFunc(ledger.Deliveries, func(d seekv1alpha1.CallbackDelivery) bool {
+		return d.Event == seekv1alpha1.CallbackEventProgress
+	})
+	switch {
+	case i < 0:
+	case sj.Status.State.IsTerminal():
+		if ledger.Deliveries[i].State == seekv1alpha1.CallbackPending {
+			ledger.Deliveries = slices.Delete(ledger.Deliveries, i, i+1)
+		}
+	case ledger.Deliveries[i].ID != webhookID(sj, seekv1alpha1.CallbackEventProgress):
+		ledger.Deliveries[i] = seekv1alpha1.CallbackDelivery{Event: seekv1alpha1.CallbackEventProgress,
+			ID: webhookID(sj, seekv1alpha1.CallbackEventProgress), Type: webhook.EventProgress, State: seekv1alpha1.CallbackPending, NextAttemptTime: &at}
+	}
 }
 
 // planDeliveries returns the ledger the job should have now: an entry, due now, for every event that
@@ -78,6 +111,7 @@ func planDeliveries(sj *seekv1alpha1.SeekJob, now time.Time) *seekv1alpha1.Callb
 		ledger = sj.Status.Callback.DeepCopy()
 	}
 	at := metav1.NewTime(now)
+	supersedeProgress(sj, ledger, at)
 	for _, ev := range happened(sj) {
 		if slices.ContainsFunc(ledger.Deliveries, func(d seekv1alpha1.CallbackDelivery) bool { return d.Event == ev }) {
 			continue

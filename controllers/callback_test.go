@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -234,5 +235,74 @@ func TestSummarize(t *testing.T) {
 		if got := summarize(tc.ds); got != tc.want {
 			t.Errorf("summarize(%v) = %q, want %q", tc.ds, got, tc.want)
 		}
+	}
+}
+
+func TestPlanDeliveriesProgress(t *testing.T) {
+	const url = "https://app.example/hook"
+	withProgress := func(w *testutil.SeekJobWrapper, at time.Time) *testutil.SeekJobWrapper {
+		w.Status.Progress = &seekv1alpha1.JobProgress{Fraction: "0.5", Attempt: 1, UpdateTime: metav1.NewTime(at)}
+		return w
+	}
+	running := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Created(t0).State(seekv1alpha1.JobStateRunning).
+		Callback(url, seekv1alpha1.CallbackEventProgress, seekv1alpha1.CallbackEventFinished)
+	progress := func(at time.Time, state seekv1alpha1.CallbackState) seekv1alpha1.CallbackDelivery {
+		d := seekv1alpha1.CallbackDelivery{Event: seekv1alpha1.CallbackEventProgress, ID: fmt.Sprintf("msg_u1_progress_%d", at.Unix()),
+			Type: webhook.EventProgress, State: state, NextAttemptTime: mt(now)}
+		if state == seekv1alpha1.CallbackDelivered {
+			d.NextAttemptTime, d.Attempts, d.DeliveredTime = nil, 1, mt(t0)
+		}
+		return d
+	}
+	ledger := func(ds ...seekv1alpha1.CallbackDelivery) *seekv1alpha1.CallbackStatus {
+		return &seekv1alpha1.CallbackStatus{State: summarize(ds), Deliveries: ds}
+	}
+	t1, t2 := t0.Add(10*time.Second), t0.Add(15*time.Second)
+	finished := seekv1alpha1.CallbackDelivery{Event: seekv1alpha1.CallbackEventFinished, ID: "msg_u1_finished", Type: webhook.EventCompleted,
+		State: seekv1alpha1.CallbackPending, NextAttemptTime: mt(now)}
+
+	cases := []struct {
+		name string
+		sj   *seekv1alpha1.SeekJob
+		want *seekv1alpha1.CallbackStatus
+	}{
+		{name: "no progress yet", sj: running.Clone().Obj()},
+		{name: "a report: due now", sj: withProgress(running.Clone(), t1).Obj(), want: ledger(progress(t1, seekv1alpha1.CallbackPending))},
+		{
+			name: "a newer report replaces a delivered one",
+			sj:   withProgress(running.Clone().CallbackLedger(seekv1alpha1.CallbackDelivered, progress(t1, seekv1alpha1.CallbackDelivered)), t2).Obj(),
+			want: ledger(progress(t2, seekv1alpha1.CallbackPending)),
+		},
+		{
+			name: "the same report, delivered: nothing to do",
+			sj:   withProgress(running.Clone().CallbackLedger(seekv1alpha1.CallbackDelivered, progress(t1, seekv1alpha1.CallbackDelivered)), t1).Obj(),
+			want: ledger(progress(t1, seekv1alpha1.CallbackDelivered)),
+		},
+		{
+			name: "finished: a pending report is dropped, the finished event is due",
+			sj: withProgress(running.Clone().CallbackLedger(seekv1alpha1.CallbackPending, progress(t1, seekv1alpha1.CallbackPending)), t1).
+				Finished(seekv1alpha1.JobStateCompleted, "Succeeded", t2).Obj(),
+			want: ledger(finished),
+		},
+		{
+			name: "finished: a delivered report stays in the ledger",
+			sj: withProgress(running.Clone().CallbackLedger(seekv1alpha1.CallbackDelivered, progress(t1, seekv1alpha1.CallbackDelivered)), t1).
+				Finished(seekv1alpha1.JobStateCompleted, "Succeeded", t2).Obj(),
+			want: ledger(progress(t1, seekv1alpha1.CallbackDelivered), finished),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, planDeliveries(tc.sj, now)); diff != "" {
+				t.Errorf("ledger (-want +got):\n%s", diff)
+			}
+		})
+	}
+	sj := withProgress(running.Clone(), t1).Obj()
+	if got := eventType(sj, seekv1alpha1.CallbackEventProgress); got != webhook.EventProgress {
+		t.Errorf("eventType = %q", got)
+	}
+	if got := eventTime(sj, seekv1alpha1.CallbackEventProgress); !got.Equal(t1) {
+		t.Errorf("eventTime = %v, want %v", got, t1)
 	}
 }

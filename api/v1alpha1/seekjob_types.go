@@ -73,7 +73,7 @@ type SeekJobSpec struct {
 
 // CallbackEvent is a job event that can be delivered to a callback URL.
 //
-// +kubebuilder:validation:Enum=Started;Finished
+// +kubebuilder:validation:Enum=Started;Finished;Progress
 type CallbackEvent string
 
 const (
@@ -81,6 +81,10 @@ const (
 	CallbackEventStarted CallbackEvent = "Started"
 	// CallbackEventFinished is sent once when the job reaches a terminal state.
 	CallbackEventFinished CallbackEvent = "Finished"
+	// CallbackEventProgress is sent when the worker's progress (status.progress) changes, at most once
+	// every 5 seconds: the latest report only, best effort (one not yet delivered when the next comes
+	// or the job ends is dropped).
+	CallbackEventProgress CallbackEvent = "Progress"
 )
 
 // Callback is where to push job events.
@@ -97,7 +101,7 @@ type Callback struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:MaxItems=3
 	// +kubebuilder:default={Finished}
 	Events []CallbackEvent `json:"events,omitempty"`
 }

@@ -233,17 +233,18 @@ func JobName(namespace, idempotencyKey string) (string, error) {
 	return "i" + LowerBase32.EncodeToString(sum[:])[:randomNameLength-1], nil
 }
 
-// parseCallbackEvents reads callback_events: a non-empty list of distinct "started" and "finished".
+// parseCallbackEvents reads callback_events: a non-empty list of distinct "started", "finished" and
+// "progress".
 func parseCallbackEvents(v any) ([]seekv1alpha1.CallbackEvent, error) {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started" and "finished"`)
+		return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started", "finished" and "progress"`)
 	}
 	var out []seekv1alpha1.CallbackEvent
 	for _, item := range list {
 		n, ok := item.(string)
 		if !ok {
-			return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started" and "finished"`)
+			return nil, invalid(CallbackEventsField, `callback_events must be a non-empty list of "started", "finished" and "progress"`)
 		}
 		var ev seekv1alpha1.CallbackEvent
 		switch n {
@@ -251,8 +252,10 @@ func parseCallbackEvents(v any) ([]seekv1alpha1.CallbackEvent, error) {
 			ev = seekv1alpha1.CallbackEventStarted
 		case "finished":
 			ev = seekv1alpha1.CallbackEventFinished
+		case "progress":
+			ev = seekv1alpha1.CallbackEventProgress
 		default:
-			return nil, invalid(CallbackEventsField, `callback_events may hold only "started" and "finished", not %q`, n)
+			return nil, invalid(CallbackEventsField, `callback_events may hold only "started", "finished" and "progress", not %q`, n)
 		}
 		if slices.Contains(out, ev) {
 			return nil, invalid(CallbackEventsField, "callback_events lists %q twice", n)

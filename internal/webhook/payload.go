@@ -21,6 +21,8 @@ const (
 	EventCanceled = "job.canceled"
 	// EventTimedOut is sent when a job runs out of time.
 	EventTimedOut = "job.timed_out"
+	// EventProgress is sent when a running job's worker reports progress (opt-in).
+	EventProgress = "job.progress"
 )
 
 // Payload is the Standard Webhooks body of a delivery:

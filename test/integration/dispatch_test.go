@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -610,5 +611,39 @@ func TestDispatchProgress(t *testing.T) {
 	}
 	if code, _ := send(r, 0.75, ""); code != http.StatusConflict {
 		t.Errorf("progress of a finished attempt = %d, want 409", code)
+	}
+}
+
+// TestDispatchProgressWebhook: a job that asked for progress events gets job.progress for each
+// progress write, with the progress in its data and a webhook-id of its own, then its finished event.
+func TestDispatchProgressWebhook(t *testing.T) {
+	waitDispatcherReady(t)
+	ns := poolNamespace(t)
+	w := pooledWorker(t)
+	r := poolPod(t, ns, w)
+	rc := newReceiver(t, nil)
+	mustCreate(t, testutil.MakeSeekJob("hooked", ns).Worker(w.Name).Input(`{}`).
+		Callback(rc.url(), seekv1alpha1.CallbackEventProgress, seekv1alpha1.CallbackEventFinished).Obj())
+	job := r.leaseJob("hooked")
+
+	var resp dispatch.ProgressResponse
+	r.call(dispatch.PathProgress, dispatch.ProgressRequest{AttemptRef: job.AttemptRef, Fraction: 0.5, Message: "half"}, &resp, http.StatusOK, 10*time.Second)
+	calls := rc.waitCalls(1)
+	typ, data := calls[0].payload(t)
+	progress, _ := data["progress"].(map[string]any)
+	if typ != "job.progress" || progress["fraction"] != 0.5 || progress["message"] != "half" || data["status"] != "running" {
+		t.Errorf("first delivery: %s %v", typ, data)
+	}
+	if id := calls[0].id(); !strings.HasPrefix(id, "msg_"+job.UID+"_progress_") {
+		t.Errorf("webhook-id %q", id)
+	}
+	var rr dispatch.ReportResponse
+	r.call(dispatch.PathReport, dispatch.Report{AttemptRef: job.AttemptRef, Result: `{"done":true}`}, &rr, http.StatusOK, 10*time.Second)
+	calls = rc.waitCalls(2)
+	if typ, data := calls[1].payload(t); typ != "job.completed" || data["status"] != "completed" {
+		t.Errorf("second delivery: %s %v", typ, data)
+	}
+	if calls[1].id() == calls[0].id() {
+		t.Errorf("progress and finished share webhook-id %q", calls[0].id())
 	}
 }

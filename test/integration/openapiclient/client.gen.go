@@ -157,16 +157,19 @@ func (e Status) Valid() bool {
 
 // Defines values for SubmitRequestCallbackEvents.
 const (
-	Finished SubmitRequestCallbackEvents = "finished"
-	Started  SubmitRequestCallbackEvents = "started"
+	SubmitRequestCallbackEventsFinished SubmitRequestCallbackEvents = "finished"
+	SubmitRequestCallbackEventsProgress SubmitRequestCallbackEvents = "progress"
+	SubmitRequestCallbackEventsStarted  SubmitRequestCallbackEvents = "started"
 )
 
 // Valid indicates whether the value is a known member of the SubmitRequestCallbackEvents enum.
 func (e SubmitRequestCallbackEvents) Valid() bool {
 	switch e {
-	case Finished:
+	case SubmitRequestCallbackEventsFinished:
 		return true
-	case Started:
+	case SubmitRequestCallbackEventsProgress:
+		return true
+	case SubmitRequestCallbackEventsStarted:
 		return true
 	default:
 		return false
@@ -311,7 +314,7 @@ type Status string
 
 // SubmitRequest The worker's input, a JSON object; callback_url and callback_events, if present, are taken out of it and every other member is the input.
 type SubmitRequest struct {
-	// CallbackEvents Events pushed to callback_url; default ["finished"]
+	// CallbackEvents Events pushed to callback_url; default ["finished"]. progress: job.progress when the worker's progress changes (at most one every 5 s; the latest only, best effort)
 	CallbackEvents *[]SubmitRequestCallbackEvents `json:"callback_events,omitempty"`
 
 	// CallbackUrl Where the job's events are POSTed, signed (Standard Webhooks) and retried; checked against the frontend's callback policy
