@@ -32,7 +32,7 @@ type SubmitOptions struct {
 	// CallbackURL is where the job's events are delivered (see pkg/webhookverify); empty for none. It
 	// is added to the input object as its callback_url member.
 	CallbackURL string
-	// CallbackEvents are the events delivered: "started" and/or "finished" (the default).
+	// CallbackEvents are the events delivered: "started", "finished" (the default) and "progress".
 	CallbackEvents []string
 	// Wait, when positive, has the API answer once the job finishes or after Wait (at most MaxWait,
 	// whole seconds, and a second less than what is left of ctx), whichever comes first: one round
