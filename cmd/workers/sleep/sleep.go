@@ -12,6 +12,9 @@ import (
 // maxSeconds is the longest sleep.
 const maxSeconds = 3600
 
+// progressStep is how long the worker sleeps between two progress reports.
+const progressStep = time.Second
+
 // input is the sleep worker's input.
 type input struct {
 	// Seconds is how long to sleep, 0 to maxSeconds. Required.
@@ -46,8 +49,15 @@ func (s sleeper) handle(ctx context.Context, job *worker.Job) (any, error) {
 		return nil, worker.Permanent(worker.ReasonInvalidInput, fmt.Errorf("input.exit_code is %d; it must be from 0 to 255", *in.ExitCode))
 	}
 	d := time.Duration(*in.Seconds * float64(time.Second))
-	if err := s.wait(ctx, d); err != nil {
-		return nil, fmt.Errorf("sleep %v: %w", d, err)
+	// A second at a time, saying how far it got after each (where progress reaches Seek: pooled mode).
+	for slept := time.Duration(0); slept < d; {
+		step := min(progressStep, d-slept)
+		if err := s.wait(ctx, step); err != nil {
+			return nil, fmt.Errorf("sleep %v: %w", d, err)
+		}
+		slept += step
+		// A report that cannot be written does not fail the job: progress is for people watching.
+		_ = worker.Progress(ctx, float64(slept)/float64(d), fmt.Sprintf("slept %s of %s", slept, d))
 	}
 	if in.ExitCode != nil && *in.ExitCode != 0 {
 		return nil, worker.ExitCode(*in.ExitCode, "RequestedExitCode",

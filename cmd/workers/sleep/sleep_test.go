@@ -24,7 +24,7 @@ func TestSleep(t *testing.T) {
 		reason string
 	}{
 		{input: `{"seconds": 2}`, waited: 2 * time.Second, result: result{SleptSeconds: 2}},
-		{input: `{"seconds": 0}`, waited: 0, result: result{SleptSeconds: 0}},
+		{input: `{"seconds": 0}`, waited: -1, result: result{SleptSeconds: 0}}, // nothing to wait for
 		{input: `{"seconds": 0.25}`, waited: 250 * time.Millisecond, result: result{SleptSeconds: 0.25}},
 		{input: `{"seconds": 3600}`, waited: time.Hour, result: result{SleptSeconds: 3600}},
 		{input: `{"seconds": 1, "exit_code": 0}`, waited: time.Second, result: result{SleptSeconds: 1}},
@@ -42,7 +42,7 @@ func TestSleep(t *testing.T) {
 		{input: `{"seconds": 1, "minutes": 1}`, waited: -1, code: 65, reason: worker.ReasonInvalidInput},
 	} {
 		waited := time.Duration(-1)
-		s := sleeper{wait: func(_ context.Context, d time.Duration) error { waited = d; return nil }}
+		s := sleeper{wait: func(_ context.Context, d time.Duration) error { waited = max(waited, 0) + d; return nil }}
 		r, err := s.handle(context.Background(), &worker.Job{Input: json.RawMessage(tc.input)})
 		if waited != tc.waited {
 			t.Errorf("%s: waited %v, want %v", tc.input, waited, tc.waited)
