@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -145,6 +146,7 @@ func setupTenantQuotas(mgr ctrl.Manager) error {
 			return o.GetName() == tenants.QuotaName
 		}), quotaSpecChanged)).
 		Watches(&seekv1alpha1.SeekJob{}, enqueueQuotaLater{}, builder.WithPredicates(finishedChanged)).
+		WithOptions(controller.Options{RateLimiter: retryLimiter()}).
 		Complete(&TenantQuotaReconciler{Client: mgr.GetClient()})
 	if err != nil {
 		return fmt.Errorf("set up the tenant quota controller: %w", err)

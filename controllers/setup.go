@@ -183,7 +183,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(poolPodToSeekJobs(c)), builder.WithPredicates(poolObjects)).
 		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(poolEventToSeekJobs(c))).
 		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(waitingJobsOfWorker(c))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.JobConcurrency}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.JobConcurrency, RateLimiter: retryLimiter()}).
 		Complete(jobs)
 	if err != nil {
 		return nil, fmt.Errorf("set up SeekJob controller: %w", err)
@@ -194,6 +194,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		Named("seekworker").
 		For(&seekv1alpha1.SeekWorker{}).
 		Watches(&seekv1alpha1.SeekJob{}, handler.EnqueueRequestsFromMapFunc(limitedWorkerOfJob(c))).
+		WithOptions(controller.Options{RateLimiter: retryLimiter()}).
 		Complete(workers)
 	if err != nil {
 		return nil, fmt.Errorf("set up SeekWorker controller: %w", err)
@@ -205,6 +206,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		For(&seekv1alpha1.SeekJob{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return o.(*seekv1alpha1.SeekJob).Status.State.IsTerminal()
 		}))).
+		WithOptions(controller.Options{RateLimiter: retryLimiter()}).
 		Complete(ttl)
 	if err != nil {
 		return nil, fmt.Errorf("set up SeekJob TTL controller: %w", err)
@@ -226,6 +228,15 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	return metrics, nil
 }
 
+// retryLimiter is the back-off of the items whose reconcile failed: each item's wait doubles from
+// 10 ms up to 10 s, and nothing limits them overall. controller-runtime's default lets an item wait up
+// to 1000 s and all failed items through at 10 a second: after an apiserver outage, during which every
+// busy job's reconcile failed, a thousand jobs would take minutes to move again. With this, each
+// retries within 10 s of the apiserver's return; the client's QPS bounds the load.
+func retryLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](10*time.Millisecond, 10*time.Second)
+}
+
 // poolObjects selects the pool Jobs and pods.
 var poolObjects = predicate.NewPredicateFuncs(func(o client.Object) bool {
 	return o.GetLabels()[seekv1alpha1.LabelPool] != ""
@@ -242,10 +253,7 @@ func setupPools(mgr ctrl.Manager, opts Options) error {
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(poolOfObject), builder.WithPredicates(poolObjects)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(poolOfObject), builder.WithPredicates(poolObjects)).
 		Watches(&seekv1alpha1.SeekWorker{}, handler.EnqueueRequestsFromMapFunc(poolsOfWorker(c))).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: 4,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, time.Minute),
-		}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4, RateLimiter: retryLimiter()}).
 		Complete(pools)
 	if err != nil {
 		return fmt.Errorf("set up pool controller: %w", err)
@@ -293,7 +301,7 @@ func setupCallbacks(mgr ctrl.Manager, opts Options, m *CallbackMetrics) error {
 			limiter.setWake(q.Add)
 			return nil
 		})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: co.Concurrency}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: co.Concurrency, RateLimiter: retryLimiter()}).
 		Complete(callbacks)
 	if err != nil {
 		return fmt.Errorf("set up SeekJob callback controller: %w", err)

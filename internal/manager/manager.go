@@ -4,7 +4,9 @@
 package manager
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -14,9 +16,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
-
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -41,14 +43,17 @@ type Options struct {
 	HealthProbeAddr string
 	// PprofAddr serves Go's /debug/pprof profiles (for measuring the manager under load); "0" or empty
 	// disables it.
-	PprofAddr            string
-	LeaderElection       bool
-	LeaderElectionNS     string
-	LeaderElectionID     string
-	QPS                  float64
-	Burst                int
-	JobConcurrency       int
-	GracefulShutdownTime time.Duration
+	PprofAddr        string
+	LeaderElection   bool
+	LeaderElectionNS string
+	LeaderElectionID string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the leader election (defaults
+	// DefaultLeaseDuration, DefaultRenewDeadline, DefaultRetryPeriod).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	QPS                                       float64
+	Burst                                     int
+	JobConcurrency                            int
+	GracefulShutdownTime                      time.Duration
 	// CredentialsNamespace holds the webhook signing secrets (shared with the frontend, which keeps the
 	// API keys there too); the manager's only Secret rights are there.
 	CredentialsNamespace string
@@ -105,6 +110,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "seek-operator.seek-api.com", "Name of the leader election Lease.")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", DefaultLeaseDuration, "How long a leader's Lease lasts without renewal: a crashed leader's successor waits this long (a graceful stop releases it at once).")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "How long the leader keeps trying to renew its Lease before it gives up leading and exits: an apiserver outage shorter than this costs no restart.")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "How often the leader renews its Lease, and a candidate tries to take it.")
 	fs.Float64Var(&o.QPS, "kube-api-qps", 200, "Sustained queries per second to the Kubernetes API.")
 	fs.IntVar(&o.Burst, "kube-api-burst", 400, "Burst of queries to the Kubernetes API.")
 	fs.StringVar(&o.DispatchBindAddress, "dispatch-bind-address", ":8090", "Address of the dispatch endpoint pool pods lease jobs from; 0 disables it (and pooled execution).")
@@ -163,6 +171,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		LeaderElectionNamespace:       o.LeaderElectionNS,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 ptr.To(cmp.Or(o.LeaseDuration, DefaultLeaseDuration)),
+		RenewDeadline:                 ptr.To(cmp.Or(o.RenewDeadline, DefaultRenewDeadline)),
+		RetryPeriod:                   ptr.To(cmp.Or(o.RetryPeriod, DefaultRetryPeriod)),
 		GracefulShutdownTimeout:       &shutdown,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.Restartable)},
 	})
@@ -171,7 +182,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	dispatchURL := o.DispatchURL
 	if dispatchURL == "" && o.DispatchService != "" {
-		if dispatchURL, err = resolveDispatchURL(ctx, mgr.GetAPIReader(), o.DispatchService); err != nil {
+		if dispatchURL, err = awaitDispatchURL(ctx, mgr.GetAPIReader(), o.DispatchService); err != nil {
 			return err
 		}
 	}
@@ -213,6 +224,44 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	return mgr.Start(ctx)
 }
 
+// Leader election defaults. Kubernetes' own controllers renew within 10 s of a 15 s lease; Seek's
+// manager waits longer, so that an apiserver outage (a restart, an upgrade: tens of seconds) does not
+// make it give up leading, exit and then crash-loop while the apiserver is still away. The price: a
+// leader that crashes (not a graceful stop, which releases the Lease) is replaced after up to a minute.
+const (
+	DefaultLeaseDuration = 60 * time.Second
+	DefaultRenewDeadline = 50 * time.Second
+	DefaultRetryPeriod   = 5 * time.Second
+)
+
+// awaitDispatchURL resolves the dispatch Service as resolveDispatchURL does, retrying while the
+// apiserver cannot be reached (a manager starting during an outage waits rather than exits, which
+// the kubelet would answer with a growing crash-loop back-off), until ctx ends. A malformed flag or a
+// Service without a usable address fails at once.
+func awaitDispatchURL(ctx context.Context, reader client.Reader, service string) (string, error) {
+	delay := time.Second
+	for {
+		u, err := resolveDispatchURL(ctx, reader, service)
+		var unreachable *apiUnreachableError
+		if err == nil || !errors.As(err, &unreachable) {
+			return u, err
+		}
+		ctrl.LoggerFrom(ctx).Info("Waiting for the apiserver to resolve the dispatch Service", "service", service, "retryIn", delay, "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("resolve the dispatch Service %s: %w", service, context.Cause(ctx))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+// apiUnreachableError is a read that failed for want of the apiserver, not for what it answered.
+type apiUnreachableError struct{ err error }
+
+func (e *apiUnreachableError) Error() string { return e.err.Error() }
+func (e *apiUnreachableError) Unwrap() error { return e.err }
+
 // resolveDispatchURL makes the dispatch endpoint's URL from its Service ("<namespace>/<name>"): its
 // cluster IP and its port named "dispatch", or its only port. Pool pods reach the manager by IP: a
 // cluster need not run DNS.
@@ -223,7 +272,11 @@ func resolveDispatchURL(ctx context.Context, reader client.Reader, service strin
 	}
 	svc := &corev1.Service{}
 	if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
-		return "", fmt.Errorf("get the dispatch Service %s (--dispatch-service): %w", service, err)
+		err = fmt.Errorf("get the dispatch Service %s (--dispatch-service): %w", service, err)
+		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsBadRequest(err) {
+			return "", err
+		}
+		return "", &apiUnreachableError{err}
 	}
 	ip := svc.Spec.ClusterIP
 	if ip == "" || ip == corev1.ClusterIPNone {
