@@ -121,6 +121,10 @@ func (r *SeekJobReconciler) reconcileJob(ctx context.Context, sj *seekv1alpha1.S
 	case job == nil && sj.Status.JobName != "":
 		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
 	case job == nil:
+		if r.awaitsSlot(ctx, sj) {
+			// Nothing to write: the worker controller grants the free slot within moments.
+			return slotGrantBackstop, nil
+		}
 		if job, requeue, err = r.start(ctx, sj); err != nil {
 			return 0, err
 		}
@@ -286,6 +290,27 @@ func validateAgainstWorker(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker)
 
 // admitted reports whether sj may start now: the worker has no concurrency limit, or its controller
 // gave sj one of the slots.
+// slotGrantBackstop is when a job that awaits the grant of a free slot looks again if no event came:
+// the grant's own event (the worker's status) normally wakes it within milliseconds.
+const slotGrantBackstop = 10 * time.Second
+
+// awaitsSlot reports whether sj, a job of a ready worker with a concurrency limit, holds no slot yet
+// while the worker (as the cache shows it) has one free: the worker controller is about to grant it,
+// or grants it to an older job and then shows every slot taken. Until then the job is left as it is:
+// writing it "waiting for capacity" would cost a status write and an event, and say that all slots
+// are in use when one is not.
+func (r *SeekJobReconciler) awaitsSlot(ctx context.Context, sj *seekv1alpha1.SeekJob) bool {
+	w := &seekv1alpha1.SeekWorker{}
+	if r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w) != nil {
+		return false // start tells why
+	}
+	limit := w.Spec.Limits.MaxConcurrentJobs
+	if _, ready := workerReadiness(w); !ready || limit == nil || admitted(sj, w) {
+		return false
+	}
+	return len(w.Status.ActiveJobs) < int(*limit) && w.Status.ObservedGeneration == w.Generation
+}
+
 func admitted(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) bool {
 	if w.Spec.Limits.MaxConcurrentJobs == nil {
 		return true

@@ -391,6 +391,16 @@ func TestConcurrencyLimit(t *testing.T) {
 		}
 	}
 	assertActiveJobs(t, ns, 2)
+	// c1 and c2 found free slots: they started at once, never said (or evented) that all slots were taken.
+	events := &eventsv1.EventList{}
+	if err := k8sClient.List(context.Background(), events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if (e.Regarding.Name == "c1" || e.Regarding.Name == "c2") && e.Reason == seekv1alpha1.JobReasonWaitingForCapacity {
+			t.Errorf("%s, which had a free slot, got event %s: %s", e.Regarding.Name, e.Reason, e.Note)
+		}
+	}
 
 	finishPod(t, waitForPod(t, ns, "c1", 1), 0, `{}`)
 	waitForState(t, ns, "c1", seekv1alpha1.JobStateCompleted)
