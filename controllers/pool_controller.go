@@ -270,7 +270,7 @@ func poolsOfWorker(c client.Reader) handler.MapFunc {
 			namespaces[poolJobs.Items[i].Namespace] = true
 		}
 		jobs := &seekv1alpha1.SeekJobList{}
-		if err := c.List(ctx, jobs, client.MatchingFields{workerNameField: w.Name}); err != nil {
+		if err := c.List(ctx, jobs, client.MatchingFields{unfinishedWorkerField: w.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of worker", "worker", w.Name)
 			return nil
 		}

@@ -88,9 +88,7 @@ func newPoolTestClient(t *testing.T, counter *writeCounter, createErr error, obj
 		WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).
 		WithIndex(&seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue).
 		WithIndex(&seekv1alpha1.SeekJob{}, poolPodUIDField, poolPodUIDIndexValue).
-		WithIndex(&seekv1alpha1.SeekJob{}, workerNameField, func(o client.Object) []string {
-			return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
-		}).
+		WithIndex(&seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker).
 		WithInterceptorFuncs(counter.funcs(createErr)).Build()
 }
 

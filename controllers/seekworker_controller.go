@@ -50,7 +50,8 @@ func (r *SeekWorkerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	// A Pooled worker's jobs take no slots: the dispatcher enforces its limit when leasing.
 	if limit := w.Spec.Limits.MaxConcurrentJobs; limit != nil && !w.Pooled() {
 		jobs := &seekv1alpha1.SeekJobList{}
-		if err := r.Client.List(ctx, jobs, client.MatchingFields{workerNameField: w.Name}); err != nil {
+		// Read only: the cache's objects themselves, and only the unfinished jobs (slots are theirs).
+		if err := r.Client.List(ctx, jobs, client.MatchingFields{unfinishedWorkerField: w.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			return ctrl.Result{}, fmt.Errorf("list SeekJobs of worker %s: %w", w.Name, err)
 		}
 		w.Status.ActiveJobs = assignSlots(before.Status.ActiveJobs, jobs.Items, int(*limit))

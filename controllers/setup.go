@@ -35,8 +35,18 @@ import (
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
 
-// workerNameField indexes SeekJobs by spec.workerName in the cache.
-const workerNameField = "spec.workerName"
+// unfinishedWorkerField indexes the SeekJobs that have not finished by spec.workerName in the cache:
+// what a worker's slots, waiting jobs and pools are made of. Finished jobs, retained for a day by
+// default and so most of them, are not in it: a worker's events cost what its active jobs cost.
+const unfinishedWorkerField = "seek-api.com/unfinished-worker"
+
+// unfinishedWorker is the unfinishedWorkerField index's value of a SeekJob.
+func unfinishedWorker(o client.Object) []string {
+	if sj := o.(*seekv1alpha1.SeekJob); !sj.Status.State.IsTerminal() {
+		return []string{string(sj.Spec.WorkerName)}
+	}
+	return nil
+}
 
 // eventObjectUIDField indexes Events by the UID of the object they are about.
 const eventObjectUIDField = "involvedObject.uid"
@@ -152,9 +162,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		opts.JobConcurrency = 16
 	}
 	ctx := context.Background()
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, workerNameField, func(o client.Object) []string {
-		return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
-	}); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker); err != nil {
 		return nil, fmt.Errorf("index SeekJobs by worker: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue); err != nil {
@@ -336,7 +344,7 @@ func waitingJobsOfWorker(c client.Reader) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		w := o.(*seekv1alpha1.SeekWorker)
 		list := &seekv1alpha1.SeekJobList{}
-		if err := c.List(ctx, list, client.MatchingFields{workerNameField: w.Name}); err != nil {
+		if err := c.List(ctx, list, client.MatchingFields{unfinishedWorkerField: w.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing SeekJobs of worker", "worker", w.Name)
 			return nil
 		}

@@ -35,9 +35,7 @@ func TestWaitingJobsOfWorker(t *testing.T) {
 	}
 	jobs[len(jobs)-1].(*seekv1alpha1.SeekJob).Spec.WorkerName = "other"
 	c := fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithObjects(jobs...).
-		WithIndex(&seekv1alpha1.SeekJob{}, workerNameField, func(o client.Object) []string {
-			return []string{string(o.(*seekv1alpha1.SeekJob).Spec.WorkerName)}
-		}).Build()
+		WithIndex(&seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker).Build()
 
 	cases := []struct {
 		name   string
