@@ -64,10 +64,10 @@ func (s *syncBuffer) String() string {
 // named after the job ($SCRIPTS/<job name>.sh), so every job is a real process running a script of
 // the test's; the scripts see $T, the test's directory, and $TMPD, the scratch directory.
 type harness struct {
-	t                   *testing.T
-	f                   *fakeDispatch
-	cfg                 Config
-	dir                 string
+	t   *testing.T
+	f   *fakeDispatch
+	cfg Config
+	dir string
 	log *syncBuffer
 }
 

@@ -51,7 +51,9 @@ func BeginLine(a Attempt) string { return Prefix + "begin " + a.label() + "\n" }
 
 // EndLine is the marker the runner writes once a's process has ended and its output is written,
 // with how it ended (summary), newline included.
-func EndLine(a Attempt, summary string) string { return Prefix + "end " + a.label() + ": " + summary + "\n" }
+func EndLine(a Attempt, summary string) string {
+	return Prefix + "end " + a.label() + ": " + summary + "\n"
+}
 
 // Escaped reports whether a worker's line must be escaped before it is written to the log: it starts
 // with RunnerTag, so it could pass for one of the runner's lines.
