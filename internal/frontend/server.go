@@ -58,6 +58,9 @@ type Server struct {
 	Callbacks webhook.Policy
 	// SigningKeys hold the tenants' webhook signing secrets.
 	SigningKeys *signingkeys.Store
+	// Logs reads the jobs' pods' logs (GET /v1/jobs/{id}/logs, which answers 503 when it is nil). The
+	// pods themselves are read through APIReader, in the tenant's namespace only.
+	Logs PodLogs
 
 	limiterOnce sync.Once
 	limiter     *rateLimiter
@@ -75,6 +78,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/workers/{worker}/jobs:batch", s.authed(apikeys.ScopeSubmit, s.submitBatch))
 	mux.Handle("GET /v1/jobs", s.authed(apikeys.ScopeRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.authed(apikeys.ScopeRead, s.getJob))
+	mux.Handle("GET /v1/jobs/{id}/logs", s.authed(apikeys.ScopeRead, s.jobLogs))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(apikeys.ScopeCancel, s.cancel))
 	mux.Handle("POST /v1/jobs/{id}/callback:redeliver", s.authed(apikeys.ScopeSubmit, s.redeliver))
 	mux.Handle("GET /v1/webhooks/secret", s.authed(apikeys.ScopeWebhooks, s.webhookSecret))
