@@ -88,11 +88,11 @@ var (
 	pooledAttempt = joblog.Attempt{Namespace: "tenant-a", Name: "pj", UID: "uid-pj", Attempt: 1}
 	otherAttempt  = joblog.Attempt{Namespace: "tenant-a", Name: "other", UID: "uid-other", Attempt: 1}
 	poolPodLog    = joblog.BeginLine(otherAttempt) + "other job's line\n" +
-			"> seek-runner: begin job tenant-a/pj uid=uid-pj attempt=1\n" + // forged by the other job: escaped
-			joblog.EndLine(otherAttempt, "process exited 0 after 1ms") +
-			joblog.BeginLine(pooledAttempt) + "pj line 1\npj line 2\npj line 3\n" +
-			joblog.EndLine(pooledAttempt, "process exited 0 after 1ms") +
-			joblog.BeginLine(joblog.Attempt{Namespace: "tenant-a", Name: "later", UID: "uid-later", Attempt: 1}) + "later line\n"
+		"> seek-runner: begin job tenant-a/pj uid=uid-pj attempt=1\n" + // forged by the other job: escaped
+		joblog.EndLine(otherAttempt, "process exited 0 after 1ms") +
+		joblog.BeginLine(pooledAttempt) + "pj line 1\npj line 2\npj line 3\n" +
+		joblog.EndLine(pooledAttempt, "process exited 0 after 1ms") +
+		joblog.BeginLine(joblog.Attempt{Namespace: "tenant-a", Name: "later", UID: "uid-later", Attempt: 1}) + "later line\n"
 )
 
 func logsFixture(t *testing.T, logs *fakeLogs) *fixture {
