@@ -39,7 +39,7 @@ func applyFrontendRole(ctx context.Context, c client.Client, tenant, frontendNam
 		role.Rules = frontendTenantRules
 		return nil
 	}); err != nil {
-		return fmt.Errorf("Role %s/%s: %w", tenant, FrontendRoleName, err)
+		return fmt.Errorf("frontend Role %s/%s: %w", tenant, FrontendRoleName, err)
 	}
 	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: FrontendRoleName, Namespace: tenant}}
 	if _, err := controllerutil.CreateOrPatch(ctx, c, binding, func() error {
@@ -52,7 +52,7 @@ func applyFrontendRole(ctx context.Context, c client.Client, tenant, frontendNam
 		binding.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: FrontendServiceAccount, Namespace: frontendNamespace}}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("RoleBinding %s/%s: %w", tenant, FrontendRoleName, err)
+		return fmt.Errorf("frontend RoleBinding %s/%s: %w", tenant, FrontendRoleName, err)
 	}
 	return nil
 }
