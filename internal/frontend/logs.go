@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -36,6 +37,9 @@ const (
 	LogScanBytes = 16 << 20
 	// LogFollowMax bounds how long a follow=true answer streams; the client asks again to go on.
 	LogFollowMax = 5 * time.Minute
+	// DefaultMaxLogFollows bounds the follow=true answers one frontend replica streams at once (each
+	// holds a log stream from the kubelet through the apiserver); beyond it, 503 with Retry-After.
+	DefaultMaxLogFollows = 100
 	// logSinceMargin is taken off an attempt's start time (second precision, and the manager's clock,
 	// not the node's) when reading a pool pod's log from it.
 	logSinceMargin = 10 * time.Second
@@ -185,6 +189,13 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, p *Principal) e
 		_, _ = w.Write(tail.Bytes())
 		return nil
 	}
+	limit := int32(cmp.Or(s.MaxLogFollows, DefaultMaxLogFollows))
+	if s.follows.Add(1) > limit {
+		s.follows.Add(-1)
+		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", RetryAfter: 5,
+			Message: fmt.Sprintf("this server streams %d logs already; retry shortly, or read without follow", limit)}
+	}
+	defer s.follows.Add(-1)
 	return s.followLogs(w, r, t, q.tail)
 }
 

@@ -304,3 +304,58 @@ func TestJobLogsFollowJobMode(t *testing.T) {
 		t.Errorf("log reads (-want +got):\n%s", diff)
 	}
 }
+
+// TestJobLogsFollowCap: beyond MaxLogFollows streams at once, a follow is 503 with Retry-After; a read
+// without follow is not counted, and a stream that ended frees its place.
+func TestJobLogsFollowCap(t *testing.T) {
+	pr, pw := io.Pipe()
+	logs := &fakeLogs{
+		logs:   map[string]string{"tenant-a/jm-new": "a\n"},
+		follow: map[string]io.ReadCloser{"tenant-a/jm-new": pr},
+	}
+	f := logsFixture(t, logs)
+	f.server.MaxLogFollows = 1
+	srv := httptest.NewServer(f.handler)
+	defer srv.Close()
+	get := func(query string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/jobs/job_jm/logs"+query, nil)
+		req.Header.Set("X-Api-Key", f.keys["a"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := get("?follow=true")
+	defer first.Body.Close()
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("first follow: %d", first.StatusCode)
+	}
+	second := get("?follow=true")
+	_ = second.Body.Close()
+	if second.StatusCode != http.StatusServiceUnavailable || second.Header.Get("Retry-After") != "5" {
+		t.Errorf("second follow: %d, Retry-After %q; want 503, 5", second.StatusCode, second.Header.Get("Retry-After"))
+	}
+	if plain := get(""); plain.StatusCode != http.StatusOK {
+		t.Errorf("without follow: %d, want 200", plain.StatusCode)
+	} else {
+		_ = plain.Body.Close()
+	}
+	_ = pw.Close() // the first stream ends
+	_, _ = io.ReadAll(first.Body)
+	logs.mu.Lock()
+	logs.follow["tenant-a/jm-new"] = io.NopCloser(strings.NewReader("b\n"))
+	logs.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp := get("?follow=true")
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follow after the first ended: %d, want 200", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

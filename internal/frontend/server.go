@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,7 +62,10 @@ type Server struct {
 	// Logs reads the jobs' pods' logs (GET /v1/jobs/{id}/logs, which answers 503 when it is nil). The
 	// pods themselves are read through APIReader, in the tenant's namespace only.
 	Logs PodLogs
+	// MaxLogFollows bounds the follow=true log answers streamed at once; DefaultMaxLogFollows when zero.
+	MaxLogFollows int
 
+	follows     atomic.Int32 // follow=true log answers streaming now
 	limiterOnce sync.Once
 	limiter     *rateLimiter
 	// finished wakes Prefer: wait requests when the SeekJob informer sees their job finish; nil polls.
