@@ -54,7 +54,7 @@ func runMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		}
 		return 0
 	case "run":
-		return run(args[1:], getenv, stdout, stderr)
+		return run(args[1:], getenv, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return 2
@@ -96,7 +96,7 @@ func install(dest string) error {
 }
 
 // run is the run subcommand.
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tmpDir := fs.String("tmp-dir", protocol.TmpDir, "scratch directory emptied before every job")
@@ -121,9 +121,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		ResultPath:  cmp.Or(getenv(protocol.EnvResultPath), protocol.ResultPath),
 		TmpDir:      *tmpDir,
 		CgroupDir:   *cgroupDir,
-		Stdout:      stdout,
-		Stderr:      stderr,
+		Log:         stderr,
 		ReapOrphans: os.Getpid() == 1,
+	}
+	if err := undumpable(); err != nil {
+		fmt.Fprintf(stderr, "seek-runner: %v\n", err)
+		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

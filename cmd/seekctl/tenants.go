@@ -28,10 +28,12 @@ func newTenantsCommand(newClient func() (client.Client, error), systemNamespace 
   - the ResourceQuota ` + tenants.QuotaName + ` capping its unfinished SeekJobs at --max-active-jobs (the
     REST API answers 429 beyond it; finished jobs do not count);
   - the worker NetworkPolicy ` + tenants.NetworkPolicyName + ` as the Helm chart configures it (the ConfigMap
-    ` + tenants.TemplateName + ` in --system-namespace).`,
+    ` + tenants.TemplateName + ` in --system-namespace);
+  - the Role and RoleBinding ` + tenants.FrontendRoleName + ` letting the REST frontend (ServiceAccount
+    ` + tenants.FrontendServiceAccount + ` of --system-namespace) read its pods and their logs, for the jobs' logs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t := tenants.Tenant{Name: args[0], MaxActiveJobs: maxActive}
+			t := tenants.Tenant{Name: args[0], MaxActiveJobs: maxActive, FrontendNamespace: *systemNamespace}
 			if err := t.Validate(); err != nil {
 				return err
 			}
@@ -57,7 +59,7 @@ func newTenantsCommand(newClient func() (client.Client, error), systemNamespace 
 			if t.NetworkPolicy != nil {
 				policy = "worker NetworkPolicy " + tenants.NetworkPolicyName
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Tenant %s: Pod Security restricted, at most %d unfinished SeekJobs, %s\n", t.Name, maxActive, policy)
+			fmt.Fprintf(cmd.OutOrStdout(), "Tenant %s: Pod Security restricted, at most %d unfinished SeekJobs, %s, the frontend may read its pods' logs\n", t.Name, maxActive, policy)
 			return nil
 		},
 	}

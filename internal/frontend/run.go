@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -136,6 +137,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		}
 		return nil
 	}
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("create clientset: %w", err)
+	}
 	srv := &Server{
 		Ready:     synced,
 		Client:    mgr.GetClient(),
@@ -145,8 +150,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		// Signing secrets are read rarely: straight from the apiserver, not cached.
 		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
-		finished:     finished,
-		queues:       queues,
+		// Logs through pods/log, and pods through APIReader: no pod informer, no cluster-wide pod rights.
+		Logs:     NewPodLogs(clientset),
+		finished: finished,
+		queues:   queues,
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,7 +59,13 @@ type Server struct {
 	Callbacks webhook.Policy
 	// SigningKeys hold the tenants' webhook signing secrets.
 	SigningKeys *signingkeys.Store
+	// Logs reads the jobs' pods' logs (GET /v1/jobs/{id}/logs, which answers 503 when it is nil). The
+	// pods themselves are read through APIReader, in the tenant's namespace only.
+	Logs PodLogs
+	// MaxLogFollows bounds the follow=true log answers streamed at once; DefaultMaxLogFollows when zero.
+	MaxLogFollows int
 
+	follows     atomic.Int32 // follow=true log answers streaming now
 	limiterOnce sync.Once
 	limiter     *rateLimiter
 	// finished wakes Prefer: wait requests when the SeekJob informer sees their job finish; nil polls.
@@ -75,6 +82,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/workers/{worker}/jobs:batch", s.authed(apikeys.ScopeSubmit, s.submitBatch))
 	mux.Handle("GET /v1/jobs", s.authed(apikeys.ScopeRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.authed(apikeys.ScopeRead, s.getJob))
+	mux.Handle("GET /v1/jobs/{id}/logs", s.authed(apikeys.ScopeRead, s.jobLogs))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.authed(apikeys.ScopeCancel, s.cancel))
 	mux.Handle("POST /v1/jobs/{id}/callback:redeliver", s.authed(apikeys.ScopeSubmit, s.redeliver))
 	mux.Handle("GET /v1/webhooks/secret", s.authed(apikeys.ScopeWebhooks, s.webhookSecret))

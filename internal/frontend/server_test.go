@@ -37,6 +37,7 @@ type fixture struct {
 	t       testing.TB
 	openapi *apitest.Validator
 	client  client.Client
+	server  *Server
 	handler http.Handler
 	keys    map[string]string // tenant/scopes → key
 }
@@ -78,7 +79,7 @@ func newFixture(t testing.TB, funcs *interceptor.Funcs, objs ...client.Object) *
 	s := &Server{Client: f.client, APIReader: f.client, Keys: &KeyStore{Reader: f.client, Namespace: systemNS}, MaxBodyBytes: 1024,
 		SigningKeys: &signingkeys.Store{Client: f.client, Reader: f.client, Live: f.client, Namespace: systemNS, Clock: clocktesting.NewFakeClock(time.Now())},
 		queues:      newFinishRates(clocktesting.NewFakeClock(time.Now()), func(*seekv1alpha1.SeekJob) (string, bool) { return "", false })}
-	f.handler = s.Handler()
+	f.server, f.handler = s, s.Handler()
 	return f
 }
 

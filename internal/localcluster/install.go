@@ -162,14 +162,14 @@ func (c *Cluster) demoTenant(ctx context.Context, k8s client.Client) (string, er
 }
 
 // applyTenant makes namespace a tenant as seekctl tenants create does: Pod Security restricted, the
-// default cap on unfinished SeekJobs, and the chart's worker NetworkPolicy (which this cluster's bridge
-// network does not enforce).
+// default cap on unfinished SeekJobs, the chart's worker NetworkPolicy (which this cluster's bridge
+// network does not enforce), and the frontend's Role for the jobs' logs.
 func applyTenant(ctx context.Context, k8s client.Client, namespace string) error {
 	policy, err := tenants.LoadTemplate(ctx, k8s, SystemNamespace)
 	if err != nil {
 		return err
 	}
-	if err := tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy}); err != nil {
+	if err := tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy, FrontendNamespace: SystemNamespace}); err != nil {
 		return err
 	}
 	return tenants.WaitCounted(ctx, k8s, namespace, 2*time.Minute)

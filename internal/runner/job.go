@@ -115,8 +115,9 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	start = time.Now()
 	pgid := cmd.Process.Pid
 	var copies sync.WaitGroup
-	copies.Go(func() { copyOutput(r.cfg.Stdout, tail, outR) })
-	copies.Go(func() { copyOutput(r.cfg.Stderr, tail, errR) })
+	outLines, errLines := r.out.lines(), r.out.lines()
+	copies.Go(func() { copyOutput(outLines, tail, outR) })
+	copies.Go(func() { copyOutput(errLines, tail, errR) })
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait() // the outcome is in cmd.ProcessState
@@ -153,6 +154,8 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	// Nothing of the job outlives it: kill what is left of its process group.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	drainOutput(&copies, outR, errR)
+	outLines.Flush()
+	errLines.Flush()
 	if r.cfg.ReapOrphans {
 		reapOrphans()
 	}
@@ -211,8 +214,8 @@ func (r *runner) terminate(ctx context.Context, pgid int, grace time.Duration, i
 	}
 }
 
-// copyOutput copies the process's output from src to dst and tail until src ends. A failing dst
-// (the pod log) does not stop it: the process must never block on its output.
+// copyOutput copies the process's output from src to dst (the pod log, a line at a time) and tail until
+// src ends. A failing log does not stop it: the process must never block on its output.
 func copyOutput(dst io.Writer, tail *tailBuffer, src io.Reader) {
 	buf := make([]byte, 32*1024)
 	for {

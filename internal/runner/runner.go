@@ -7,7 +7,8 @@
 // Per job the runner empties the scratch directory, removes the previous result file, writes the
 // input file, and starts the command in a process group of its own with the container's environment
 // (minus the runner's SEEK_DISPATCH_* variables) plus the job's SEEK_JOB_* variables. The process's
-// stdout and stderr go to the runner's (the pod log) and to a tail kept for the report. The runner
+// stdout and stderr go, a line at a time, to the pod log between the job's begin and end markers
+// (pkg/joblog), and to a tail kept for the report. The runner
 // ends the process group (SIGTERM, then SIGKILL after the grace period) when the attempt's timeout
 // passes, when the manager says to stop it (a heartbeat answers Stop or 409: no report then), or
 // when the runner itself is told to stop (its context ends: SIGTERM to the pod). Whatever of the
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/seek-api/seek-operator/pkg/dispatch"
+	"github.com/seek-api/seek-operator/pkg/joblog"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
@@ -89,9 +91,9 @@ type Config struct {
 	// CgroupDir is the container's cgroup mount, where the OOM-kill counter is read (cgroup v2
 	// memory.events, else cgroup v1 memory/memory.oom_control). Default: DefaultCgroupDir.
 	CgroupDir string
-	// Stdout and Stderr receive the process's output. Default: os.Stdout and os.Stderr.
-	Stdout, Stderr io.Writer
-	// Log receives the runner's own log lines. Default: Stderr.
+	// Log is the pod log: it receives, in order and a whole line at a time, the runner's own lines,
+	// each job's begin and end markers, and between them the job's stdout and stderr (see
+	// pkg/joblog). Default: os.Stderr.
 	Log io.Writer
 	// ReapOrphans makes the runner collect exited processes that are not its own children between
 	// jobs, as the PID 1 of a container must. It must be false when other code of the same process
@@ -134,14 +136,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Env == nil {
 		c.Env = os.Environ()
 	}
-	if c.Stdout == nil {
-		c.Stdout = os.Stdout
-	}
-	if c.Stderr == nil {
-		c.Stderr = os.Stderr
-	}
 	if c.Log == nil {
-		c.Log = c.Stderr
+		c.Log = os.Stderr
 	}
 	if c.Client == nil {
 		c.Client = newClient()
@@ -172,6 +168,8 @@ func newClient() *http.Client {
 // runner runs jobs leased from the dispatch endpoint.
 type runner struct {
 	cfg Config
+	// out is the pod log (cfg.Log), shared by log and the jobs' output.
+	out *output
 	log *log.Logger
 	// hard ends ShutdownBudget after the context given to Run: it bounds what the runner still does
 	// once told to stop (stopping the process, reporting it).
@@ -192,7 +190,8 @@ func Run(ctx context.Context, cfg Config) error {
 	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownBudget, cancelHard) })
 	defer stopAfter()
 
-	r := &runner{cfg: cfg, log: log.New(cfg.Log, "seek-runner: ", 0), hard: hard}
+	out := &output{w: cfg.Log}
+	r := &runner{cfg: cfg, out: out, log: log.New(out, joblog.Prefix, 0), hard: hard}
 	if _, err := readOOMKills(cfg.CgroupDir); err != nil {
 		r.log.Printf("OOM kills will not be detected: %v", err)
 	}
@@ -229,14 +228,17 @@ func Run(ctx context.Context, cfg Config) error {
 // handle runs job and reports its outcome unless the manager stopped it.
 func (r *runner) handle(ctx context.Context, job *dispatch.Job) {
 	label := fmt.Sprintf("job %s/%s attempt %d", job.Namespace, job.Name, job.Attempt)
-	// One line per job, at its end: a pool pod may run many jobs a second, and every line costs the
-	// container runtime's log pipeline.
+	// Two lines per job, framing its output: a pool pod may run many jobs a second, and every line
+	// costs the container runtime's log pipeline. The REST API's logs endpoint finds the job's output
+	// between them.
+	a := joblog.Attempt{Namespace: job.Namespace, Name: job.Name, UID: job.UID, Attempt: job.Attempt}
+	_, _ = io.WriteString(r.out, joblog.BeginLine(a))
 	o := r.execute(ctx, job)
 	if o.stopReason != "" {
-		r.log.Printf("stopped %s (%s) after %s: %s", label, o.stopReason, round(o.duration), o.ended)
+		_, _ = io.WriteString(r.out, joblog.EndLine(a, fmt.Sprintf("stopped (%s) after %s: %s", o.stopReason, round(o.duration), o.ended)))
 		return
 	}
-	r.log.Printf("%s: %s after %s%s", label, o.ended, round(o.duration), o.notes())
+	_, _ = io.WriteString(r.out, joblog.EndLine(a, fmt.Sprintf("%s after %s%s", o.ended, round(o.duration), o.notes())))
 	r.report(label, &o.report)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/seek-api/seek-operator/pkg/dispatch"
+	"github.com/seek-api/seek-operator/pkg/joblog"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
@@ -63,11 +64,11 @@ func (s *syncBuffer) String() string {
 // named after the job ($SCRIPTS/<job name>.sh), so every job is a real process running a script of
 // the test's; the scripts see $T, the test's directory, and $TMPD, the scratch directory.
 type harness struct {
-	t                   *testing.T
-	f                   *fakeDispatch
-	cfg                 Config
-	dir                 string
-	stdout, stderr, log *syncBuffer
+	t   *testing.T
+	f   *fakeDispatch
+	cfg Config
+	dir string
+	log *syncBuffer
 }
 
 const testToken = "token-1"
@@ -76,7 +77,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	f := newFakeDispatch(t, testToken)
-	h := &harness{t: t, f: f, dir: dir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, log: &syncBuffer{}}
+	h := &harness{t: t, f: f, dir: dir, log: &syncBuffer{}}
 	for _, d := range []string{"scripts", "seek", "tmp", "cgroup"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -106,8 +107,6 @@ func newHarness(t *testing.T) *harness {
 		TmpDir:           filepath.Join(dir, "tmp"),
 		ProgressPath:     filepath.Join(dir, "seek", "progress.json"),
 		CgroupDir:        filepath.Join(dir, "cgroup"),
-		Stdout:           h.stdout,
-		Stderr:           h.stderr,
 		Log:              h.log,
 		BackoffMin:       5 * time.Millisecond,
 		BackoffMax:       20 * time.Millisecond,
@@ -118,7 +117,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("runner log:\n%s\nstdout:\n%s\nstderr:\n%s", h.log, h.stdout, h.stderr)
+			t.Logf("pod log:\n%s", h.log)
 		}
 	})
 	return h
@@ -338,22 +337,66 @@ printf '{"input":%s,"name":"%s","namespace":"%s","uid":"%s","worker":"%s","dispa
 	}
 }
 
-// TestOutputPassesThrough: the process's stdout and stderr reach the runner's, and both the tail.
+// TestOutputPassesThrough: the process's stdout and stderr reach the pod log between the job's
+// markers, and both the tail.
 func TestOutputPassesThrough(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	reports := h.runJobs(h.job("output", `echo to-stdout; sleep 0.1; echo to-stderr >&2; exit 1`))
-	if got, want := h.stdout.String(), "to-stdout\n"; got != want {
-		t.Errorf("stdout = %q, want %q", got, want)
-	}
-	if got, want := h.stderr.String(), "to-stderr\n"; got != want {
-		t.Errorf("stderr = %q, want %q", got, want)
-	}
 	if len(reports) != 1 || reports[0].LogTail != "to-stdout\nto-stderr\n" {
 		t.Errorf("reports = %+v, want one with the log tail of both", reports)
 	}
-	if log := h.log.String(); !strings.Contains(log, "job team-a/output attempt 1: process exited 1 after") {
-		t.Errorf("runner log lacks the job's end:\n%s", log)
+	log := h.log.String()
+	want := "seek-runner: begin job team-a/output uid=uid-output attempt=1\nto-stdout\nto-stderr\n" +
+		"seek-runner: end job team-a/output uid=uid-output attempt=1: process exited 1 after"
+	if !strings.Contains(log, want) {
+		t.Errorf("pod log lacks %q:\n%s", want, log)
+	}
+}
+
+// TestJobFraming: each job's output lies between its own markers, whole lines of it, with a last
+// line that has no newline ended by one; a worker's line that would pass for the runner's (a forged
+// marker of another job, on either stream, even in the middle of a long line) is escaped, so that
+// pkg/joblog's filter gives each job exactly its own lines.
+func TestJobFraming(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	forge := `echo 'seek-runner: end job team-a/forger uid=uid-forger attempt=1: process exited 0 after 1ms'; sleep 0.1
+echo 'seek-runner: begin job team-a/victim uid=uid-victim attempt=1' >&2; sleep 0.1
+echo 'victim output forged by forger'
+head -c 16383 /dev/zero | tr '\0' x; echo 'seek-runner: end job team-a/victim uid=uid-victim attempt=1: forged'
+printf 'no newline'`
+	h.runJobs(h.job("forger", forge), h.job("victim", `echo 'real victim line'; sleep 0.1; echo 'second' >&2`))
+	log := h.log.String()
+	long := strings.Repeat("x", joblog.MaxLineBytes-1)
+	got := map[string][]string{}
+	for _, name := range []string{"forger", "victim"} {
+		f := joblog.NewFilter(joblog.Attempt{Namespace: "team-a", Name: name, UID: "uid-" + name, Attempt: 1})
+		_ = joblog.ReadLines(strings.NewReader(log), 1<<20, func(line []byte) error {
+			if keep, done := f.Line(line); keep {
+				got[name] = append(got[name], string(line))
+			} else if done {
+				return joblog.ErrStop
+			}
+			return nil
+		})
+		if !f.Done() {
+			t.Errorf("job %s: no end marker in the log", name)
+		}
+	}
+	want := map[string][]string{
+		"forger": {
+			"> seek-runner: end job team-a/forger uid=uid-forger attempt=1: process exited 0 after 1ms",
+			"> seek-runner: begin job team-a/victim uid=uid-victim attempt=1",
+			"victim output forged by forger",
+			long,
+			"> seek-runner: end job team-a/victim uid=uid-victim attempt=1: forged",
+			"no newline",
+		},
+		"victim": {"real victim line", "second"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("each job's lines (-want +got):\n%s", diff)
 	}
 }
 
@@ -449,8 +492,8 @@ func TestStopByHeartbeat(t *testing.T) {
 	for _, tc := range []struct {
 		name, answer, wantLog string
 	}{
-		{"stop", "Canceled", "stopped job team-a/doomed attempt 1 (Canceled) after "},
-		{"conflict", "409", "stopped job team-a/doomed attempt 1 (NotHeld) after "},
+		{"stop", "Canceled", "end job team-a/doomed uid=uid-doomed attempt=1: stopped (Canceled) after "},
+		{"conflict", "409", "end job team-a/doomed uid=uid-doomed attempt=1: stopped (NotHeld) after "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -867,7 +910,8 @@ func TestLeasedWhileStopping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{cfg: cfg, log: log.New(h.log, "seek-runner: ", 0), hard: context.Background()}
+	out := &output{w: h.log}
+	r := &runner{cfg: cfg, out: out, log: log.New(out, joblog.Prefix, 0), hard: context.Background()}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := r.execute(ctx, h.job("late", `echo ran > "$T/ran"`))

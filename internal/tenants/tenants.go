@@ -7,7 +7,9 @@
 //     jobs (finished jobs stay until their retention passes and must not use up the cap);
 //   - the worker NetworkPolicy (NetworkPolicyName), as the Helm chart renders it into its tenant
 //     template ConfigMap (TemplateName, in the release namespace): no ingress, DNS to the cluster DNS
-//     only, public addresses only.
+//     only, public addresses only;
+//   - a Role and RoleBinding (FrontendRoleName) that let the REST frontend's ServiceAccount read the
+//     namespace's pods and their logs, for the jobs' logs (see frontend_role.go).
 //
 // Apply is idempotent: applying a tenant that exists updates it (labels added, the quota's cap and the
 // policy set), which is also how tenants made before these objects existed are brought up to date.
@@ -74,6 +76,9 @@ type Tenant struct {
 	MaxActiveJobs int64
 	// NetworkPolicy is the worker pods' NetworkPolicy; none when nil.
 	NetworkPolicy *networkingv1.NetworkPolicySpec
+	// FrontendNamespace is where the REST frontend's ServiceAccount (FrontendServiceAccount) is: the
+	// chart's release namespace. The tenant gets no Role for the frontend when it is empty.
+	FrontendNamespace string
 }
 
 // WaitCounted waits until kube-controller-manager has counted the tenant's quota: until then the
@@ -132,13 +137,16 @@ func (t *Tenant) Validate() error {
 	if errs := validation.IsDNS1123Label(t.Name); len(errs) > 0 {
 		return fmt.Errorf("tenant name %q is not a namespace name: %s", t.Name, errs[0])
 	}
+	if errs := validation.IsDNS1123Label(t.FrontendNamespace); t.FrontendNamespace != "" && len(errs) > 0 {
+		return fmt.Errorf("frontend namespace %q is not a namespace name: %s", t.FrontendNamespace, errs[0])
+	}
 	if t.MaxActiveJobs < 0 {
 		return fmt.Errorf("max active jobs must not be negative, got %d", t.MaxActiveJobs)
 	}
 	return nil
 }
 
-// Apply creates or updates the tenant's namespace, quota and NetworkPolicy.
+// Apply creates or updates the tenant's namespace, quota, the frontend's Role and the NetworkPolicy.
 func Apply(ctx context.Context, c client.Client, t Tenant) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -175,6 +183,12 @@ func Apply(ctx context.Context, c client.Client, t Tenant) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ResourceQuota %s/%s: %w", t.Name, QuotaName, err)
+	}
+
+	if t.FrontendNamespace != "" {
+		if err := applyFrontendRole(ctx, c, t.Name, t.FrontendNamespace); err != nil {
+			return err
+		}
 	}
 
 	if t.NetworkPolicy == nil {

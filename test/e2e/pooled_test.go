@@ -454,10 +454,10 @@ func TestPooledFailuresAndRetries(t *testing.T) {
 	waitWarning(t, sj, seekv1alpha1.JobReasonRetriesExhausted)
 }
 
-// stopLine matches the runner's log line about stopping a job's process: "stopped job NS/NAME attempt
-// N (Canceled) after ..." on a stop from the manager, "job NS/NAME attempt N: process exited 1 after
-// 3s (timed out)" on a timeout.
-var stopLine = regexp.MustCompile(`stopped job |\(timed out`)
+// stopLine matches the runner's end marker of a job whose process it stopped: "end job NS/NAME uid=UID
+// attempt=N: stopped (Canceled) after ..." on a stop from the manager, "end job NS/NAME uid=UID
+// attempt=N: process exited 1 after 3s (timed out)" on a timeout.
+var stopLine = regexp.MustCompile(`^seek-runner: end job .*: (stopped \(|.*\(timed out)`)
 
 // TestPooledTimeoutStopsTheProcess: a pooled job past its timeout ends TimedOut, the runner stops its
 // process (its log says so), and the pod, the pool's only one, then runs the next job.

@@ -24,7 +24,7 @@ import (
 )
 
 // newTenant makes a tenant namespace as seekctl tenants create does, with a worker NetworkPolicy like
-// the chart's, and waits until kube-controller-manager has counted its quota.
+// the chart's and the frontend's Role, and waits until kube-controller-manager has counted its quota.
 func newTenant(t *testing.T, maxActive int64) string {
 	t.Helper()
 	ctx := context.Background()
@@ -37,7 +37,7 @@ func newTenant(t *testing.T, maxActive int64) string {
 			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: []string{"64:ff9b::/96", "fc00::/7"}}},
 		}}},
 	}
-	if err := tenants.Apply(ctx, k8sClient, tenants.Tenant{Name: ns, MaxActiveJobs: maxActive, NetworkPolicy: policy}); err != nil {
+	if err := tenants.Apply(ctx, k8sClient, tenants.Tenant{Name: ns, MaxActiveJobs: maxActive, NetworkPolicy: policy, FrontendNamespace: systemNamespace}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -54,6 +54,7 @@ const (
 	ErrorCodeInvalidCallbackUrl   ErrorCode = "invalid_callback_url"
 	ErrorCodeInvalidInput         ErrorCode = "invalid_input"
 	ErrorCodeInvalidRequest       ErrorCode = "invalid_request"
+	ErrorCodeLogsUnavailable      ErrorCode = "logs_unavailable"
 	ErrorCodeNoCallback           ErrorCode = "no_callback"
 	ErrorCodeNotFound             ErrorCode = "not_found"
 	ErrorCodeNotReady             ErrorCode = "not_ready"
@@ -88,6 +89,8 @@ func (e ErrorCode) Valid() bool {
 	case ErrorCodeInvalidInput:
 		return true
 	case ErrorCodeInvalidRequest:
+		return true
+	case ErrorCodeLogsUnavailable:
 		return true
 	case ErrorCodeNoCallback:
 		return true
@@ -384,6 +387,12 @@ type InternalError = Error
 // JobNotFound defines model for JobNotFound.
 type JobNotFound = Error
 
+// LogsServiceUnavailable defines model for LogsServiceUnavailable.
+type LogsServiceUnavailable = Error
+
+// LogsUnavailable defines model for LogsUnavailable.
+type LogsUnavailable = Error
+
 // NotReady defines model for NotReady.
 type NotReady = Error
 
@@ -427,6 +436,15 @@ type ListJobsParams struct {
 type GetJobParams struct {
 	// Prefer `wait=N` (RFC 7240), N from 0 to 60: answer as soon as the job finishes, or after N seconds with its current state.
 	Prefer *PreferWait `json:"Prefer,omitempty"`
+}
+
+// GetJobLogsParams defines parameters for GetJobLogs.
+type GetJobLogsParams struct {
+	// Tail How many of the last lines to return: 1 to 10000, default 100. Out of range: 400 naming tail.
+	Tail *int `form:"tail,omitempty" json:"tail,omitempty"`
+
+	// Follow true: stream the lines (chunked) until the job's attempt ends, 1 MiB was sent, or 5 minutes passed; 503 with Retry-After when the server streams too many already
+	Follow *bool `form:"follow,omitempty" json:"follow,omitempty"`
 }
 
 // SubmitJobParams defines parameters for SubmitJob.
@@ -726,6 +744,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/jobs/{id}/cancel (the `CancelJob` operationId).
 	CancelJob(ctx context.Context, id JobId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetJobLogs Get a job's logs
+	//
+	// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+	//
+	// Corresponds with GET /v1/jobs/{id}/logs (the `GetJobLogs` operationId).
+	GetJobLogs(ctx context.Context, id JobId, params *GetJobLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetWebhookSecret The tenant's webhook signing secret
 	//
 	// Created on first use. Receivers verify the webhook-signature header of each delivery with it (Standard Webhooks).
@@ -894,6 +919,23 @@ func (c *Client) RedeliverJobCallback(ctx context.Context, id JobId, reqEditors 
 // Corresponds with POST /v1/jobs/{id}/cancel (the `CancelJob` operationId).
 func (c *Client) CancelJob(ctx context.Context, id JobId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCancelJobRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetJobLogs Get a job's logs
+//
+// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+//
+// Corresponds with GET /v1/jobs/{id}/logs (the `GetJobLogs` operationId).
+func (c *Client) GetJobLogs(ctx context.Context, id JobId, params *GetJobLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJobLogsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1334,6 +1376,79 @@ func NewCancelJobRequest(server string, id JobId) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetJobLogsRequest constructs an http.Request for the GetJobLogs method
+func NewGetJobLogsRequest(server string, id JobId, params *GetJobLogsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/jobs/%s/logs", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Tail != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tail", *params.Tail, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Follow != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "follow", *params.Follow, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetWebhookSecretRequest constructs an http.Request for the GetWebhookSecret method
 func NewGetWebhookSecretRequest(server string) (*http.Request, error) {
 	var err error
@@ -1764,6 +1879,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/jobs/{id}/cancel (the `CancelJob` operationId).
 	CancelJobWithResponse(ctx context.Context, id JobId, reqEditors ...RequestEditorFn) (*CancelJobResponse, error)
+
+	// GetJobLogsWithResponse Get a job's logs
+	//
+	// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/jobs/{id}/logs (the `GetJobLogs` operationId).
+	GetJobLogsWithResponse(ctx context.Context, id JobId, params *GetJobLogsParams, reqEditors ...RequestEditorFn) (*GetJobLogsResponse, error)
 
 	// GetWebhookSecretWithResponse The tenant's webhook signing secret
 	//
@@ -2376,6 +2500,110 @@ func (r CancelJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CancelJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetJobLogsResponse429Headers the declared response headers of an HTTP 429 response for GetJobLogs
+type GetJobLogsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetJobLogsResponse503Headers the declared response headers of an HTTP 503 response for GetJobLogs
+type GetJobLogsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetJobLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *JobNotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *LogsUnavailable
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RateLimited
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *LogsServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetJobLogsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetJobLogsResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetJobLogsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetJobLogsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetJobLogsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetJobLogsResponse) GetJSON404() *JobNotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r GetJobLogsResponse) GetJSON409() *LogsUnavailable {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetJobLogsResponse) GetJSON429() *RateLimited {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetJobLogsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetJobLogsResponse) GetJSON503() *LogsServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJobLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJobLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJobLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJobLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3114,6 +3342,21 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id JobI
 	return ParseCancelJobResponse(rsp)
 }
 
+// GetJobLogsWithResponse Get a job's logs
+//
+// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/jobs/{id}/logs (the `GetJobLogs` operationId).
+func (c *ClientWithResponses) GetJobLogsWithResponse(ctx context.Context, id JobId, params *GetJobLogsParams, reqEditors ...RequestEditorFn) (*GetJobLogsResponse, error) {
+	rsp, err := c.GetJobLogs(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJobLogsResponse(rsp)
+}
+
 // GetWebhookSecretWithResponse The tenant's webhook signing secret
 //
 // Created on first use. Receivers verify the webhook-signature header of each delivery with it (Standard Webhooks).
@@ -3705,6 +3948,104 @@ func ParseCancelJobResponse(rsp *http.Response) (*CancelJobResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers CancelJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetJobLogsResponse parses an HTTP response from a GetJobLogsWithResponse call
+func ParseGetJobLogsResponse(rsp *http.Response) (*GetJobLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJobLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest JobNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest LogsUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest LogsServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetJobLogsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetJobLogsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
