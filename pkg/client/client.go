@@ -112,6 +112,26 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 
 // once makes one attempt.
 func (c *Client) once(ctx context.Context, r *request) (*response, error) {
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponseBytes+1))
+	if err != nil {
+		return nil, &transportError{err: fmt.Errorf("seek: %s %s: reading the answer: %w", r.method, r.path, err)}
+	}
+	if int64(len(raw)) > c.maxResponseBytes {
+		return nil, fmt.Errorf("seek: %s %s: the answer exceeds %d bytes", r.method, r.path, c.maxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, parseAPIError(resp.StatusCode, resp.Header, raw)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: raw}, nil
+}
+
+// send makes the HTTP request of r and returns its answer, whatever the status, with its body unread.
+func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
 	u, err := url.Parse(c.base.String() + r.path)
 	if err != nil {
 		return nil, fmt.Errorf("seek: %s %s: %w", r.method, r.path, err)
@@ -129,7 +149,9 @@ func (c *Client) once(ctx context.Context, r *request) (*response, error) {
 		req.Header[k] = v
 	}
 	req.Header.Set("X-Api-Key", c.apiKey)
-	req.Header.Set("Accept", "application/json")
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -138,18 +160,7 @@ func (c *Client) once(ctx context.Context, r *request) (*response, error) {
 	if err != nil {
 		return nil, &transportError{err: fmt.Errorf("seek: %s %s: %w", r.method, r.path, err)}
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponseBytes+1))
-	if err != nil {
-		return nil, &transportError{err: fmt.Errorf("seek: %s %s: reading the answer: %w", r.method, r.path, err)}
-	}
-	if int64(len(raw)) > c.maxResponseBytes {
-		return nil, fmt.Errorf("seek: %s %s: the answer exceeds %d bytes", r.method, r.path, c.maxResponseBytes)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, parseAPIError(resp.StatusCode, resp.Header, raw)
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: raw}, nil
+	return resp, nil
 }
 
 // transportError is a request that got no answer: retried only when idempotent.

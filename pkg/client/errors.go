@@ -39,6 +39,9 @@ const (
 	CodeActiveJobsLimit = "active_jobs_limit"
 	// CodeUnavailable: the job store is briefly unavailable (503, retried).
 	CodeUnavailable = "unavailable"
+	// CodeLogsUnavailable: the job's log cannot be read: it has not started, waits for its next
+	// attempt, or its pod is gone (409).
+	CodeLogsUnavailable = "logs_unavailable"
 )
 
 // APIError is an error answer of the API: {"error": {"code", "message", "field"}} with its HTTP status.

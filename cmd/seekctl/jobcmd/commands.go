@@ -21,7 +21,7 @@ func AddTo(root *cobra.Command) {
 	conn := &connection{getenv: os.Getenv, userConfigDir: os.UserConfigDir}
 	conn.addFlags(root)
 	root.AddCommand(newSubmitCommand(conn), newGetCommand(conn), newListCommand(conn), newWaitCommand(conn),
-		newCancelCommand(conn), newWorkersCommand(conn), newBatchCommand(conn))
+		newCancelCommand(conn), newWorkersCommand(conn), newBatchCommand(conn), newLogsCommand(conn))
 }
 
 func newSubmitCommand(conn *connection) *cobra.Command {

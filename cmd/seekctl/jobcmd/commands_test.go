@@ -103,3 +103,18 @@ func TestCancelWaitAndWorkers(t *testing.T) {
 		t.Errorf("workers = %q (%v), want %q", out, err, want)
 	}
 }
+
+func TestLogsCommand(t *testing.T) {
+	_, url := newFakeSeek(t)
+	out, _, err := run(t, url, "", "logs", "job_000", "--tail", "5")
+	if err != nil || out != "last 5 lines\n" {
+		t.Errorf("logs --tail 5 = %q (%v)", out, err)
+	}
+	out, _, err = run(t, url, "", "logs", "job_000", "-f")
+	if err != nil || out != "line 1\nline 2\nline 3\n" {
+		t.Errorf("logs -f = %q (%v)", out, err)
+	}
+	if _, _, err := run(t, url, "", "logs", "job_000", "--tail", "10001"); err == nil {
+		t.Error("logs --tail 10001: no error")
+	}
+}

@@ -69,6 +69,13 @@ func (f *fakeSeek) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		job := f.create(json.RawMessage(body))
 		f.mu.Unlock()
 		writeJSON(w, 202, job)
+	case r.Method == http.MethodGet && strings.HasSuffix(path, "/logs"):
+		w.Header().Set("Content-Type", "text/plain")
+		if r.URL.Query().Get("follow") == "true" {
+			_, _ = w.Write([]byte("line 1\nline 2\nline 3\n"))
+			return
+		}
+		_, _ = fmt.Fprintf(w, "last %s lines\n", r.URL.Query().Get("tail"))
 	case r.Method == http.MethodGet && path == "/v1/jobs":
 		f.list(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/v1/jobs/"):
