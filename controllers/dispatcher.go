@@ -443,7 +443,7 @@ func (d *Dispatcher) releaseLost(ctx context.Context, c *caller) error {
 func (d *Dispatcher) mayExit(ctx context.Context, c *caller, w *seekv1alpha1.SeekWorker) (bool, error) {
 	minPods, _, _ := w.PoolSize()
 	pods := &corev1.PodList{}
-	if err := d.Client.List(ctx, pods, client.InNamespace(c.namespace), client.MatchingLabels{seekv1alpha1.LabelPool: c.worker}); err != nil {
+	if err := d.Client.List(ctx, pods, client.InNamespace(c.namespace), client.MatchingFields{poolLabelField: c.worker}); err != nil {
 		return false, fmt.Errorf("list the pods of pool %s: %w", poolKey(c.namespace, c.worker), err)
 	}
 	pool := poolKey(c.namespace, c.worker)

@@ -63,11 +63,11 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, fmt.Errorf("list SeekJobs of pool %s: %w", poolKey(ns, w.Name), err)
 	}
 	poolJobs := &batchv1.JobList{}
-	if err := r.Client.List(ctx, poolJobs, client.InNamespace(ns), client.MatchingLabels{seekv1alpha1.LabelPool: w.Name}); err != nil {
+	if err := r.Client.List(ctx, poolJobs, client.InNamespace(ns), client.MatchingFields{poolLabelField: w.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list Jobs of pool %s: %w", poolKey(ns, w.Name), err)
 	}
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{seekv1alpha1.LabelPool: w.Name}); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(ns), client.MatchingFields{poolLabelField: w.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list pods of pool %s: %w", poolKey(ns, w.Name), err)
 	}
 
@@ -262,7 +262,7 @@ func poolsOfWorker(c client.Reader) handler.MapFunc {
 		}
 		namespaces := map[string]bool{}
 		poolJobs := &batchv1.JobList{}
-		if err := c.List(ctx, poolJobs, client.MatchingLabels{seekv1alpha1.LabelPool: w.Name}); err != nil {
+		if err := c.List(ctx, poolJobs, client.MatchingFields{poolLabelField: w.Name}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing pool Jobs of worker", "worker", w.Name)
 			return nil
 		}

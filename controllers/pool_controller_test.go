@@ -84,11 +84,8 @@ func (c *writeCounter) funcs(createErr error) interceptor.Funcs {
 
 // newPoolTestClient is a fake apiserver and cache with the indexes of the pool controller.
 func newPoolTestClient(t *testing.T, counter *writeCounter, createErr error, objs ...client.Object) client.WithWatch {
-	return fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithObjects(objs...).
+	return withCacheIndexes(fake.NewClientBuilder().WithScheme(newTestScheme(t))).WithObjects(objs...).
 		WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).
-		WithIndex(&seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue).
-		WithIndex(&seekv1alpha1.SeekJob{}, poolPodUIDField, poolPodUIDIndexValue).
-		WithIndex(&seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker).
 		WithInterceptorFuncs(counter.funcs(createErr)).Build()
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -281,9 +280,8 @@ func TestReconcileQueueTimeout(t *testing.T) {
 				}
 				objs = append(objs, j)
 			}
-			apiserver := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-				WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).
-				WithIndex(&corev1.Event{}, eventObjectUIDField, eventObjectUID).Build()
+			apiserver := withCacheIndexes(fake.NewClientBuilder().WithScheme(scheme)).WithObjects(objs...).
+				WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).Build()
 			cache := interceptor.NewClient(apiserver, interceptor.Funcs{
 				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 					if _, ok := obj.(*batchv1.Job); ok && tc.jobHiddenFromCache {

@@ -76,8 +76,7 @@ func TestTenantQuotaReconcile(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithObjects(append(jobs, tc.quota)...).
-				WithIndex(&seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue).Build()
+			c := withCacheIndexes(fake.NewClientBuilder().WithScheme(newTestScheme(t))).WithObjects(append(jobs, tc.quota)...).Build()
 			r := &TenantQuotaReconciler{Client: c}
 			key := client.ObjectKeyFromObject(tc.quota)
 			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
@@ -93,7 +92,7 @@ func TestTenantQuotaReconcile(t *testing.T) {
 		})
 	}
 	t.Run("no quota", func(t *testing.T) {
-		c := fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithIndex(&seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue).Build()
+		c := withCacheIndexes(fake.NewClientBuilder().WithScheme(newTestScheme(t))).Build()
 		req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "team-a", Name: tenants.QuotaName}}
 		if _, err := (&TenantQuotaReconciler{Client: c}).Reconcile(context.Background(), req); err != nil {
 			t.Errorf("Reconcile = %v, want nothing to do", err)

@@ -328,7 +328,7 @@ func admitted(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) bool {
 // falls due.
 func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.SeekJob, job *batchv1.Job) (time.Duration, error) {
 	now := r.Clock.Now()
-	pods, err := r.listPods(ctx, r.Client, sj)
+	pods, err := r.listPods(ctx, sj, false)
 	if err != nil {
 		return 0, err
 	}
@@ -340,7 +340,7 @@ func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.See
 	}
 	if !setStatusFromJob(sj, job, pods, failedCreate, false, now) {
 		// The Job finished but the cache has not shown the pod holding the outcome: ask the apiserver.
-		if pods, err = r.listPods(ctx, r.APIReader, sj); err != nil {
+		if pods, err = r.listPods(ctx, sj, true); err != nil {
 			return 0, err
 		}
 		setStatusFromJob(sj, job, pods, failedCreate, true, now)
@@ -371,9 +371,15 @@ func (r *SeekJobReconciler) failedCreate(ctx context.Context, job *batchv1.Job) 
 	return latestFailedCreate(job, events.Items), nil
 }
 
-func (r *SeekJobReconciler) listPods(ctx context.Context, c client.Reader, sj *seekv1alpha1.SeekJob) ([]corev1.Pod, error) {
+func (r *SeekJobReconciler) listPods(ctx context.Context, sj *seekv1alpha1.SeekJob, live bool) ([]corev1.Pod, error) {
 	pods := &corev1.PodList{}
-	if err := c.List(ctx, pods, client.InNamespace(sj.Namespace), client.MatchingLabels{seekv1alpha1.LabelJobUID: string(sj.UID)}); err != nil {
+	// The cache by its index; the apiserver by the label.
+	var c client.Reader = r.Client
+	var selector client.ListOption = client.MatchingFields{jobUIDLabelField: string(sj.UID)}
+	if live {
+		c, selector = r.APIReader, client.MatchingLabels{seekv1alpha1.LabelJobUID: string(sj.UID)}
+	}
+	if err := c.List(ctx, pods, client.InNamespace(sj.Namespace), selector); err != nil {
 		return nil, fmt.Errorf("list pods of SeekJob %s: %w", klog.KObj(sj), err)
 	}
 	return pods.Items, nil

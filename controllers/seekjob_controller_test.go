@@ -282,7 +282,7 @@ func TestReconcileCancel(t *testing.T) {
 				job.Status = *testutil.MakeJob("a", "ns").SucceededCount(1).Complete(now).Obj().Status.DeepCopy()
 				objs = append(objs, testutil.MakePod("a-1", "ns").ForSeekJob(sj).Succeeded(`"ok"`, now).Obj())
 			}
-			apiserver := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(sj).Build()
+			apiserver := withCacheIndexes(fake.NewClientBuilder().WithScheme(scheme)).WithObjects(objs...).WithStatusSubresource(sj).Build()
 			staleCache := interceptor.NewClient(apiserver, interceptor.Funcs{
 				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 					if _, ok := obj.(*batchv1.Job); ok {
@@ -379,8 +379,7 @@ func TestReconcileStart(t *testing.T) {
 					Reason:         "FailedCreate", Message: tc.failedCreate, LastTimestamp: metav1.NewTime(now),
 				})
 			}
-			c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(sj).
-				WithIndex(&corev1.Event{}, eventObjectUIDField, eventObjectUID).
+			c := withCacheIndexes(fake.NewClientBuilder().WithScheme(scheme)).WithObjects(objs...).WithStatusSubresource(sj).
 				WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 					if _, ok := obj.(*batchv1.Job); ok && tc.createErr != nil {
 						return tc.createErr

@@ -171,7 +171,7 @@ func (r *SeekJobReconciler) poolStartTrouble(ctx context.Context, sj *seekv1alph
 // or its pods are being made and started).
 func (r *SeekJobReconciler) poolTrouble(ctx context.Context, ns, worker string) (reason, message string, err error) {
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{seekv1alpha1.LabelPool: worker}); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(ns), client.MatchingFields{poolLabelField: worker}); err != nil {
 		return "", "", fmt.Errorf("list pods of pool %s: %w", poolKey(ns, worker), err)
 	}
 	if slices.ContainsFunc(pods.Items, func(p corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil }) {
@@ -187,7 +187,7 @@ func (r *SeekJobReconciler) poolTrouble(ctx context.Context, ns, worker string) 
 		return "", "", nil
 	}
 	jobs := &batchv1.JobList{}
-	if err := r.Client.List(ctx, jobs, client.InNamespace(ns), client.MatchingLabels{seekv1alpha1.LabelPool: worker}); err != nil {
+	if err := r.Client.List(ctx, jobs, client.InNamespace(ns), client.MatchingFields{poolLabelField: worker}); err != nil {
 		return "", "", fmt.Errorf("list Jobs of pool %s: %w", poolKey(ns, worker), err)
 	}
 	events := &corev1.EventList{}

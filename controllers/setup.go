@@ -40,6 +40,46 @@ import (
 // default and so most of them, are not in it: a worker's events cost what its active jobs cost.
 const unfinishedWorkerField = "seek-api.com/unfinished-worker"
 
+// cacheIndex is a field index of the manager's cache.
+type cacheIndex struct {
+	obj   client.Object
+	field string
+	value client.IndexerFunc
+}
+
+// cacheIndexes are the indexes of the manager's cache. The controllers find what belongs to a job,
+// a worker or a pool through them: a label selector on the cache would scan the whole namespace,
+// which holds the pods of every retained job too.
+func cacheIndexes() []cacheIndex {
+	return []cacheIndex{
+		{&seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker},
+		{&seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue},
+		{&seekv1alpha1.SeekJob{}, poolPodUIDField, poolPodUIDIndexValue},
+		{&seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue},
+		{&corev1.Event{}, eventObjectUIDField, eventObjectUID},
+		{&corev1.Pod{}, jobUIDLabelField, labelValue(seekv1alpha1.LabelJobUID)},
+		{&corev1.Pod{}, poolLabelField, labelValue(seekv1alpha1.LabelPool)},
+		{&batchv1.Job{}, poolLabelField, labelValue(seekv1alpha1.LabelPool)},
+	}
+}
+
+// Indexes of pods and Jobs by the labels that say whose they are: a SeekJob's (Job mode, by its UID)
+// or a pool's (by its worker's name; namespaced lists make that the pool).
+const (
+	jobUIDLabelField = "metadata.labels.seek-api.com/job-uid"
+	poolLabelField   = "metadata.labels.seek-api.com/pool"
+)
+
+// labelValue indexes objects by the value of one label, when they have it.
+func labelValue(key string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		if v := o.GetLabels()[key]; v != "" {
+			return []string{v}
+		}
+		return nil
+	}
+}
+
 // unfinishedWorker is the unfinishedWorkerField index's value of a SeekJob.
 func unfinishedWorker(o client.Object) []string {
 	if sj := o.(*seekv1alpha1.SeekJob); !sj.Status.State.IsTerminal() {
@@ -162,20 +202,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 		opts.JobConcurrency = 16
 	}
 	ctx := context.Background()
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker); err != nil {
-		return nil, fmt.Errorf("index SeekJobs by worker: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, activePoolField, activePoolIndexValue); err != nil {
-		return nil, fmt.Errorf("index SeekJobs by pool: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, poolPodUIDField, poolPodUIDIndexValue); err != nil {
-		return nil, fmt.Errorf("index SeekJobs by pool pod: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &seekv1alpha1.SeekJob{}, finishedField, finishedIndexValue); err != nil {
-		return nil, fmt.Errorf("index SeekJobs by finished: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Event{}, eventObjectUIDField, eventObjectUID); err != nil {
-		return nil, fmt.Errorf("index Events by object: %w", err)
+	for _, ix := range cacheIndexes() {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, ix.obj, ix.field, ix.value); err != nil {
+			return nil, fmt.Errorf("index %T by %s: %w", ix.obj, ix.field, err)
+		}
 	}
 	c := mgr.GetClient()
 	metrics := NewMetrics(mgr.GetCache())

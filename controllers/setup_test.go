@@ -34,8 +34,7 @@ func TestWaitingJobsOfWorker(t *testing.T) {
 		waiting("other-worker", seekv1alpha1.JobReasonWorkerNotFound),
 	}
 	jobs[len(jobs)-1].(*seekv1alpha1.SeekJob).Spec.WorkerName = "other"
-	c := fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithObjects(jobs...).
-		WithIndex(&seekv1alpha1.SeekJob{}, unfinishedWorkerField, unfinishedWorker).Build()
+	c := withCacheIndexes(fake.NewClientBuilder().WithScheme(newTestScheme(t))).WithObjects(jobs...).Build()
 
 	cases := []struct {
 		name   string
@@ -94,4 +93,13 @@ func TestEventToSeekJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withCacheIndexes registers the manager cache's indexes (cacheIndexes) on a fake client, whose
+// lists then take the same field selectors as the cache.
+func withCacheIndexes(b *fake.ClientBuilder) *fake.ClientBuilder {
+	for _, ix := range cacheIndexes() {
+		b = b.WithIndex(ix.obj, ix.field, ix.value)
+	}
+	return b
 }

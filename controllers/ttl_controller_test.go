@@ -247,8 +247,7 @@ func TestSeekJobTTLReconcile(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			builder := fake.NewClientBuilder().
-				WithScheme(newTestScheme(t)).
+			builder := withCacheIndexes(fake.NewClientBuilder().WithScheme(newTestScheme(t))).
 				WithStatusSubresource(&seekv1alpha1.SeekJob{}, &seekv1alpha1.SeekWorker{}).
 				WithObjects(tc.objs...)
 			if tc.interceptor != nil {
