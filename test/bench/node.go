@@ -338,7 +338,10 @@ func (n *nodeRun) burst(ctx context.Context, ns string, api *nodeAPI, worker str
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(2 * time.Second) // the writes that follow the last status write (events, pods' ends)
+	if err := n.waitDeleted(ctx, ns, names); err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second) // the writes that follow the last deletion (the Jobs' and pods' ends)
 	use, err := m.end(ctx)
 	if err != nil {
 		return nil, err
@@ -412,12 +415,40 @@ func (n *nodeRun) batch(ctx context.Context, phase, sample string, input func(i 
 			return nil, err
 		}
 		r.elapsed = last.Sub(start)
-		time.Sleep(2 * time.Second) // the writes that follow the last status write (events)
+		if err := n.waitDeleted(ctx, ns, names); err != nil {
+			return nil, err
+		}
+		time.Sleep(2 * time.Second) // the writes that follow the last deletion
 	}
 	if r.use, err = m.end(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// benchRetention is the retention (REST ?retention=) of the jobs the throughput phases submit: short,
+// so that each phase counts every write of a job's life, its deletion by the TTL controller (and in
+// Job mode the garbage collector's of its Job and pod) included.
+const benchRetention = 5 * time.Second
+
+// waitDeleted waits until none of the SeekJobs named is left in ns: their retention has passed.
+func (n *nodeRun) waitDeleted(ctx context.Context, ns string, names []string) error {
+	want := make(map[string]bool, len(names))
+	for _, name := range names {
+		want[name] = true
+	}
+	return waitFor(ctx, 5*time.Minute, func() (bool, error) {
+		list := &seekv1alpha1.SeekJobList{}
+		if err := n.c.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for i := range list.Items {
+			if want[list.Items[i].Name] {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 }
 
 // nodeAPI calls the REST API with a tenant's key.
@@ -455,7 +486,7 @@ func jobOf(body []byte) (name, status string, err error) {
 
 // submit submits one job and returns its SeekJob's name.
 func (a *nodeAPI) submit(ctx context.Context, worker string, input []byte) (string, error) {
-	code, body, err := a.post(ctx, "/v1/workers/"+worker+"/jobs", input)
+	code, body, err := a.post(ctx, "/v1/workers/"+worker+"/jobs?retention="+benchRetention.String(), input)
 	if err != nil {
 		return "", err
 	}
@@ -483,7 +514,7 @@ func (a *nodeAPI) submitWait(ctx context.Context, worker string, input []byte) (
 // refused item), and the refused items' errors.
 func (a *nodeAPI) batch(ctx context.Context, worker string, inputs []string) ([]string, []string, error) {
 	body := []byte(`{"inputs":[` + strings.Join(inputs, ",") + `]}`)
-	code, out, err := a.post(ctx, "/v1/workers/"+worker+"/jobs:batch", body)
+	code, out, err := a.post(ctx, "/v1/workers/"+worker+"/jobs:batch?retention="+benchRetention.String(), body)
 	if err != nil {
 		return nil, nil, err
 	}

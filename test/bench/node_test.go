@@ -215,6 +215,7 @@ func TestNodeReport(t *testing.T) {
 		{"email-validator (no MX lookups), 1000 jobs in one batch call", []string{"1.80"}},
 		{"items refused (first: 7: unavailable busy)", []string{"2"}},
 		{"creates + manager writes", []string{"9.00", "3.00", "0.00"}},
+		{"every write of a job's life, every client: submit to deletion", []string{"9.00", "3.00", "0.00"}},
 		{"  PUT seek-api.com/seekjobs/status", []string{"5.00", "2.00"}},
 		{"CPU ms, manager", []string{"4.0", "2.0", "n/a"}},
 		{"CPU ms, kube-apiserver", []string{"6.0", "3.0", "n/a"}},

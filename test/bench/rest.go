@@ -162,7 +162,8 @@ func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client
 	return h, nil
 }
 
-// during starts the frontend, waits until its caches are synced, runs measure (CPU-profiled to
+// during starts the frontend, at the settings the chart ships (its client's QPS and burst), waits
+// until its caches are synced, runs measure (CPU-profiled to
 // <rest-cpuprofile>.<run> when asked) and stops the frontend.
 func (h *restHarness) during(ctx context.Context, measure func() error) error {
 	fctx, stop := context.WithCancel(ctx)
@@ -170,7 +171,7 @@ func (h *restHarness) during(ctx context.Context, measure func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- frontend.Run(fctx, h.userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
-			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: 5000, Burst: 10000, ShutdownTimeout: 5 * time.Second, Ready: ready})
+			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: frontend.DefaultKubeAPIQPS, Burst: frontend.DefaultKubeAPIBurst, ShutdownTimeout: 5 * time.Second, Ready: ready})
 	}()
 	defer func() { stop(); <-done }() //nolint:errcheck // the frontend was stopped on purpose
 	select {
