@@ -55,15 +55,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, opts *LogsOptions, w
 			err = parseAPIError(resp.StatusCode, resp.Header, raw)
 		}
 		if err == nil {
-			_, err = io.Copy(w, resp.Body)
-			resp.Body.Close()
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("seek: following the logs of job %s: %w", id, err)
-			}
-			return nil
+			return follow(ctx, id, resp.Body, w)
 		}
 		delay, retry := c.retry.next(attempt, true, err)
 		if !retry || ctx.Err() != nil {
@@ -73,6 +65,15 @@ func (c *Client) FollowLogs(ctx context.Context, id string, opts *LogsOptions, w
 			return errors.Join(err, werr)
 		}
 	}
+}
+
+// follow copies a log stream to w until it ends; one cut because ctx ended is no error.
+func follow(ctx context.Context, id string, body io.ReadCloser, w io.Writer) error {
+	defer body.Close()
+	if _, err := io.Copy(w, body); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("seek: following the logs of job %s: %w", id, err)
+	}
+	return nil
 }
 
 // logsRequest is the call of Logs and FollowLogs.

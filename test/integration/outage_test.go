@@ -37,7 +37,9 @@ func TestManagerRidesOutApiserverOutage(t *testing.T) {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Logf("manager: %v", err)
+		}
 	})
 	ns := newNamespace(t)
 	w := readyWorker(t, echoWorker(t).Obj())

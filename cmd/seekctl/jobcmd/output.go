@@ -3,8 +3,8 @@ package jobcmd
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
