@@ -105,7 +105,7 @@ spec:
 		{"job: name too long", strings.Replace(jobHead, "NAME", strings.Repeat("a", 64), 1) + `spec: {workerName: echo}`, "metadata.name must be at most 63 characters"},
 		{"job: callback scheme", jobHead + `spec: {workerName: echo, callback: {url: "ftp://example.com/x"}}`, "url must be an absolute http or https URL"},
 		{"job: callback relative", jobHead + `spec: {workerName: echo, callback: {url: "/hook"}}`, "url must be an absolute http or https URL"},
-		{"job: callback event", jobHead + `spec: {workerName: echo, callback: {url: "https://a.example/", events: [Progress]}}`, `Unsupported value: "Progress"`},
+		{"job: callback event", jobHead + `spec: {workerName: echo, callback: {url: "https://a.example/", events: [Stopped]}}`, `Unsupported value: "Stopped"`},
 		{"job: timeout too short", jobHead + `spec: {workerName: echo, timeout: 500ms}`, "timeout must be at least 1s"},
 		{"job: retention too long", jobHead + `spec: {workerName: echo, ttlAfterFinished: 1000h}`, "ttlAfterFinished must be at most 720h (30 days)"},
 		{"job: unknown field", jobHead + `spec: {workerName: echo, priority: 5}`, ""}, // pruned, as for any CRD
