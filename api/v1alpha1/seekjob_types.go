@@ -499,6 +499,10 @@ const (
 	// AnnotationRedeliver, set or changed on a SeekJob, asks for its callback's events to be delivered
 	// again (same webhook-id, a fresh schedule). Any value up to 64 characters, e.g. a timestamp.
 	AnnotationRedeliver = "seek-api.com/redeliver"
+	// AnnotationAllowMissingWorker set to "true" on a SeekJob lets it be created before its SeekWorker
+	// exists: the admission webhook refuses such a job otherwise. It waits Queued for the worker, at
+	// most its queue timeout.
+	AnnotationAllowMissingWorker = "seek-api.com/allow-missing-worker"
 	// AnnotationInput carries the job input on the pod template; the downward API projects it into the
 	// container as a file.
 	AnnotationInput = "seek-api.com/input"
