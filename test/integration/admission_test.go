@@ -258,8 +258,7 @@ func TestSeekWorkerName(t *testing.T) {
 	ok := testutil.MakeSeekWorker(uniqueName("ok")+"-"+strings.Repeat("a", 50)).Image("example.com/w:v1").Obj()
 	mustCreate(t, ok)
 	// Updates are not held to it (the name never changes): existing workers keep working.
-	ok.Spec.Description = "changed"
-	if err := k8sClient.Update(context.Background(), ok); err != nil {
+	if err := k8sClient.Patch(context.Background(), ok, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"description":"changed"}}`))); err != nil {
 		t.Fatal(err)
 	}
 }
