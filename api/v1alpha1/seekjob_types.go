@@ -12,7 +12,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.queueTimeout) == has(oldSelf.queueTimeout)",message="queueTimeout cannot be added or removed after creation"
 type SeekJobSpec struct {
 	// workerName is the name of the SeekWorker that runs this job. The worker may be created after the
-	// job: until it exists the job stays Queued.
+	// job: until it exists the job stays Queued. Where the frontend's admission webhook is installed,
+	// such a job needs the annotation seek-api.com/allow-missing-worker: "true".
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="workerName is immutable"
 	WorkerName WorkerName `json:"workerName"`
