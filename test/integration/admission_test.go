@@ -255,9 +255,9 @@ func TestSeekWorkerName(t *testing.T) {
 			t.Errorf("create SeekWorker %q: %v; want it refused naming the rule", name, err)
 		}
 	}
-	ok := testutil.MakeSeekWorker(uniqueName("ok")+"-"+strings.Repeat("a", 50)).Image("example.com/w:v1").Obj()
+	ok := testutil.MakeSeekWorker(uniqueName("ok") + "-" + strings.Repeat("a", 50)).Image("example.com/w:v1").Obj()
 	mustCreate(t, ok)
-	// Updates are not held to it (the name never changes): existing workers keep working.
+	// The rule holds on create only (optionalOldSelf): a worker's updates, and its status writes, pass.
 	if err := k8sClient.Patch(context.Background(), ok, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"description":"changed"}}`))); err != nil {
 		t.Fatal(err)
 	}
