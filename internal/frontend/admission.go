@@ -66,9 +66,10 @@ func (v *JobValidator) Handle(ctx context.Context, req admission.Request) admiss
 		}
 	}
 	worker := &seekv1alpha1.SeekWorker{}
-	err := v.getWorker(ctx, string(sj.Spec.WorkerName), worker)
+	mayWait := sj.Annotations[seekv1alpha1.AnnotationAllowMissingWorker] == "true"
+	err := v.getWorker(ctx, string(sj.Spec.WorkerName), worker, !mayWait)
 	switch {
-	case apierrors.IsNotFound(err) && sj.Annotations[seekv1alpha1.AnnotationAllowMissingWorker] == "true":
+	case apierrors.IsNotFound(err) && mayWait:
 		return admission.Allowed("").WithWarnings(fmt.Sprintf(
 			"SeekWorker %q does not exist: the job waits Queued until it does, at most its queue timeout", sj.Spec.WorkerName))
 	case apierrors.IsNotFound(err):
@@ -85,10 +86,12 @@ func (v *JobValidator) Handle(ctx context.Context, req admission.Request) admiss
 	return admission.Allowed("")
 }
 
-func (v *JobValidator) getWorker(ctx context.Context, name string, w *seekv1alpha1.SeekWorker) error {
+// getWorker reads a worker from the cache and, when live and the cache does not show it, from the
+// apiserver. A job that may wait for its worker is not worth the apiserver read.
+func (v *JobValidator) getWorker(ctx context.Context, name string, w *seekv1alpha1.SeekWorker, live bool) error {
 	key := types.NamespacedName{Name: name}
 	err := v.Workers.Get(ctx, key, w)
-	if apierrors.IsNotFound(err) && v.APIReader != nil {
+	if apierrors.IsNotFound(err) && live && v.APIReader != nil {
 		err = v.APIReader.Get(ctx, key, w)
 	}
 	return err
