@@ -12,7 +12,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.queueTimeout) == has(oldSelf.queueTimeout)",message="queueTimeout cannot be added or removed after creation"
 type SeekJobSpec struct {
 	// workerName is the name of the SeekWorker that runs this job. The worker may be created after the
-	// job: until it exists the job stays Queued.
+	// job: until it exists the job stays Queued. Where the frontend's admission webhook is installed,
+	// such a job needs the annotation seek-api.com/allow-missing-worker: "true".
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="workerName is immutable"
 	WorkerName WorkerName `json:"workerName"`
@@ -499,6 +500,10 @@ const (
 	// AnnotationRedeliver, set or changed on a SeekJob, asks for its callback's events to be delivered
 	// again (same webhook-id, a fresh schedule). Any value up to 64 characters, e.g. a timestamp.
 	AnnotationRedeliver = "seek-api.com/redeliver"
+	// AnnotationAllowMissingWorker set to "true" on a SeekJob lets it be created before its SeekWorker
+	// exists: the admission webhook refuses such a job otherwise. It waits Queued for the worker, at
+	// most its queue timeout.
+	AnnotationAllowMissingWorker = "seek-api.com/allow-missing-worker"
 	// AnnotationInput carries the job input on the pod template; the downward API projects it into the
 	// container as a file.
 	AnnotationInput = "seek-api.com/input"

@@ -383,6 +383,7 @@ const (
 // +kubebuilder:printcolumn:name="Limit",type=integer,JSONPath=`.spec.limits.maxConcurrentJobs`
 // +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeJobCount`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || (self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",optionalOldSelf=true,message="metadata.name must be a DNS-1123 label (at most 63 lowercase letters, digits and '-', no '.'): a SeekJob's spec.workerName could never name this worker"
 
 // SeekWorker is a catalogue entry: a named kind of work, the container image that does it and the
 // limits it runs under. Jobs in any namespace refer to a worker by name.

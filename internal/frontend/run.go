@@ -47,6 +47,10 @@ type Options struct {
 	Callbacks webhook.Policy
 	// Ready, when set, receives the address the API listens on once it does (tests use port 0).
 	Ready chan<- string
+	// AdmissionAddr is where the SeekJob admission webhook is served (HTTPS, AdmissionPath); "0" or ""
+	// serves none. AdmissionCertDir holds its tls.crt and tls.key, reloaded when they change.
+	AdmissionAddr    string
+	AdmissionCertDir string
 }
 
 // The frontend's default client rate limits. The burst holds a whole batch's creates: with 400, a
@@ -72,6 +76,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.QPS, "kube-api-qps", DefaultKubeAPIQPS, "Sustained queries per second to the Kubernetes API.")
 	fs.IntVar(&o.Burst, "kube-api-burst", DefaultKubeAPIBurst, "Burst of queries to the Kubernetes API (at least MaxBatchItems, so that a batch's creates are not throttled).")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "How long in-flight requests may finish on shutdown.")
+	fs.StringVar(&o.AdmissionAddr, "admission-bind-address", "0", "Address of the SeekJob validating admission webhook (HTTPS, "+AdmissionPath+"); 0 disables it.")
+	fs.StringVar(&o.AdmissionCertDir, "admission-cert-dir", "", "Directory of the admission webhook's serving certificate, tls.crt and tls.key (reloaded when they change).")
 }
 
 // Run serves the REST API until ctx ends, then drains in-flight requests.
@@ -163,6 +169,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	registerMetrics()
 	if err := mgr.Add(&apiServer{handler: instrument(srv.Handler()), opts: o}); err != nil {
+		return err
+	}
+	if err := addAdmission(mgr, o); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

@@ -31,7 +31,6 @@ import (
 	"github.com/seek-api/seek-operator/internal/restapi"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
-	"github.com/seek-api/seek-operator/internal/workerschema"
 )
 
 // OpenAPI is the OpenAPI 3.1 document of this API, served at GET /openapi.json. Tests validate real
@@ -228,12 +227,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // idempotency key, a repeat of the same request returns the existing job (created false) and a
 // different request with the same key is a 422.
 func (s *Server) createJob(ctx context.Context, p *Principal, worker *seekv1alpha1.SeekWorker, req *restapi.SubmitRequest, idempotencyKey string) (*seekv1alpha1.SeekJob, bool, error) {
-	if err := validateInput(worker, req.Input); err != nil {
+	if err := restapi.CheckInput(worker, req.Input); err != nil {
 		return nil, false, err
 	}
 	if req.CallbackURL != "" {
-		if err := s.Callbacks.CheckURL(req.CallbackURL); err != nil {
-			return nil, false, &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_callback_url", Field: restapi.CallbackURLField, Message: err.Error()}
+		if err := restapi.CheckCallbackURL(s.Callbacks, req.CallbackURL); err != nil {
+			return nil, false, err
 		}
 	}
 	name, err := restapi.JobName(p.Tenant, idempotencyKey)
@@ -411,21 +410,6 @@ func preferWait(r *http.Request) (time.Duration, error) {
 		return time.Duration(n) * time.Second, nil
 	}
 	return 0, nil
-}
-
-// validateInput applies the checks the controller would: size and the worker's JSON Schema.
-func validateInput(w *seekv1alpha1.SeekWorker, input []byte) error {
-	switch e := workerschema.CheckInput(w, input); {
-	case e == nil:
-		return nil
-	case e.Problem == workerschema.InputTooLarge:
-		return &restapi.Error{Status: http.StatusRequestEntityTooLarge, Code: "input_too_large",
-			Message: fmt.Sprintf("the input is %d bytes; worker %q accepts at most %d", e.Size, w.Name, e.Limit)}
-	case e.Problem == workerschema.SchemaBroken:
-		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "worker_not_ready", Message: fmt.Sprintf("worker %q has an invalid input schema", w.Name)}
-	default:
-		return &restapi.Error{Status: http.StatusBadRequest, Code: "invalid_input", Message: e.Field.Error(), Field: e.Field.Field}
-	}
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -612,7 +596,7 @@ func (s *Server) worker(ctx context.Context, name string) (*seekv1alpha1.SeekWor
 	sw := &seekv1alpha1.SeekWorker{}
 	err := s.Client.Get(ctx, types.NamespacedName{Name: name}, sw)
 	if apierrors.IsNotFound(err) {
-		return nil, &restapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("no worker %q", name)}
+		return nil, restapi.WorkerNotFound(name)
 	}
 	return sw, err
 }

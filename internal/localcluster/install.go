@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/credentials"
@@ -77,13 +79,14 @@ func (c *Cluster) importImages(ctx context.Context, socket string) (string, erro
 	return tag, nil
 }
 
-// install installs or upgrades the Helm release: imported images (the Seek runner's among them, for
-// the pooled samples), one frontend replica as a NodePort on APIPort, callbacks allowed to this machine
+// install installs or upgrades the Helm release with values added: imported images (the Seek runner's
+// among them, for the pooled samples), one frontend replica as a NodePort on APIPort (it serves the
+// SeekJob admission webhook too; a rolling update starts the new pod before it stops the old one), callbacks allowed to this machine
 // (nodeIP, any port), the sample workers with a concurrency cap: echo and email-validator pooled, with
 // pools of SamplePoolMaxPods pods, sleep and fail in Job mode (the chart's samples.pooled). The
 // manager finds the dispatch endpoint the pool pods reach from the chart's Service (--dispatch-service:
 // its ClusterIP, as this cluster has no cluster DNS).
-func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) error {
+func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string, values ...string) error {
 	c.logf("Installing Seek with the Helm chart (helm upgrade --install)")
 	args := []string{"upgrade", "--install", releaseName, filepath.Join(c.o.ModuleDir, "charts", "seek-operator"),
 		"--kubeconfig", kubeconfig, "--namespace", SystemNamespace, "--create-namespace", "--wait", "--timeout", "5m",
@@ -94,6 +97,7 @@ func (c *Cluster) install(ctx context.Context, kubeconfig, nodeIP, tag string) e
 		"--set", "samples.enabled=true", "--set", fmt.Sprintf("samples.maxConcurrentJobs=%d", SampleMaxConcurrentJobs()),
 		"--set", fmt.Sprintf("samples.pool.maxPods=%d", SamplePoolMaxPods()),
 	}
+	args = append(args, values...)
 	cmd := exec.CommandContext(ctx, c.o.Helm, args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+c.path("helm", "cache"), "HELM_CONFIG_HOME="+c.path("helm", "config"), "HELM_DATA_HOME="+c.path("helm", "data"))
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -205,4 +209,44 @@ func (t *Tenant) Delete(ctx context.Context, k8s client.Client) error {
 	return errors.Join(
 		client.IgnoreNotFound(k8s.Delete(ctx, t.secret)),
 		client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}})))
+}
+
+// AdmissionSecret is the Secret of SystemNamespace holding the frontend's admission serving certificate.
+const AdmissionSecret = "seek-frontend-admission-local"
+
+// admissionCertificate issues the serving certificate of the frontend's admission webhook from the
+// cluster's own CA (kept under pki/ with the others, reused by every run), stores it in
+// AdmissionSecret, and returns the chart values that use it and trust the CA.
+func (c *Cluster) admissionCertificate(ctx context.Context, k8s client.Client, p *pki) ([]string, error) {
+	host := "seek-frontend-admission." + SystemNamespace + ".svc"
+	certFile, keyFile, err := p.issue(certRequest{name: "seek-frontend-admission", cn: host, server: true, hosts: []string{host, host + ".cluster.local"}})
+	if err != nil {
+		return nil, err
+	}
+	crt, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := os.ReadFile(p.path("ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: AdmissionSecret, Namespace: SystemNamespace}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, k8s, secret, func() error {
+		secret.Labels = map[string]string{"app.kubernetes.io/created-by": "seek-local"}
+		secret.Type = corev1.SecretTypeTLS
+		secret.Data = map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return []string{"--set", "admission.certificate.source=secret", "--set", "admission.certificate.secretName=" + AdmissionSecret,
+		"--set", "admission.certificate.caBundle=" + base64.StdEncoding.EncodeToString(ca)}, nil
 }

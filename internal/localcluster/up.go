@@ -57,7 +57,11 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.install(ctx, admin, ip, tag); err != nil {
+	admission, err := c.admissionCertificate(ctx, k8s, p)
+	if err != nil {
+		return nil, fmt.Errorf("the admission webhook's certificate: %w", err)
+	}
+	if err := c.install(ctx, admin, ip, tag, admission...); err != nil {
 		return nil, err
 	}
 	info := &Info{Kubeconfig: admin, APIURL: fmt.Sprintf("http://127.0.0.1:%d", APIPort), Tenant: c.o.Tenant, NodeIP: ip,

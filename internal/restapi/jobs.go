@@ -50,6 +50,10 @@ type Error struct {
 	Code       string `json:"code"`
 	Message    string `json:"message"`
 	Field      string `json:"field,omitempty"`
+	// Path is the SeekJob field the error is about (spec.timeout, spec.input/email), for admission
+	// (see ValidateJob); Detail, when set, is what admission says after it instead of Message.
+	Path   string `json:"-"`
+	Detail string `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -167,17 +171,12 @@ type JobOptions struct {
 // checks them against the worker's bounds, so the apiserver and the controller accept what the API
 // accepted.
 func ParseJobOptions(q url.Values, w *seekv1alpha1.SeekWorker) (JobOptions, error) {
-	maxTimeout := DefaultMaximumTimeout
-	if w.Spec.Timeouts.MaximumTimeout != nil {
-		maxTimeout = w.Spec.Timeouts.MaximumTimeout.Duration
-	}
 	var opts JobOptions
 	var err error
-	if opts.Timeout, err = durationParam(q, TimeoutParam, time.Second, maxTimeout,
-		fmt.Sprintf("worker %q's timeouts.maximumTimeout", w.Name)); err != nil {
+	if opts.Timeout, err = durationParam(q, TimeoutParam, func(d time.Duration) *Error { return CheckTimeout(w, d) }); err != nil {
 		return JobOptions{}, err
 	}
-	if opts.Retention, err = durationParam(q, RetentionParam, 0, MaxRetention, "the API's maximum"); err != nil {
+	if opts.Retention, err = durationParam(q, RetentionParam, CheckRetention); err != nil {
 		return JobOptions{}, err
 	}
 	return opts, nil
@@ -186,7 +185,7 @@ func ParseJobOptions(q url.Values, w *seekv1alpha1.SeekWorker) (JobOptions, erro
 // maxDurationLength matches the SeekJob API's bound on duration strings.
 const maxDurationLength = 32
 
-func durationParam(q url.Values, name string, lo, hi time.Duration, hiName string) (*time.Duration, error) {
+func durationParam(q url.Values, name string, check func(time.Duration) *Error) (*time.Duration, error) {
 	values, ok := q[name]
 	if !ok {
 		return nil, nil
@@ -198,8 +197,8 @@ func durationParam(q url.Values, name string, lo, hi time.Duration, hiName strin
 	if err != nil || d%time.Second != 0 || len(values[0]) > maxDurationLength {
 		return nil, invalid(name, "%s must be a duration in whole seconds, like 90s, 15m or 2h", name)
 	}
-	if d < lo || d > hi {
-		return nil, invalid(name, "%s must be from %s to %s (%s)", name, shortDuration(lo), shortDuration(hi), hiName)
+	if err := check(d); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }

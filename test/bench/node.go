@@ -359,7 +359,9 @@ func (n *nodeRun) rawCreates(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	s, err := parallel(config{concurrency: n.cfg.concurrency}, n.cfg.batchJobs, func(i int) error {
-		sj := testutil.MakeSeekJob(fmt.Sprintf("raw-%05d", i), ns).Worker("absent-" + n.suffix).Input(`{"message":"m"}`).Obj()
+		// A worker that does not exist, so nothing runs: the admission webhook lets the job in with the opt-in.
+		sj := testutil.MakeSeekJob(fmt.Sprintf("raw-%05d", i), ns).Worker("absent-"+n.suffix).Input(`{"message":"m"}`).
+			Annotation(seekv1alpha1.AnnotationAllowMissingWorker, "true").Obj()
 		// As the frontend does: a create whose quota update lost a race stored nothing.
 		return retry.OnError(retry.DefaultRetry, apierrors.IsConflict, func() error { return n.c.Create(ctx, sj) })
 	})
