@@ -243,7 +243,7 @@ func workerError(reason string, exit workerExit) *seekv1alpha1.JobError {
 		}
 	case json.Valid(raw) && json.Unmarshal(raw, &perr) == nil && perr.Message != "":
 		je.Message = truncate(perr.Message, maxMessageBytes)
-		if len(raw) <= protocol.MaxResultBytes {
+		if len(raw) <= protocol.MaxMessageBytes {
 			je.Details = seekv1alpha1.NewJSON(raw)
 		}
 	default:

@@ -22,6 +22,8 @@ package dispatch
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
 // Audience is the audience of the runner's projected ServiceAccount token. The apiserver accepts only
@@ -121,6 +123,8 @@ type Report struct {
 	// ResultTruncated is true when the file held more than MaxReportBytes: only its first bytes are in
 	// Result.
 	ResultTruncated bool `json:"resultTruncated,omitempty"`
+	// ResultBytes is the result file's size when ResultTruncated is set, so the job's error can name it.
+	ResultBytes int64 `json:"resultBytes,omitempty"`
 	// LogTail is the end of the process's combined stdout and stderr (at most LogTailBytes).
 	LogTail string `json:"logTail,omitempty"`
 	// OOMKilled is true when the kernel killed the process for exceeding the container's memory limit.
@@ -149,11 +153,15 @@ type ErrorResponse struct {
 }
 
 const (
-	// MaxReportBytes bounds Report.Result: one byte more than the protocol's result limit, so an
-	// oversized result is recognised as such.
-	MaxReportBytes = 4097
+	// MaxReportBytes bounds Report.Result: one byte more than the protocol's result limit (1 MiB), so
+	// an oversized result is recognised as such. A result over protocol.MaxMessageBytes is stored by
+	// the manager in a Secret.
+	MaxReportBytes = protocol.MaxResultBytes + 1
 	// LogTailBytes bounds Report.LogTail.
 	LogTailBytes = 4096
-	// MaxRequestBytes bounds a request body.
+	// MaxRequestBytes bounds a request body other than a report's.
 	MaxRequestBytes = 64 * 1024
+	// MaxReportRequestBytes bounds a report's body: a JSON string escapes a byte into at most six
+	// (\u0000), so the result and the log tail fit whatever they hold, with room for the other fields.
+	MaxReportRequestBytes = 6*(MaxReportBytes+LogTailBytes) + MaxRequestBytes
 )
