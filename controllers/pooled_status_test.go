@@ -21,9 +21,9 @@ import (
 
 // pooledOutcome is what a pure function of pooled_status.go decides about a job.
 type pooledOutcome struct {
-	State    seekv1alpha1.JobState
-	Attempts int32
-	Pool     *seekv1alpha1.PoolAttempt
+	State     seekv1alpha1.JobState
+	Attempts  int32
+	Pool      *seekv1alpha1.PoolAttempt
 	Result    string
 	ResultRef *seekv1alpha1.ResultRef
 	Error     *seekv1alpha1.JobError

@@ -120,8 +120,8 @@ func resultSecret(namespace, name string, uid types.UID, data []byte) *corev1.Se
 				Controller: ptr.To(true),
 			}},
 		},
-		Type:      seekv1alpha1.ResultSecretType,
-		Data:      map[string][]byte{seekv1alpha1.ResultSecretKey: data},
+		Type: seekv1alpha1.ResultSecretType,
+		Data: map[string][]byte{seekv1alpha1.ResultSecretKey: data},
 	}
 }
 

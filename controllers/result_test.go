@@ -62,7 +62,7 @@ func TestStoreResult(t *testing.T) {
 		{name: "the same result already stored is fine", existing: []client.Object{resultSecret("tenant", "job", uid, data)}, want: resultStorage{ref: ref}, wantData: data},
 		{name: "an earlier attempt's result is replaced", existing: []client.Object{resultSecret("tenant", "job", uid, other)}, want: resultStorage{ref: ref}, wantData: data},
 		{name: "a Secret of a job of the same name before is not the job's", existing: []client.Object{resultSecret("tenant", "job", "old-uid", other)},
-			want: resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: "The worker returned a result of 5000 bytes, but Secret job-result, where it would be stored, exists and is not the job's"},
+			want:     resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: "The worker returned a result of 5000 bytes, but Secret job-result, where it would be stored, exists and is not the job's"},
 			wantData: other},
 		{name: "a foreign Secret is not touched", existing: []client.Object{foreign},
 			want: resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: "The worker returned a result of 5000 bytes, but Secret job-result, where it would be stored, exists and is not the job's"}},
