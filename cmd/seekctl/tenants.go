@@ -31,7 +31,7 @@ func newTenantsCommand(newClient func() (client.Client, error), systemNamespace 
     ` + tenants.TemplateName + ` in --system-namespace).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t := tenants.Tenant{Name: args[0], MaxActiveJobs: maxActive}
+			t := tenants.Tenant{Name: args[0], MaxActiveJobs: maxActive, SystemNamespace: *systemNamespace}
 			if err := t.Validate(); err != nil {
 				return err
 			}

@@ -7,7 +7,9 @@
 //     jobs (finished jobs stay until their retention passes and must not use up the cap);
 //   - the worker NetworkPolicy (NetworkPolicyName), as the Helm chart renders it into its tenant
 //     template ConfigMap (TemplateName, in the release namespace): no ingress, DNS to the cluster DNS
-//     only, public addresses only.
+//     only, public addresses only;
+//   - the REST frontend's Role and RoleBinding (FrontendRoleName), granting its ServiceAccount
+//     FrontendRules in the namespace: reading the Secrets that hold large results.
 //
 // Apply is idempotent: applying a tenant that exists updates it (labels added, the quota's cap and the
 // policy set), which is also how tenants made before these objects existed are brought up to date.
@@ -21,6 +23,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,6 +56,11 @@ const (
 	TemplateName             = "seek-tenant-template"
 	TemplateKeyNetworkPolicy = "networkPolicy"
 
+	// FrontendServiceAccount is the REST frontend's ServiceAccount, in the release namespace.
+	FrontendServiceAccount = "seek-frontend"
+	// FrontendRoleName names the Role and RoleBinding granting it FrontendRules in a tenant namespace.
+	FrontendRoleName = "seek-frontend"
+
 	// PodSecurityVersion pins the restricted standard tenant namespaces enforce: the oldest Kubernetes
 	// the chart supports. Warnings use the latest, so a stricter standard shows before it binds.
 	PodSecurityVersion = "v1.34"
@@ -66,6 +74,15 @@ var PodSecurityLabels = map[string]string{
 	"pod-security.kubernetes.io/warn-version":    "latest",
 }
 
+// FrontendRules are what the REST frontend may do in every tenant namespace, beyond its cluster-wide
+// rights on SeekJobs and SeekWorkers: get the Secrets holding large results (type seek-api.com/result,
+// named <job>-result), to return them inline. RBAC narrows neither to a Secret type nor to names made
+// at run time, so the grant covers every Secret of the tenant namespace, and only get (no list or
+// watch): the frontend reads a Secret only by the name a SeekJob's status.resultRef gives.
+var FrontendRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+}
+
 // Tenant is what a tenant namespace gets.
 type Tenant struct {
 	// Name is the namespace.
@@ -74,6 +91,9 @@ type Tenant struct {
 	MaxActiveJobs int64
 	// NetworkPolicy is the worker pods' NetworkPolicy; none when nil.
 	NetworkPolicy *networkingv1.NetworkPolicySpec
+	// SystemNamespace is the release namespace, where the frontend's ServiceAccount is: the tenant's
+	// frontend Role and RoleBinding bind it. None are made when empty.
+	SystemNamespace string
 }
 
 // WaitCounted waits until kube-controller-manager has counted the tenant's quota: until then the
@@ -177,6 +197,11 @@ func Apply(ctx context.Context, c client.Client, t Tenant) error {
 		return fmt.Errorf("ResourceQuota %s/%s: %w", t.Name, QuotaName, err)
 	}
 
+	if t.SystemNamespace != "" {
+		if err := applyFrontendRole(ctx, c, t); err != nil {
+			return err
+		}
+	}
 	if t.NetworkPolicy == nil {
 		return nil
 	}
@@ -190,6 +215,35 @@ func Apply(ctx context.Context, c client.Client, t Tenant) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("NetworkPolicy %s/%s: %w", t.Name, NetworkPolicyName, err)
+	}
+	return nil
+}
+
+// applyFrontendRole creates or updates the Role granting the frontend FrontendRules in the tenant
+// namespace, and its RoleBinding.
+func applyFrontendRole(ctx context.Context, c client.Client, t Tenant) error {
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: FrontendRoleName, Namespace: t.Name}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, role, func() error {
+		if role.Labels == nil {
+			role.Labels = map[string]string{}
+		}
+		role.Labels[Label] = "true"
+		role.Rules = FrontendRules
+		return nil
+	}); err != nil {
+		return fmt.Errorf("Role %s/%s: %w", t.Name, FrontendRoleName, err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: FrontendRoleName, Namespace: t.Name}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, binding, func() error {
+		if binding.Labels == nil {
+			binding.Labels = map[string]string{}
+		}
+		binding.Labels[Label] = "true"
+		binding.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: FrontendRoleName}
+		binding.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: FrontendServiceAccount, Namespace: t.SystemNamespace}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("RoleBinding %s/%s: %w", t.Name, FrontendRoleName, err)
 	}
 	return nil
 }
