@@ -199,9 +199,10 @@ func (d *Dispatcher) watch(ctx context.Context) (func(), error) {
 func (d *Dispatcher) Handler() http.Handler {
 	d.init()
 	mux := http.NewServeMux()
-	mux.Handle("POST "+dispatch.PathLease, d.endpoint(dispatch.MaxRequestBytes, d.lease))
-	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(dispatch.MaxRequestBytes, d.heartbeat))
-	mux.Handle("POST "+dispatch.PathReport, d.endpoint(dispatch.MaxReportRequestBytes, d.report))
+	mux.Handle("POST "+dispatch.PathLease, d.endpoint(dispatch.MaxRequestBytes, false, d.lease))
+	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(dispatch.MaxRequestBytes, false, d.heartbeat))
+	mux.Handle("POST "+dispatch.PathReport, d.endpoint(dispatch.MaxReportRequestBytes, false, d.report))
+	mux.Handle("POST "+dispatch.PathResult, d.endpoint(dispatch.MaxReportRequestBytes, true, d.result))
 	return mux
 }
 
@@ -219,7 +220,8 @@ func errorf(status int, reason, format string, args ...any) *httpError {
 
 // endpoint wraps one call: readiness, authentication, the body (at most limit bytes, read once the
 // caller is authenticated: a report may carry a 1 MiB result), and the JSON answer.
-func (d *Dispatcher) endpoint(limit int64, call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
+// jobPod says the caller is a Job mode pod (PathResult), not a pool pod.
+func (d *Dispatcher) endpoint(limit int64, jobPod bool, call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		status, answer := http.StatusOK, any(nil)
@@ -229,7 +231,7 @@ func (d *Dispatcher) endpoint(limit int64, call func(ctx context.Context, c *cal
 		if !d.ready.Load() {
 			herr = errorf(http.StatusServiceUnavailable, "NotReady", "the dispatcher is starting, stopping or not the leader; retry")
 		} else {
-			c, herr = d.authenticate(ctx, r)
+			c, herr = d.authenticate(ctx, r, jobPod)
 		}
 		if herr == nil {
 			body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -684,4 +686,49 @@ func setupDispatcher(mgr ctrl.Manager, opts Options, metrics *Metrics) error {
 // pods when the runner image is runnerImage (for tests and tools that make pool pods).
 func PoolTemplateHash(w *seekv1alpha1.SeekWorker, runnerImage string) string {
 	return poolTemplateHash(w, runnerImage)
+}
+
+// result stores the large result the collector sidecar of a Job mode pod uploads for its job, in the
+// job's result Secret (one write), and names it; the SeekJob controller completes the job with it once
+// the collector has said so in its termination message. Only the job's current pod may: the pod's
+// labels name the job, and it is controlled by the job's Job.
+func (d *Dispatcher) result(ctx context.Context, c *caller, body []byte) (any, error) {
+	up := dispatch.ResultUpload{}
+	if err := decode(body, &up); err != nil {
+		return nil, err
+	}
+	if up.Namespace != c.namespace || up.Name != c.pod.Labels[seekv1alpha1.LabelJobName] || up.UID != c.pod.Labels[seekv1alpha1.LabelJobUID] {
+		return nil, errorf(http.StatusForbidden, "NotTheJobsPod", "pod %s does not run job %s/%s (UID %s)", c.pod.Name, up.Namespace, up.Name, up.UID)
+	}
+	data := largeResult(up.Result)
+	if data == nil {
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "result must be JSON of %d to %d bytes (%d given)",
+			seekv1alpha1.MaxInlineResultBytes+1, seekv1alpha1.MaxResultBytes, len(up.Result))
+	}
+	key := types.NamespacedName{Namespace: up.Namespace, Name: up.Name}
+	sj := &seekv1alpha1.SeekJob{}
+	err := d.Client.Get(ctx, key, sj)
+	if apierrors.IsNotFound(err) {
+		err = d.APIReader.Get(ctx, key, sj)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, errorf(http.StatusConflict, "JobGone", "SeekJob %s does not exist", key)
+	case err != nil:
+		return nil, fmt.Errorf("get SeekJob %s: %w", key, err)
+	case string(sj.UID) != up.UID || sj.DeletionTimestamp != nil || sj.Status.State.IsTerminal():
+		return nil, errorf(http.StatusConflict, "JobGone", "SeekJob %s with UID %s is gone or finished", key, up.UID)
+	}
+	if owner := metav1.GetControllerOf(c.pod); owner == nil || owner.Kind != "Job" || owner.Name != jobName(sj) {
+		return nil, errorf(http.StatusForbidden, "NotTheJobsPod", "pod %s is not controlled by Job %s of SeekJob %s", c.pod.Name, jobName(sj), key)
+	}
+	storage, err := storeResult(ctx, d.Client, d.APIReader, sj.Namespace, sj.Name, sj.UID, data)
+	if err != nil {
+		return nil, err
+	}
+	if storage.ref == nil {
+		return nil, errorf(http.StatusConflict, seekv1alpha1.JobReasonResultLost, "%s", storage.message)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("Stored a collected result", "seekJob", klog.KObj(sj), "pod", klog.KObj(c.pod), "bytes", storage.ref.Bytes)
+	return dispatch.ResultResponse{SecretName: storage.ref.SecretName, Bytes: storage.ref.Bytes, SHA256: storage.ref.SHA256}, nil
 }

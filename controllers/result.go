@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
 )
 
 // This file holds the size tiers of a worker's result (docs/worker-protocol.md#result-size-tiers):
@@ -45,8 +47,17 @@ func completeWithResult(sj *seekv1alpha1.SeekJob, raw string, size int64, storag
 		finish(sj, seekv1alpha1.JobStateFailed, reason, msg, je, now)
 	}
 	size = max(size, int64(len(raw)))
-	if size > seekv1alpha1.MaxResultBytes {
+	switch {
+	case size > seekv1alpha1.MaxResultBytes:
 		fail(seekv1alpha1.JobReasonResultTooLarge, resultTooLargeMessage(size))
+		return
+	case storage.ref != nil:
+		sj.Status.Result, sj.Status.ResultRef = nil, storage.ref.DeepCopy()
+		finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded,
+			fmt.Sprintf("The worker returned a result of %d bytes, stored in Secret %s", storage.ref.Bytes, storage.ref.SecretName), nil, now)
+		return
+	case storage.reason != "":
+		fail(storage.reason, storage.message)
 		return
 	}
 	trimmed := bytes.TrimSpace([]byte(raw))
@@ -65,17 +76,7 @@ func completeWithResult(sj *seekv1alpha1.SeekJob, raw string, size int64, storag
 		fail(seekv1alpha1.JobReasonInvalidResult, err.Error())
 		return
 	}
-	if storage.ref == nil {
-		reason, msg := storage.reason, storage.message
-		if reason == "" {
-			reason, msg = seekv1alpha1.JobReasonResultLost, fmt.Sprintf("The worker returned a result of %d bytes but it was not stored", len(trimmed))
-		}
-		fail(reason, msg)
-		return
-	}
-	sj.Status.Result, sj.Status.ResultRef = nil, storage.ref.DeepCopy()
-	finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded,
-		fmt.Sprintf("The worker returned a result of %d bytes, stored in Secret %s", storage.ref.Bytes, storage.ref.SecretName), nil, now)
+	fail(seekv1alpha1.JobReasonResultLost, fmt.Sprintf("The worker returned a result of %d bytes but it was not stored", len(trimmed)))
 }
 
 // resultTooLargeMessage names a result's size and the cap.
@@ -155,4 +156,85 @@ func storeResult(ctx context.Context, c client.Client, reader client.Reader, nam
 		return resultStorage{}, fmt.Errorf("update the result Secret %s: %w", klog.KObj(want), err)
 	}
 	return resultStorage{ref: ref}, nil
+}
+
+// podResult is what the pod's worker, which exited 0 (term), returned: the text, size and storage
+// completeWithResult takes. Without a collector sidecar it is the worker's termination message (at
+// most 4096 bytes: the kubelet keeps the end of a longer file). With one, it is what the collector
+// said once it ended; ok is false until then, or true with a lost result once collectorWait has passed
+// since the worker ended (the kubelet kills the collector long before).
+func podResult(pod *corev1.Pod, term *corev1.ContainerStateTerminated, now time.Time) (raw string, size int64, storage resultStorage, ok bool) {
+	if !hasCollector(pod) {
+		msg := term.Message
+		if len(msg) >= seekv1alpha1.MaxInlineResultBytes && !json.Valid(bytes.TrimSpace([]byte(msg))) {
+			storage = resultStorage{reason: seekv1alpha1.JobReasonResultTooLarge, message: fmt.Sprintf(
+				"The worker exited 0 but its result is not valid JSON: the kubelet keeps the last %d bytes of a result file, and a larger result needs the manager's dispatch endpoint (it is off) to be collected",
+				seekv1alpha1.MaxInlineResultBytes)}
+		}
+		return msg, int64(len(msg)), storage, true
+	}
+	lost := func(format string, args ...any) resultStorage {
+		return resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: fmt.Sprintf(format, args...)}
+	}
+	ct := collectorTermination(pod)
+	if ct == nil {
+		if !term.FinishedAt.IsZero() && !now.Before(term.FinishedAt.Add(collectorWait)) {
+			return "", 0, lost("The worker exited 0 but the result collector did not end within %s", collectorWait), true
+		}
+		return "", 0, resultStorage{}, false
+	}
+	msg := ct.Message
+	rest, envelope := strings.CutPrefix(msg, dispatch.CollectedPrefix)
+	if msg == "" {
+		return "", 0, lost("The worker exited 0 but the result collector ended without saying what it read (exit code %d, %s)", ct.ExitCode, ct.Reason), true
+	}
+	if !envelope {
+		return msg, int64(len(msg)), resultStorage{}, true
+	}
+	var c dispatch.Collected
+	if err := json.Unmarshal([]byte(rest), &c); err != nil {
+		return "", 0, lost("The worker exited 0 but the result collector's message is not understood: %v", err), true
+	}
+	switch {
+	case c.Bytes > seekv1alpha1.MaxResultBytes:
+		return "", c.Bytes, resultStorage{}, true
+	case c.SecretName != "":
+		ref := &seekv1alpha1.ResultRef{SecretName: c.SecretName, Bytes: c.Bytes, SHA256: c.SHA256}
+		if ref.SecretName != seekv1alpha1.ResultSecretName(pod.Labels[seekv1alpha1.LabelJobName]) ||
+			ref.Bytes <= seekv1alpha1.MaxInlineResultBytes || len(ref.SHA256) != sha256.Size*2 {
+			return "", 0, lost("The worker exited 0 but the result collector names an unexpected Secret %q (%d bytes)", c.SecretName, c.Bytes), true
+		}
+		return "", c.Bytes, resultStorage{ref: ref}, true
+	case c.Error != "":
+		return "", 0, lost("The worker returned a result of %d bytes but it could not be stored: %s", c.Bytes, truncate(c.Error, 1024)), true
+	}
+	return "", 0, resultStorage{}, true // no result
+}
+
+// collectorPending is how long until the wait for a collector's verdict ends, for the pods whose worker
+// exited 0 and whose collector has not ended yet; 0 if none waits.
+func collectorPending(pods []corev1.Pod, now time.Time) time.Duration {
+	var soonest time.Duration
+	for i := range pods {
+		p := &pods[i]
+		term := workerTermination(p)
+		if term == nil || term.ExitCode != 0 || !hasCollector(p) || collectorTermination(p) != nil || term.FinishedAt.IsZero() {
+			continue
+		}
+		if wait := term.FinishedAt.Add(collectorWait).Sub(now); wait > 0 && (soonest == 0 || wait < soonest) {
+			soonest = wait
+		}
+	}
+	return soonest
+}
+
+// workerMessage is what the pod's worker wrote to its result file, else its log tail: the worker's
+// termination message, or with a collector sidecar, the collector's when it is the file itself.
+func workerMessage(pod *corev1.Pod, term *corev1.ContainerStateTerminated) string {
+	if hasCollector(pod) {
+		if ct := collectorTermination(pod); ct != nil && ct.Message != "" && !strings.HasPrefix(ct.Message, dispatch.CollectedPrefix) {
+			return ct.Message
+		}
+	}
+	return term.Message
 }

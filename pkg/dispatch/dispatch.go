@@ -12,6 +12,7 @@
 //	PathLease      LeaseRequest  -> LeaseResponse   (long poll: waits up to LeaseWait for a job)
 //	PathHeartbeat  AttemptRef    -> HeartbeatResponse (long poll: answers at once if the attempt must stop)
 //	PathReport     Report        -> ReportResponse
+//	PathResult     ResultUpload  -> ResultResponse  (Job mode: the collector sidecar of a job's pod)
 //
 // Error answers are a non-2xx status with an ErrorResponse body. 401 and 403 mean the token or pod
 // is not accepted; 409 on a heartbeat or report means the attempt is no longer this pod's (canceled,
@@ -55,6 +56,7 @@ const (
 	PathLease     = "/v1/lease"
 	PathHeartbeat = "/v1/heartbeat"
 	PathReport    = "/v1/report"
+	PathResult    = "/v1/result"
 )
 
 // Timing of the long polls. A client's HTTP timeout must exceed them.
@@ -144,6 +146,48 @@ type ReportResponse struct {
 	// Accepted is false when the attempt was no longer the pod's (canceled, timed out): the outcome
 	// was dropped.
 	Accepted bool `json:"accepted"`
+}
+
+// ResultUpload is a large result (more than protocol.MaxMessageBytes, at most protocol.MaxResultBytes,
+// JSON) that the collector sidecar of a Job mode pod sends for its job: the kubelet's termination
+// message cannot carry it. The manager stores it in the job's result Secret. Only the current pod of
+// the job (labels seek-api.com/job-name and seek-api.com/job-uid, controlled by the job's Job) may.
+type ResultUpload struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	// Result is the result file's content.
+	Result string `json:"result"`
+}
+
+// ResultResponse names the Secret holding an uploaded result.
+type ResultResponse struct {
+	SecretName string `json:"secretName"`
+	Bytes      int64  `json:"bytes"`
+	SHA256     string `json:"sha256"`
+}
+
+// The collector sidecar of a Job mode pod (`seek-runner collect`) ends with a termination message that
+// is either the result file itself, when it holds at most protocol.MaxMessageBytes, or CollectedPrefix
+// followed by the JSON of Collected: for an empty or missing file, a large result it stored, or one it
+// could not. A result's JSON never starts with '#'.
+const (
+	// CollectorContainer is the name of the collector sidecar (a restartable init container).
+	CollectorContainer = "seek-collector"
+	// CollectedPrefix starts a collector's termination message that is not the result file itself.
+	CollectedPrefix = "#seek-collected "
+)
+
+// Collected is what the collector did with a result file it did not pass on verbatim.
+type Collected struct {
+	// Bytes is the file's size (0: empty or missing).
+	Bytes int64 `json:"bytes"`
+	// SecretName and SHA256 name the stored result, when it was stored.
+	SecretName string `json:"secretName,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	// Error says why a result over protocol.MaxMessageBytes was not stored (too large, not JSON, the
+	// upload failed).
+	Error string `json:"error,omitempty"`
 }
 
 // ErrorResponse is the body of a non-2xx answer.
