@@ -160,7 +160,6 @@ type JobError struct {
 
 // SeekJobStatus is the observed state of a SeekJob. The job controller writes all of it but callback,
 // which the callback controller writes.
-// +kubebuilder:validation:XValidation:rule="!(has(self.result) && has(self.resultRef))",message="result and resultRef are exclusive: a result is inline or stored in a Secret"
 type SeekJobStatus struct {
 	// observedGeneration is the generation this status was computed from.
 	// +optional
