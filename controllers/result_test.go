@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
 	"github.com/seek-api/seek-operator/pkg/dispatch"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
@@ -95,5 +98,119 @@ func TestStoreResult(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSetStatusFromJobCollector: a Job mode pod with the collector sidecar completes from the
+// collector's verdict: the worker's exit 0 waits for it (at most collectorWait from the worker's end,
+// on the injected clock), then the job completes inline or with a reference, or fails.
+func TestSetStatusFromJobCollector(t *testing.T) {
+	sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Generation(1).Created(t0)
+	base := sj.Obj()
+	job := testutil.MakeJob("a", "ns").ForSeekJob(base).UID("j1").Created(jobCreated).ActiveDeadlineSeconds(60).Active(1)
+	exited := jobCreated.Add(2 * time.Second)
+	worker := func() *testutil.PodWrapper {
+		return testutil.MakePod("a-1", "ns").ForSeekJob(base).Created(jobCreated).WithCollector().Phase(corev1.PodRunning).
+			Terminated(0, "Completed", "", exited)
+	}
+	ref := resultRefFor("a", []byte(large(5000)))
+	envelope := func(c dispatch.Collected) string {
+		data, _ := json.Marshal(c)
+		return dispatch.CollectedPrefix + string(data)
+	}
+
+	for _, tc := range []struct {
+		name      string
+		pod       *corev1.Pod
+		now       time.Time
+		wantState seekv1alpha1.JobState
+		wantRef   *seekv1alpha1.ResultRef
+		result    string
+		reason    string
+		pending   time.Duration
+	}{
+		{name: "waits for the collector", pod: worker().Obj(), now: exited.Add(10 * time.Second),
+			wantState: seekv1alpha1.JobStateRunning, pending: collectorWait - 10*time.Second},
+		{name: "fails once the collector stays silent past its wait", pod: worker().Obj(), now: exited.Add(collectorWait),
+			wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
+		{name: "a small result comes verbatim", pod: worker().Collected(`{"ok":true}`, exited).Obj(), now: exited.Add(time.Second),
+			wantState: seekv1alpha1.JobStateCompleted, result: `{"ok":true}`},
+		{name: "no result", pod: worker().Collected(envelope(dispatch.Collected{}), exited).Obj(), now: exited.Add(time.Second),
+			wantState: seekv1alpha1.JobStateCompleted},
+		{name: "a stored result is referenced",
+			pod: worker().Collected(envelope(dispatch.Collected{Bytes: ref.Bytes, SecretName: ref.SecretName, SHA256: ref.SHA256}), exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateCompleted, wantRef: ref},
+		{name: "a stored result of another Secret is refused",
+			pod: worker().Collected(envelope(dispatch.Collected{Bytes: ref.Bytes, SecretName: "other-result", SHA256: ref.SHA256}), exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
+		{name: "over 1 MiB fails with ResultTooLarge", pod: worker().Collected(envelope(dispatch.Collected{Bytes: 2 << 20, Error: "too large"}), exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultTooLarge},
+		{name: "an upload that failed loses the result", pod: worker().Collected(envelope(dispatch.Collected{Bytes: 5000, Error: "HTTP 503"}), exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
+		{name: "a killed collector loses the result", pod: worker().Collected("", exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sj.Clone().Obj()
+			setStatusFromJob(got, job.Obj(), []corev1.Pod{*tc.pod}, "", false, tc.now)
+			st := got.Status
+			if st.State != tc.wantState {
+				t.Fatalf("state %q (conditions %+v), want %q", st.State, st.Conditions, tc.wantState)
+			}
+			if diff := cmp.Diff(tc.wantRef, st.ResultRef); diff != "" {
+				t.Errorf("resultRef (-want +got):\n%s", diff)
+			}
+			if gotResult := ""; st.Result != nil {
+				gotResult = string(st.Result.Raw)
+				if gotResult != tc.result {
+					t.Errorf("result %s, want %s", gotResult, tc.result)
+				}
+			} else if tc.result != "" {
+				t.Errorf("no result, want %s", tc.result)
+			}
+			if tc.reason != "" && (st.Error == nil || st.Error.Reason != tc.reason) {
+				t.Errorf("error %+v, want reason %s", st.Error, tc.reason)
+			}
+			if got := collectorPending([]corev1.Pod{*tc.pod}, tc.now); got != tc.pending {
+				t.Errorf("collectorPending = %s, want %s", got, tc.pending)
+			}
+		})
+	}
+}
+
+// TestWithCollector: the Job mode pod gets the collector sidecar with the dispatch token; the worker
+// shares /seek with it and its termination message path goes back to the default.
+func TestWithCollector(t *testing.T) {
+	sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Obj()
+	w := testutil.MakeSeekWorker("echo").Obj()
+	job := buildJob(sj, w)
+	withCollector(job, PoolOptions{RunnerImage: "example.com/runner:v1", DispatchURL: "http://10.0.0.1:8090"})
+	spec := job.Spec.Template.Spec
+	if len(spec.InitContainers) != 1 {
+		t.Fatalf("init containers %+v, want the collector", spec.InitContainers)
+	}
+	c := spec.InitContainers[0]
+	if c.Name != dispatch.CollectorContainer || c.Image != "example.com/runner:v1" || c.RestartPolicy == nil ||
+		*c.RestartPolicy != corev1.ContainerRestartPolicyAlways || !cmp.Equal(c.Command, []string{runnerInstallPath, "collect"}) {
+		t.Errorf("collector %+v", c)
+	}
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	if diff := cmp.Diff(map[string]string{resultVolume: resultDir, tokenVolume: dispatch.TokenDir}, mounts); diff != "" {
+		t.Errorf("collector mounts (-want +got):\n%s", diff)
+	}
+	workerC := spec.Containers[0]
+	for _, m := range workerC.VolumeMounts {
+		if m.Name == tokenVolume {
+			t.Errorf("the worker container mounts the dispatch token")
+		}
+	}
+	if workerC.TerminationMessagePath != corev1.TerminationMessagePathDefault || workerC.VolumeMounts[0].MountPath != resultDir {
+		t.Errorf("worker: termination message path %q, mounts %+v", workerC.TerminationMessagePath, workerC.VolumeMounts)
+	}
+	if spec.ServiceAccountName != defaultServiceAccount {
+		t.Errorf("serviceAccountName %q, want %q (a projected token needs one)", spec.ServiceAccountName, defaultServiceAccount)
 	}
 }

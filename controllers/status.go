@@ -347,8 +347,8 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 // controller has marked the Job Complete: the kubelet reports the exit a second or more before the
 // pod's phase and the Job's condition follow, and a Job of one completion whose pod succeeded cannot
 // end otherwise. Its time is the container's end (at most now). With a collector sidecar, its verdict
-// is awaited (at most collectorWait). Anything else (no such container, an invalid result, a result not
-// stored) waits for the Job; nil then.
+// is awaited (at most collectorWait), and is final: the job completes or fails with it. Anything else
+// (no such container, an invalid result without a collector) waits for the Job; nil then.
 func earlyResult(sj *seekv1alpha1.SeekJob, pods []corev1.Pod, now time.Time) *seekv1alpha1.SeekJob {
 	for i := range pods {
 		for _, cs := range pods[i].Status.ContainerStatuses {
@@ -366,7 +366,7 @@ func earlyResult(sj *seekv1alpha1.SeekJob, pods []corev1.Pod, now time.Time) *se
 			}
 			done := sj.DeepCopy()
 			completeWithResult(done, raw, size, storage, at)
-			if done.Status.State == seekv1alpha1.JobStateCompleted || storage.reason == seekv1alpha1.JobReasonResultLost {
+			if done.Status.State == seekv1alpha1.JobStateCompleted || hasCollector(&pods[i]) {
 				return done
 			}
 		}
