@@ -48,12 +48,12 @@ type JobResponse struct {
 	ResponseBytes int64 `json:"response_bytes,omitempty"`
 	// ResponseOmitted is true when ResponseJSON is null but the job has a large result: GET the job
 	// to read it.
-	ResponseOmitted bool `json:"response_omitted,omitempty"`
-	Error         *JobError       `json:"error"`
-	CreatedAt     time.Time       `json:"created_at"`
-	StartedAt     *time.Time      `json:"started_at"`
-	CompletedAt   *time.Time      `json:"completed_at"`
-	Attempts      int32           `json:"attempts"`
+	ResponseOmitted bool       `json:"response_omitted,omitempty"`
+	Error           *JobError  `json:"error"`
+	CreatedAt       time.Time  `json:"created_at"`
+	StartedAt       *time.Time `json:"started_at"`
+	CompletedAt     *time.Time `json:"completed_at"`
+	Attempts        int32      `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback, null without one.
 	Callback *CallbackResponse `json:"callback"`
 	// Queue is where the job waits in its worker's queue, when it does (read answers only: GET of a

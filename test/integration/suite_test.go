@@ -26,11 +26,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
-	"github.com/seek-api/seek-operator/pkg/dispatch"
 	"github.com/seek-api/seek-operator/controllers"
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/webhook"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
