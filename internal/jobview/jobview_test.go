@@ -107,3 +107,27 @@ func TestToResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeResult: a result stored in a Secret is omitted (with its size) until SetLargeResult puts it
+// in, as GET of the job does; webhook payloads and lists keep it omitted.
+func TestLargeResult(t *testing.T) {
+	sj := testutil.MakeSeekJob("abc", "ns").Worker("echo").Created(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)).Obj()
+	sj.Status.State = seekv1alpha1.JobStateCompleted
+	sj.Status.ResultRef = &seekv1alpha1.ResultRef{SecretName: "abc-result", Bytes: 5000, SHA256: "00"}
+	r := ToResponse(sj)
+	if string(r.ResponseJSON) != "null" || !r.ResponseOmitted || r.ResponseBytes != 5000 {
+		t.Errorf("omitted: response_json %s, response_omitted %v, response_bytes %d; want null, true, 5000", r.ResponseJSON, r.ResponseOmitted, r.ResponseBytes)
+	}
+	r.SetLargeResult([]byte(`{"big":true}`))
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"big": true}, got["response_json"]); diff != "" || got["response_omitted"] != nil || got["response_bytes"] != float64(5000) {
+		t.Errorf("inline: %s", data)
+	}
+}
