@@ -56,12 +56,24 @@ func TestLargeResults(t *testing.T) {
 				t.Errorf("Secret %s: controller %+v, %d bytes; want the SeekJob, %d bytes", s.Name, owner, len(s.Data[seekv1alpha1.ResultSecretKey]), ref.Bytes)
 			}
 			if worker == jobMode {
-				pods := &corev1.PodList{}
-				if err := k8s.List(context.Background(), pods, client.InNamespace(sj.Namespace), client.MatchingLabels{seekv1alpha1.LabelJobUID: string(sj.UID)}); err != nil || len(pods.Items) != 1 {
-					t.Fatalf("pods of %s: %d, %v", sj.Name, len(pods.Items), err)
-				}
-				if p := pods.Items[0]; len(p.Spec.InitContainers) != 1 || p.Spec.InitContainers[0].Name != dispatch.CollectorContainer || p.Status.Phase != corev1.PodSucceeded {
-					t.Errorf("pod %s: init containers %d, phase %s; want the collector, Succeeded", p.Name, len(p.Spec.InitContainers), p.Status.Phase)
+				// The pod succeeds once its collector has ended too (the job completed from its message).
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					pods := &corev1.PodList{}
+					if err := k8s.List(context.Background(), pods, client.InNamespace(sj.Namespace), client.MatchingLabels{seekv1alpha1.LabelJobUID: string(sj.UID)}); err != nil || len(pods.Items) != 1 {
+						t.Fatalf("pods of %s: %d, %v", sj.Name, len(pods.Items), err)
+					}
+					p := pods.Items[0]
+					if len(p.Spec.InitContainers) != 1 || p.Spec.InitContainers[0].Name != dispatch.CollectorContainer {
+						t.Fatalf("pod %s: init containers %+v, want the collector", p.Name, p.Spec.InitContainers)
+					}
+					if p.Status.Phase == corev1.PodSucceeded {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("pod %s: phase %s 30s after the job completed, want Succeeded", p.Name, p.Status.Phase)
+					}
+					time.Sleep(500 * time.Millisecond)
 				}
 			}
 
