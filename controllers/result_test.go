@@ -160,13 +160,12 @@ func TestSetStatusFromJobCollector(t *testing.T) {
 			if diff := cmp.Diff(tc.wantRef, st.ResultRef); diff != "" {
 				t.Errorf("resultRef (-want +got):\n%s", diff)
 			}
-			if gotResult := ""; st.Result != nil {
+			gotResult := ""
+			if st.Result != nil {
 				gotResult = string(st.Result.Raw)
-				if gotResult != tc.result {
-					t.Errorf("result %s, want %s", gotResult, tc.result)
-				}
-			} else if tc.result != "" {
-				t.Errorf("no result, want %s", tc.result)
+			}
+			if gotResult != tc.result {
+				t.Errorf("result %q, want %q", gotResult, tc.result)
 			}
 			if tc.reason != "" && (st.Error == nil || st.Error.Reason != tc.reason) {
 				t.Errorf("error %+v, want reason %s", st.Error, tc.reason)

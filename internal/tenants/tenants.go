@@ -231,7 +231,7 @@ func applyFrontendRole(ctx context.Context, c client.Client, t Tenant) error {
 		role.Rules = FrontendRules
 		return nil
 	}); err != nil {
-		return fmt.Errorf("Role %s/%s: %w", t.Name, FrontendRoleName, err)
+		return fmt.Errorf("the frontend's Role %s/%s: %w", t.Name, FrontendRoleName, err)
 	}
 	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: FrontendRoleName, Namespace: t.Name}}
 	if _, err := controllerutil.CreateOrPatch(ctx, c, binding, func() error {
@@ -243,7 +243,7 @@ func applyFrontendRole(ctx context.Context, c client.Client, t Tenant) error {
 		binding.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: FrontendServiceAccount, Namespace: t.SystemNamespace}}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("RoleBinding %s/%s: %w", t.Name, FrontendRoleName, err)
+		return fmt.Errorf("the frontend's RoleBinding %s/%s: %w", t.Name, FrontendRoleName, err)
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func (n *nodeRun) retainedResult(ctx context.Context, ns, name, worker string, r
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: seekv1alpha1.ResultSecretName(name),
-			Labels: map[string]string{seekv1alpha1.LabelJobName: name, seekv1alpha1.LabelJobUID: string(sj.UID)},
+			Labels:          map[string]string{seekv1alpha1.LabelJobName: name, seekv1alpha1.LabelJobUID: string(sj.UID)},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: seekv1alpha1.GroupVersion.String(), Kind: "SeekJob", Name: name, UID: sj.UID, Controller: ptr.To(true)}}},
 		Type: seekv1alpha1.ResultSecretType,
 		Data: map[string][]byte{seekv1alpha1.ResultSecretKey: result},

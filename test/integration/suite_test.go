@@ -317,10 +317,9 @@ func collectorStatus(p *corev1.Pod, worker corev1.ContainerStatus) []corev1.Cont
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: ptrTo(true),
 			ImageID: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}
 		term := worker.State.Terminated
-		switch {
-		case term == nil:
+		if term == nil {
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.Now()}
-		default:
+		} else {
 			msg := term.Message
 			if msg == "" {
 				msg = dispatch.CollectedPrefix + `{"bytes":0}`

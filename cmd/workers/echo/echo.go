@@ -29,8 +29,8 @@ func echo(_ context.Context, job *worker.Job) (any, error) {
 		Message json.RawMessage `json:"message"`
 		Repeat  *int            `json:"repeat"`
 	}
-	if json.Unmarshal(job.Input, &in) != nil || len(in.Message) == 0 || in.Message[0] != '"' {
-		return r, nil
+	if !decodes(job.Input, &in) || len(in.Message) == 0 || in.Message[0] != '"' {
+		return r, nil // not an object with a string message: the whole input is echoed
 	}
 	r.Echo = in.Message
 	if in.Repeat == nil {
@@ -52,4 +52,9 @@ func echo(_ context.Context, job *worker.Job) (any, error) {
 	}
 	r.Echo = long
 	return r, nil
+}
+
+// decodes reports whether input decodes into v.
+func decodes(input json.RawMessage, v any) bool {
+	return json.Unmarshal(input, v) == nil
 }
