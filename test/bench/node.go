@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,8 +210,10 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 		}
 		*b.out = r
 	}
-	if err := rep.print(os.Stdout); err != nil {
-		return err
+	if slices.ContainsFunc(nodePhases, func(p string) bool { return cfg.phases[p] }) {
+		if err := rep.print(os.Stdout); err != nil {
+			return err
+		}
 	}
 	if cfg.phases[phaseRetainedResults] {
 		if err := n.retainedResults(ctx, cfg.retainedJobs, seekv1alpha1.MaxResultBytes, 8); err != nil {

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
@@ -64,6 +65,9 @@ func (n *nodeRun) retainedResults(ctx context.Context, jobs, resultBytes, concur
 					errs <- err
 					return
 				}
+				if (i+1)%100 == 0 {
+					fmt.Fprintf(os.Stderr, "bench: %d jobs with their results written after %s\n", i+1, time.Since(start).Round(time.Second))
+				}
 			}
 		}()
 	}
@@ -100,7 +104,8 @@ func (n *nodeRun) retainedResults(ctx context.Context, jobs, resultBytes, concur
 // retainedResult creates one finished job with its result Secret.
 func (n *nodeRun) retainedResult(ctx context.Context, ns, name, worker string, result []byte) error {
 	sj := &seekv1alpha1.SeekJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: seekv1alpha1.SeekJobSpec{WorkerName: seekv1alpha1.WorkerName(worker)}}
-	if err := n.c.Create(ctx, sj); err != nil {
+	// The quota admission of concurrent creates may conflict on the quota's update: try again.
+	if err := retry.OnError(retry.DefaultBackoff, apierrors.IsConflict, func() error { return n.c.Create(ctx, sj) }); err != nil {
 		return fmt.Errorf("create SeekJob %s: %w", name, err)
 	}
 	secret := &corev1.Secret{
