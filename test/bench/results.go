@@ -33,8 +33,12 @@ const phaseRetainedResults = "retained-results"
 // optionalNodePhases are real-node phases that run only when named.
 var optionalNodePhases = []string{phaseRetainedResults}
 
-// etcdMetricsURL is the local cluster's etcd metrics (its client port, plain HTTP on loopback).
-const etcdMetricsURL = "http://127.0.0.1:12379/metrics"
+// etcdClientURL is the local cluster's etcd (plain HTTP on loopback): its etcd and kube-apiserver are
+// the processes with it on their command line (a control plane of the integration tests may run too).
+const etcdClientURL = "http://127.0.0.1:12379"
+
+// etcdMetricsURL is its metrics.
+const etcdMetricsURL = etcdClientURL + "/metrics"
 
 // retainedResults writes jobs finished SeekJobs, each with a result of resultBytes stored as the
 // manager stores a large result (a Secret of type seek-api.com/result owned by the job, and
@@ -212,10 +216,10 @@ func (n *nodeRun) memorySnapshot(ctx context.Context) (memory, error) {
 		return m, fmt.Errorf("apiserver metrics: %w", err)
 	}
 	m.apiserverHeap = metricValue(raw, "go_memstats_heap_inuse_bytes")
-	if m.apiserverRSS, err = processRSS("/proc", "kube-apiserver"); err != nil {
+	if m.apiserverRSS, err = processRSS("/proc", "kube-apiserver", etcdClientURL); err != nil {
 		return m, err
 	}
-	if m.etcdRSS, err = processRSS("/proc", "etcd"); err != nil {
+	if m.etcdRSS, err = processRSS("/proc", "etcd", etcdClientURL); err != nil {
 		return m, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, etcdMetricsURL, nil)
@@ -247,8 +251,9 @@ func metricValue(text []byte, name string) int64 {
 	return 0
 }
 
-// processRSS is the resident memory in bytes of the one process whose comm is name.
-func processRSS(proc, name string) (int64, error) {
+// processRSS is the resident memory in bytes of the process whose comm is name and whose command
+// line contains arg.
+func processRSS(proc, name, arg string) (int64, error) {
 	entries, err := os.ReadDir(proc)
 	if err != nil {
 		return 0, err
@@ -261,13 +266,17 @@ func processRSS(proc, name string) (int64, error) {
 		if err != nil || strings.TrimSpace(string(comm)) != name {
 			continue
 		}
+		cmdline, err := os.ReadFile(filepath.Join(proc, e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(arg)) {
+			continue
+		}
 		status, err := os.ReadFile(filepath.Join(proc, e.Name(), "status"))
 		if err != nil {
 			return 0, err
 		}
 		return parseRSS(status)
 	}
-	return 0, fmt.Errorf("no process %s in %s", name, proc)
+	return 0, fmt.Errorf("no process %s with %s in %s", name, arg, proc)
 }
 
 // parseRSS reads VmRSS (kB) from a /proc/<pid>/status.
