@@ -107,7 +107,8 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           d.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		// Bodies are small; long polls wait after the request is read, so no WriteTimeout.
+		// Bodies are small but a report's (at most dispatch.MaxReportRequestBytes); long polls wait
+		// after the request is read, so no WriteTimeout.
 		ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return serveCtx },
@@ -200,10 +201,11 @@ func (d *Dispatcher) watch(ctx context.Context) (func(), error) {
 func (d *Dispatcher) Handler() http.Handler {
 	d.init()
 	mux := http.NewServeMux()
-	mux.Handle("POST "+dispatch.PathLease, d.endpoint(d.lease))
-	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(d.heartbeat))
-	mux.Handle("POST "+dispatch.PathReport, d.endpoint(d.report))
-	mux.Handle("POST "+dispatch.PathProgress, d.endpoint(d.progress))
+	mux.Handle("POST "+dispatch.PathLease, d.endpoint(dispatch.MaxRequestBytes, false, d.lease))
+	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(dispatch.MaxRequestBytes, false, d.heartbeat))
+	mux.Handle("POST "+dispatch.PathReport, d.endpoint(dispatch.MaxReportRequestBytes, false, d.report))
+	mux.Handle("POST "+dispatch.PathResult, d.endpoint(dispatch.MaxReportRequestBytes, true, d.result))
+	mux.Handle("POST "+dispatch.PathProgress, d.endpoint(dispatch.MaxRequestBytes, false, d.progress))
 	return mux
 }
 
@@ -221,26 +223,30 @@ func errorf(status int, reason, format string, args ...any) *httpError {
 	return &httpError{status: status, body: dispatch.ErrorResponse{Reason: reason, Message: fmt.Sprintf(format, args...)}}
 }
 
-// endpoint wraps one call: readiness, the bounded body, authentication, and the JSON answer.
-func (d *Dispatcher) endpoint(call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
+// endpoint wraps one call: readiness, authentication, the body (at most limit bytes, read once the
+// caller is authenticated: a report may carry a 1 MiB result), and the JSON answer.
+// jobPod says the caller is a Job mode pod (PathResult), not a pool pod.
+func (d *Dispatcher) endpoint(limit int64, jobPod bool, call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		status, answer := http.StatusOK, any(nil)
 		var herr *httpError
 		var err error
-		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, dispatch.MaxRequestBytes))
-		var maxErr *http.MaxBytesError
-		switch {
-		case !d.ready.Load():
+		var c *caller
+		if !d.ready.Load() {
 			herr = errorf(http.StatusServiceUnavailable, "NotReady", "the dispatcher is starting, stopping or not the leader; retry")
-		case errors.As(readErr, &maxErr):
-			herr = errorf(http.StatusRequestEntityTooLarge, "RequestTooLarge", "the request body exceeds %d bytes", dispatch.MaxRequestBytes)
-		case readErr != nil:
-			herr = errorf(http.StatusBadRequest, "BadRequest", "read the request body: %v", readErr)
+		} else {
+			c, herr = d.authenticate(ctx, r, jobPod)
 		}
 		if herr == nil {
-			var c *caller
-			if c, herr = d.authenticate(ctx, r); herr == nil {
+			body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+			var maxErr *http.MaxBytesError
+			switch {
+			case errors.As(readErr, &maxErr):
+				herr = errorf(http.StatusRequestEntityTooLarge, "RequestTooLarge", "the request body exceeds %d bytes", limit)
+			case readErr != nil:
+				herr = errorf(http.StatusBadRequest, "BadRequest", "read the request body: %v", readErr)
+			default:
 				answer, err = call(ctx, c, body)
 			}
 		}
@@ -553,16 +559,23 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 		return nil, err
 	}
 	switch {
-	case len(r.Result) > dispatch.MaxReportBytes:
+	case len(r.Result) > dispatch.MaxReportBytes || r.ResultBytes < 0:
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "result exceeds %d bytes", dispatch.MaxReportBytes)
 	case len(r.LogTail) > dispatch.LogTailBytes:
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.LogTailBytes)
 	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	ok, err := d.updateAttempt(ctx, c, key, &r.AttemptRef, func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool {
-		applyReport(sj, w, r, now)
-		return true
-	})
+	storage, held, err := d.storeReportedResult(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	if held {
+		ok, err = d.updateAttempt(ctx, c, key, &r.AttemptRef, func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool {
+			applyReport(sj, w, r, storage, now)
+			return true
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -606,6 +619,38 @@ func (d *Dispatcher) progress(ctx context.Context, c *caller, body []byte) (any,
 		return nil, e
 	}
 	return dispatch.ProgressResponse{Written: written}, nil
+}
+
+// storeReportedResult stores the large result of a report of success in its job's Secret, before the
+// status write that completes the job: one more write, for large results only. It reports false when
+// the pod does not hold the attempt (nothing is stored).
+func (d *Dispatcher) storeReportedResult(ctx context.Context, c *caller, r *dispatch.Report) (resultStorage, bool, error) {
+	if r.ExitCode != 0 || r.StartError != "" || r.TimedOut || r.Interrupted || r.ResultTruncated {
+		return resultStorage{}, true, nil
+	}
+	data := largeResult(r.Result)
+	if data == nil {
+		return resultStorage{}, true, nil
+	}
+	if r.Namespace != c.namespace {
+		return resultStorage{}, false, nil
+	}
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	sj := &seekv1alpha1.SeekJob{}
+	err := d.Client.Get(ctx, key, sj)
+	if err == nil && d.state.newerThan(sj) {
+		err = d.APIReader.Get(ctx, key, sj)
+	}
+	if apierrors.IsNotFound(err) {
+		return resultStorage{}, false, nil
+	} else if err != nil {
+		return resultStorage{}, false, fmt.Errorf("get SeekJob %s: %w", key, err)
+	}
+	if !holds(sj, c.podUID(), r.AttemptRef) {
+		return resultStorage{}, false, nil
+	}
+	storage, err := storeResult(ctx, d.Client, d.APIReader, sj.Namespace, sj.Name, sj.UID, data)
+	return storage, err == nil, err
 }
 
 // updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current
@@ -688,4 +733,49 @@ func setupDispatcher(mgr ctrl.Manager, opts Options, metrics *Metrics) error {
 // pods when the runner image is runnerImage (for tests and tools that make pool pods).
 func PoolTemplateHash(w *seekv1alpha1.SeekWorker, runnerImage string) string {
 	return poolTemplateHash(w, runnerImage)
+}
+
+// result stores the large result the collector sidecar of a Job mode pod uploads for its job, in the
+// job's result Secret (one write), and names it; the SeekJob controller completes the job with it once
+// the collector has said so in its termination message. Only the job's current pod may: the pod's
+// labels name the job, and it is controlled by the job's Job.
+func (d *Dispatcher) result(ctx context.Context, c *caller, body []byte) (any, error) {
+	up := dispatch.ResultUpload{}
+	if err := decode(body, &up); err != nil {
+		return nil, err
+	}
+	if up.Namespace != c.namespace || up.Name != c.pod.Labels[seekv1alpha1.LabelJobName] || up.UID != c.pod.Labels[seekv1alpha1.LabelJobUID] {
+		return nil, errorf(http.StatusForbidden, "NotTheJobsPod", "pod %s does not run job %s/%s (UID %s)", c.pod.Name, up.Namespace, up.Name, up.UID)
+	}
+	data := largeResult(up.Result)
+	if data == nil {
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "result must be JSON of %d to %d bytes (%d given)",
+			seekv1alpha1.MaxInlineResultBytes+1, seekv1alpha1.MaxResultBytes, len(up.Result))
+	}
+	key := types.NamespacedName{Namespace: up.Namespace, Name: up.Name}
+	sj := &seekv1alpha1.SeekJob{}
+	err := d.Client.Get(ctx, key, sj)
+	if apierrors.IsNotFound(err) {
+		err = d.APIReader.Get(ctx, key, sj)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, errorf(http.StatusConflict, "JobGone", "SeekJob %s does not exist", key)
+	case err != nil:
+		return nil, fmt.Errorf("get SeekJob %s: %w", key, err)
+	case string(sj.UID) != up.UID || sj.DeletionTimestamp != nil || sj.Status.State.IsTerminal():
+		return nil, errorf(http.StatusConflict, "JobGone", "SeekJob %s with UID %s is gone or finished", key, up.UID)
+	}
+	if owner := metav1.GetControllerOf(c.pod); owner == nil || owner.Kind != "Job" || owner.Name != jobName(sj) {
+		return nil, errorf(http.StatusForbidden, "NotTheJobsPod", "pod %s is not controlled by Job %s of SeekJob %s", c.pod.Name, jobName(sj), key)
+	}
+	storage, err := storeResult(ctx, d.Client, d.APIReader, sj.Namespace, sj.Name, sj.UID, data)
+	if err != nil {
+		return nil, err
+	}
+	if storage.ref == nil {
+		return nil, errorf(http.StatusConflict, seekv1alpha1.JobReasonResultLost, "%s", storage.message)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("Stored a collected result", "seekJob", klog.KObj(sj), "pod", klog.KObj(c.pod), "bytes", storage.ref.Bytes)
+	return dispatch.ResultResponse{SecretName: storage.ref.SecretName, Bytes: storage.ref.Bytes, SHA256: storage.ref.SHA256}, nil
 }

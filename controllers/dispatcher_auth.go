@@ -157,7 +157,7 @@ func identityFromReview(st *authenticationv1.TokenReviewStatus) (tokenIdentity, 
 	return tokenIdentity{namespace: ns, serviceAccount: sa, podName: podName[0], podUID: types.UID(podUID[0])}, nil
 }
 
-// caller is an authenticated pool pod.
+// caller is an authenticated pool pod, or Job mode pod (for PathResult only).
 type caller struct {
 	namespace string
 	worker    string
@@ -169,8 +169,8 @@ func (c *caller) podUID() string { return string(c.pod.UID) }
 // authenticate finds the pool pod that sent r: its bearer token, reviewed by the apiserver (or found
 // in the cache of reviewed tokens), must be bound to a pod of a pool that exists with that UID. A
 // terminating pod is accepted: it may still heartbeat and report its attempt (Interrupted); it is
-// told to exit when it asks for a job.
-func (d *Dispatcher) authenticate(ctx context.Context, r *http.Request) (*caller, *httpError) {
+// told to exit when it asks for a job. With jobPod, the pod must be a Job mode job's pod instead.
+func (d *Dispatcher) authenticate(ctx context.Context, r *http.Request, jobPod bool) (*caller, *httpError) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		return nil, errorf(http.StatusUnauthorized, "Unauthorized", "a bearer token (the pod's projected ServiceAccount token of audience %s) is required", dispatch.Audience)
@@ -202,6 +202,13 @@ func (d *Dispatcher) authenticate(ctx context.Context, r *http.Request) (*caller
 		return nil, errorf(http.StatusServiceUnavailable, "PodUnavailable", "get pod %s: %v", key, err)
 	case pod.UID != id.podUID:
 		return nil, errorf(http.StatusForbidden, "PodNotFound", "pod %s with UID %s does not exist", key, id.podUID)
+	}
+	if jobPod {
+		// A Job mode pod: its collector sidecar uploads its job's large result.
+		if pod.Labels[seekv1alpha1.LabelPool] != "" || pod.Labels[seekv1alpha1.LabelJobUID] == "" {
+			return nil, errorf(http.StatusForbidden, "NotAJobPod", "pod %s is not the pod of a Job mode job (label %s)", key, seekv1alpha1.LabelJobUID)
+		}
+		return &caller{namespace: pod.Namespace, worker: pod.Labels[seekv1alpha1.LabelWorker], pod: pod}, nil
 	}
 	worker := pod.Labels[seekv1alpha1.LabelPool]
 	if worker == "" || pod.Labels[seekv1alpha1.LabelWorker] != worker {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"math"
+	"path"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
@@ -238,4 +240,98 @@ func workerPodSpec(w *seekv1alpha1.SeekWorker) corev1.PodSpec {
 func tmpVolumeOf() corev1.Volume {
 	limit := resource.MustParse(tmpSizeLimit)
 	return corev1.Volume{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}}
+}
+
+// Collector sidecar of Job mode pods (docs/worker-protocol.md#result-size-tiers).
+const (
+	// resultVolume is the directory /seek that the worker and the collector share: the worker writes
+	// protocol.ResultPath there, which the collector reads once it has exited.
+	resultVolume = "seek-result"
+	// resultDir is where it is mounted.
+	resultDir = "/seek"
+	// resultVolumeLimit bounds it: a result over 1 MiB fails anyway.
+	resultVolumeLimit = "64Mi"
+	// collectorWait bounds how long the controller waits for the collector's verdict after the worker
+	// container exited 0: the kubelet kills the sidecar after the pod's 30 s grace period at most.
+	collectorWait = 45 * time.Second
+)
+
+// withCollector adds the collector sidecar to a Job mode Job, so that a result over the termination
+// message's 4 KiB reaches the manager: a restartable init container (a native sidecar, Kubernetes
+// 1.29+) running `seek-runner collect` from the runner image, with the pod's projected dispatch token
+// (mounted in the collector only), reading the result file from a volume it shares with the worker.
+// The worker's result file then is not its termination message, whose path goes back to the default
+// (a failed worker's message is its log tail; what it wrote comes through the collector).
+func withCollector(job *batchv1.Job, opts PoolOptions) {
+	spec := &job.Spec.Template.Spec
+	if spec.ServiceAccountName == "" {
+		// A projected token needs a named ServiceAccount (admission would name it, but need not run).
+		spec.ServiceAccountName = defaultServiceAccount
+	}
+	limit := resource.MustParse(resultVolumeLimit)
+	spec.Volumes = append(spec.Volumes,
+		corev1.Volume{Name: resultVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}},
+		corev1.Volume{Name: tokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+				Audience:          dispatch.Audience,
+				ExpirationSeconds: ptr.To[int64](dispatchTokenSeconds),
+				Path:              path.Base(dispatch.TokenPath),
+			}}},
+		}}},
+	)
+	worker := &spec.Containers[0]
+	worker.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	worker.VolumeMounts = append([]corev1.VolumeMount{{Name: resultVolume, MountPath: resultDir}}, worker.VolumeMounts...)
+	env := []corev1.EnvVar{
+		{Name: dispatch.EnvURL, Value: opts.DispatchURL},
+		{Name: dispatch.EnvTokenPath, Value: dispatch.TokenPath},
+		{Name: protocol.EnvResultPath, Value: protocol.ResultPath},
+	}
+	for _, e := range worker.Env {
+		switch e.Name {
+		case protocol.EnvJobName, protocol.EnvJobNamespace, protocol.EnvJobUID:
+			env = append(env, e)
+		}
+	}
+	spec.InitContainers = append(spec.InitContainers, corev1.Container{
+		Name:          dispatch.CollectorContainer,
+		Image:         opts.RunnerImage,
+		Command:       []string{runnerInstallPath, "collect"},
+		Env:           env,
+		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+		},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: resultVolume, MountPath: resultDir, ReadOnly: true},
+			{Name: tokenVolume, MountPath: dispatch.TokenDir, ReadOnly: true},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		SecurityContext:          workerSecurityContext(),
+	})
+}
+
+// hasCollector reports whether the pod has the collector sidecar.
+func hasCollector(pod *corev1.Pod) bool {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == dispatch.CollectorContainer {
+			return true
+		}
+	}
+	return false
+}
+
+// collectorTermination is the terminated state of the pod's collector, or nil.
+func collectorTermination(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	for i := range pod.Status.InitContainerStatuses {
+		cs := &pod.Status.InitContainerStatuses[i]
+		if cs.Name == dispatch.CollectorContainer {
+			if cs.State.Terminated != nil {
+				return cs.State.Terminated
+			}
+			return cs.LastTerminationState.Terminated
+		}
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/pkg/dispatch"
@@ -95,8 +94,8 @@ func holds(sj *seekv1alpha1.SeekJob, podUID string, ref dispatch.AttemptRef) boo
 }
 
 // applyReport ends sj's current attempt with the runner's report: sj completes, fails, times out, or
-// waits for its next attempt.
-func applyReport(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, r *dispatch.Report, now time.Time) {
+// waits for its next attempt. storage is where a result over the inline limit went (see result.go).
+func applyReport(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, r *dispatch.Report, storage resultStorage, now time.Time) {
 	switch {
 	case r.Interrupted:
 		// The pod is going away (a deletion, a drain): not the worker's fault, as a disrupted pod in Job
@@ -107,7 +106,11 @@ func applyReport(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, r *dispat
 		timeOut(sj, effectiveTimeout(sj, w), now)
 		return
 	case r.ExitCode == 0 && r.StartError == "":
-		completeFromResult(sj, r, now)
+		size := int64(len(r.Result))
+		if r.ResultTruncated {
+			size = max(r.ResultBytes, dispatch.MaxReportBytes)
+		}
+		completeWithResult(sj, r.Result, size, storage, now)
 		return
 	}
 	exit := workerExit{code: r.ExitCode, message: r.Result, oomKilled: r.OOMKilled, memoryLimit: memoryLimit([]corev1.Container{{
@@ -129,26 +132,6 @@ func applyReport(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, r *dispat
 		return
 	}
 	failAttempt(sj, w, workerError(seekv1alpha1.JobReasonRetriesExhausted, exit), now)
-}
-
-// completeFromResult completes sj with the result of a worker that exited 0, or fails it with
-// InvalidResult when the result is too large or not JSON.
-func completeFromResult(sj *seekv1alpha1.SeekJob, r *dispatch.Report, now time.Time) {
-	invalid := func(msg string) {
-		je := &seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonInvalidResult, Message: msg, ExitCode: ptr.To[int32](0)}
-		finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonInvalidResult, msg, je, now)
-	}
-	if r.ResultTruncated || len(r.Result) > protocol.MaxResultBytes {
-		invalid(fmt.Sprintf("The worker exited 0 but its result is larger than %d bytes", protocol.MaxResultBytes))
-		return
-	}
-	result, err := parseResult(r.Result)
-	if err != nil {
-		invalid(err.Error())
-		return
-	}
-	sj.Status.Result = result
-	finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, now)
 }
 
 // fallbackLog is the log tail standing in for an error message the worker did not write: at most the

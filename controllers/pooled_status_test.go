@@ -21,17 +21,18 @@ import (
 
 // pooledOutcome is what a pure function of pooled_status.go decides about a job.
 type pooledOutcome struct {
-	State    seekv1alpha1.JobState
-	Attempts int32
-	Pool     *seekv1alpha1.PoolAttempt
-	Result   string
-	Error    *seekv1alpha1.JobError
+	State     seekv1alpha1.JobState
+	Attempts  int32
+	Pool      *seekv1alpha1.PoolAttempt
+	Result    string
+	ResultRef *seekv1alpha1.ResultRef
+	Error     *seekv1alpha1.JobError
 	// Finished is the Finished condition's reason and message, "" while the job runs.
 	Finished, FinishedMessage string
 }
 
 func outcomeOf(sj *seekv1alpha1.SeekJob) pooledOutcome {
-	o := pooledOutcome{State: sj.Status.State, Attempts: sj.Status.Attempts, Pool: sj.Status.Pool, Error: sj.Status.Error}
+	o := pooledOutcome{State: sj.Status.State, Attempts: sj.Status.Attempts, Pool: sj.Status.Pool, Error: sj.Status.Error, ResultRef: sj.Status.ResultRef}
 	if sj.Status.Result != nil {
 		o.Result = string(sj.Status.Result.Raw)
 	}
@@ -56,6 +57,9 @@ func runningPooledJob(attempt int32) *seekv1alpha1.SeekJob {
 	sj.Status.Attempts = attempt
 	return sj
 }
+
+// large is a JSON string of n bytes (n >= 2).
+func large(n int) string { return `"` + strings.Repeat("r", n-2) + `"` }
 
 func runningPool() *seekv1alpha1.PoolAttempt {
 	return &seekv1alpha1.PoolAttempt{JobName: "pool-1", PodName: "pool-pod", PodUID: "pod-uid"}
@@ -85,6 +89,7 @@ func TestApplyReport(t *testing.T) {
 		worker  *seekv1alpha1.SeekWorker
 		timeout *time.Duration
 		report  *dispatch.Report
+		storage resultStorage
 		want    pooledOutcome
 	}{{
 		name:   "success completes with the result, compacted",
@@ -104,12 +109,35 @@ func TestApplyReport(t *testing.T) {
 				Message: `the worker exited 0 but its result is not valid JSON (5 bytes starting "hello")`},
 			Finished: seekv1alpha1.JobReasonInvalidResult, FinishedMessage: `the worker exited 0 but its result is not valid JSON (5 bytes starting "hello")`},
 	}, {
-		name:   "a truncated result fails the job",
-		worker: worker, report: report(dispatch.Report{Result: strings.Repeat("1", dispatch.MaxReportBytes), ResultTruncated: true}),
+		name:   "a result over 1 MiB fails the job with ResultTooLarge naming its size",
+		worker: worker, report: report(dispatch.Report{Result: strings.Repeat("1", dispatch.MaxReportBytes), ResultTruncated: true, ResultBytes: 2000000}),
+		want: pooledOutcome{State: seekv1alpha1.JobStateFailed, Attempts: 1, Pool: runningPool(),
+			Error: &seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonResultTooLarge, ExitCode: ptr.To[int32](0),
+				Message: "The worker exited 0 with a result of 2000000 bytes; at most 1048576 bytes (1 MiB) fit: return larger outputs by reference"},
+			Finished: seekv1alpha1.JobReasonResultTooLarge, FinishedMessage: "The worker exited 0 with a result of 2000000 bytes; at most 1048576 bytes (1 MiB) fit: return larger outputs by reference"},
+	}, {
+		name:   "a result of 4096 bytes stays inline",
+		worker: worker, report: report(dispatch.Report{Result: large(4096)}),
+		want: pooledOutcome{State: seekv1alpha1.JobStateCompleted, Attempts: 1, Pool: runningPool(), Result: large(4096),
+			Finished: seekv1alpha1.JobReasonSucceeded, FinishedMessage: "The worker returned a result"},
+	}, {
+		name:   "a large result stored in its Secret completes with a reference",
+		worker: worker, report: report(dispatch.Report{Result: large(4097) + "\n"}), storage: resultStorage{ref: resultRefFor("job", []byte(large(4097)))},
+		want: pooledOutcome{State: seekv1alpha1.JobStateCompleted, Attempts: 1, Pool: runningPool(), ResultRef: resultRefFor("job", []byte(large(4097))),
+			Finished: seekv1alpha1.JobReasonSucceeded, FinishedMessage: "The worker returned a result of 4097 bytes, stored in Secret job-result"},
+	}, {
+		name:   "a large result not stored fails the job with the storage's reason",
+		worker: worker, report: report(dispatch.Report{Result: large(5000)}), storage: resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: "Secret job-result is not the job's"},
+		want: pooledOutcome{State: seekv1alpha1.JobStateFailed, Attempts: 1, Pool: runningPool(),
+			Error:    &seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonResultLost, ExitCode: ptr.To[int32](0), Message: "Secret job-result is not the job's"},
+			Finished: seekv1alpha1.JobReasonResultLost, FinishedMessage: "Secret job-result is not the job's"},
+	}, {
+		name:   "a large result that is not JSON fails with InvalidResult",
+		worker: worker, report: report(dispatch.Report{Result: strings.Repeat("x", 5000)}),
 		want: pooledOutcome{State: seekv1alpha1.JobStateFailed, Attempts: 1, Pool: runningPool(),
 			Error: &seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonInvalidResult, ExitCode: ptr.To[int32](0),
-				Message: fmt.Sprintf("The worker exited 0 but its result is larger than %d bytes", protocol.MaxResultBytes)},
-			Finished: seekv1alpha1.JobReasonInvalidResult, FinishedMessage: fmt.Sprintf("The worker exited 0 but its result is larger than %d bytes", protocol.MaxResultBytes)},
+				Message: `the worker exited 0 but its result is not valid JSON (5000 bytes starting "` + strings.Repeat("x", 61) + `…")`},
+			Finished: seekv1alpha1.JobReasonInvalidResult, FinishedMessage: `the worker exited 0 but its result is not valid JSON (5000 bytes starting "` + strings.Repeat("x", 61) + `…")`},
 	}, {
 		name:   "exit 65 fails at once with the worker's error",
 		worker: worker, report: report(dispatch.Report{ExitCode: protocol.ExitCodeNoRetry, Result: `{"message":"bad address","reason":"Invalid"}`}),
@@ -185,7 +213,7 @@ func TestApplyReport(t *testing.T) {
 			if tc.timeout != nil {
 				sj.Spec.Timeout = &metav1.Duration{Duration: *tc.timeout}
 			}
-			applyReport(sj, tc.worker, tc.report, reportTime)
+			applyReport(sj, tc.worker, tc.report, tc.storage, reportTime)
 			if diff := cmp.Diff(tc.want, outcomeOf(sj)); diff != "" {
 				t.Errorf("outcome (-want +got):\n%s", diff)
 			}

@@ -44,6 +44,15 @@ type SeekJobReconciler struct {
 	// DefaultQueueTimeout is the queue timeout of jobs whose SeekWorker does not exist; 0 means none
 	// (see queue.go).
 	DefaultQueueTimeout time.Duration
+	// Collector, when its dispatch endpoint is enabled and it has a runner image and a dispatch URL,
+	// adds the result collector sidecar to Job mode pods: results over 4 KiB then reach the manager
+	// (see withCollector). Without it, such results fail with ResultTooLarge.
+	Collector PoolOptions
+}
+
+// collects reports whether Job mode pods get the result collector sidecar.
+func (r *SeekJobReconciler) collects() bool {
+	return r.Collector.Enabled() && r.Collector.RunnerImage != "" && r.Collector.DispatchURL != ""
 }
 
 // +kubebuilder:rbac:groups=seek-api.com,resources=seekjobs,verbs=get;list;watch
@@ -237,6 +246,9 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 	}
 
 	job := buildJob(sj, w)
+	if r.collects() {
+		withCollector(job, r.Collector)
+	}
 	if err := controllerutil.SetControllerReference(sj, job, r.Client.Scheme()); err != nil {
 		return nil, 0, fmt.Errorf("set owner of Job %s: %w", klog.KObj(job), err)
 	}
@@ -350,6 +362,9 @@ func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.See
 	}
 	expired, next := enforceDeadlines(sj, job, pods, now)
 	if !expired {
+		if wait := collectorPending(pods, now); wait > 0 && (next == 0 || wait < next) {
+			next = wait
+		}
 		return next, nil
 	}
 	// Deleted before the status write, as a cancel is: should the write fail, the next reconcile

@@ -211,7 +211,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	metrics := NewMetrics(mgr.GetCache())
 
 	jobs := &SeekJobReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("seek-job-controller"), Clock: opts.Clock, Metrics: metrics,
-		DefaultQueueTimeout: opts.DefaultQueueTimeout}
+		DefaultQueueTimeout: opts.DefaultQueueTimeout, Collector: opts.Pools}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("seekjob").
 		For(&seekv1alpha1.SeekJob{}).

@@ -202,7 +202,7 @@ func parseWorkerError(reason string, pod *corev1.Pod) *seekv1alpha1.JobError {
 		return &seekv1alpha1.JobError{Reason: reason, Message: "the worker's pod and its exit status are gone"}
 	}
 	return workerError(reason, workerExit{
-		code: term.ExitCode, reason: term.Reason, message: term.Message,
+		code: term.ExitCode, reason: term.Reason, message: workerMessage(pod, term),
 		oomKilled: term.Reason == reasonOOMKilled, memoryLimit: memoryLimit(pod.Spec.Containers),
 	})
 }
@@ -243,7 +243,7 @@ func workerError(reason string, exit workerExit) *seekv1alpha1.JobError {
 		}
 	case json.Valid(raw) && json.Unmarshal(raw, &perr) == nil && perr.Message != "":
 		je.Message = truncate(perr.Message, maxMessageBytes)
-		if len(raw) <= protocol.MaxResultBytes {
+		if len(raw) <= protocol.MaxMessageBytes {
 			je.Details = seekv1alpha1.NewJSON(raw)
 		}
 	default:
@@ -289,9 +289,8 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 	observeStart(sj, job, pods, failedCreate, now)
 
 	if jobCondition(job, batchv1.JobComplete) == nil && jobCondition(job, batchv1.JobFailed) == nil {
-		if result, at, ok := earlyResult(pods, now); ok {
-			sj.Status.Result = result
-			finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, at)
+		if done := earlyResult(sj, pods, now); done != nil {
+			sj.Status = done.Status
 			return true
 		}
 	}
@@ -309,14 +308,12 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 			fail(sj, seekv1alpha1.JobReasonInvalidResult, "The worker succeeded but its pod and result are gone", now)
 			return true
 		}
-		result, err := parseResult(term.Message)
-		if err != nil {
-			je := &seekv1alpha1.JobError{Reason: seekv1alpha1.JobReasonInvalidResult, Message: err.Error(), ExitCode: &term.ExitCode}
-			finish(sj, seekv1alpha1.JobStateFailed, seekv1alpha1.JobReasonInvalidResult, err.Error(), je, now)
-			return true
+		// The pod succeeded: its collector, if any, has ended (or was killed: the result is lost).
+		raw, size, storage, ok := podResult(pod, term, now.Add(collectorWait))
+		if !ok {
+			storage = resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: "The worker exited 0 but its pod ended before the result collector said what it read"}
 		}
-		sj.Status.Result = result
-		finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "The worker returned a result", nil, now)
+		completeWithResult(sj, raw, size, storage, now)
 		return true
 	}
 
@@ -346,30 +343,35 @@ func setStatusFromJob(sj *seekv1alpha1.SeekJob, job *batchv1.Job, pods []corev1.
 	return true
 }
 
-// earlyResult is the result of a worker container that exited 0 with a valid result, before the Job
+// earlyResult is sj completed with the result of a worker container that exited 0, before the Job
 // controller has marked the Job Complete: the kubelet reports the exit a second or more before the
 // pod's phase and the Job's condition follow, and a Job of one completion whose pod succeeded cannot
-// end otherwise. Its time is the container's end (at most now). Anything else (no such container, an
-// invalid result) waits for the Job.
-func earlyResult(pods []corev1.Pod, now time.Time) (*seekv1alpha1.JSON, time.Time, bool) {
+// end otherwise. Its time is the container's end (at most now). With a collector sidecar, its verdict
+// is awaited (at most collectorWait), and is final: the job completes or fails with it. Anything else
+// (no such container, an invalid result without a collector) waits for the Job; nil then.
+func earlyResult(sj *seekv1alpha1.SeekJob, pods []corev1.Pod, now time.Time) *seekv1alpha1.SeekJob {
 	for i := range pods {
 		for _, cs := range pods[i].Status.ContainerStatuses {
 			term := cs.State.Terminated
 			if cs.Name != protocol.ContainerName || term == nil || term.ExitCode != 0 {
 				continue
 			}
-			result, err := parseResult(term.Message)
-			if err != nil {
+			raw, size, storage, ok := podResult(&pods[i], term, now)
+			if !ok {
 				continue
 			}
 			at := now
 			if !term.FinishedAt.IsZero() && term.FinishedAt.Time.Before(now) {
 				at = term.FinishedAt.Time
 			}
-			return result, at, true
+			done := sj.DeepCopy()
+			completeWithResult(done, raw, size, storage, at)
+			if done.Status.State == seekv1alpha1.JobStateCompleted || hasCollector(&pods[i]) {
+				return done
+			}
 		}
 	}
-	return nil, time.Time{}, false
+	return nil
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.

@@ -204,9 +204,15 @@ type SeekJobStatus struct {
 	// +kubebuilder:validation:Type=string
 	Duration *metav1.Duration `json:"duration,omitempty"`
 
-	// result is the JSON the worker returned. Set when state is Completed.
+	// result is the JSON the worker returned, when it is at most 4096 bytes. Set when state is
+	// Completed, unless the result is larger (see resultRef) or empty.
 	// +optional
 	Result *JSON `json:"result,omitempty"`
+
+	// resultRef points to the Secret holding the result when it is larger than 4096 bytes (at most
+	// 1 MiB): result is then unset. Set when state is Completed.
+	// +optional
+	ResultRef *ResultRef `json:"resultRef,omitempty"`
 
 	// error says why the job did not complete. Set when state is Failed, Canceled or TimedOut.
 	// +optional
@@ -250,6 +256,46 @@ type JobProgress struct {
 	// +required
 	UpdateTime metav1.Time `json:"updateTime"`
 }
+
+// ResultRef names the Secret holding a job's large result: a Secret of type seek-api.com/result in the
+// job's namespace, controlled by the SeekJob (deleted with it), whose key result.json holds the result's
+// JSON as the worker wrote it (without surrounding whitespace).
+type ResultRef struct {
+	// secretName is the Secret's name: the SeekJob's name followed by "-result".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName"`
+
+	// bytes is the result's size in bytes: more than 4096, at most 1048576 (1 MiB).
+	// +required
+	// +kubebuilder:validation:Minimum=4097
+	// +kubebuilder:validation:Maximum=1048576
+	Bytes int64 `json:"bytes"`
+
+	// sha256 is the lowercase hex SHA-256 of the result's bytes, to check what the Secret holds.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256"`
+}
+
+// Large results: a result over the inline limit is stored in a Secret (see ResultRef).
+const (
+	// MaxInlineResultBytes is the largest result kept inline in status.result.
+	MaxInlineResultBytes = 4096
+	// MaxResultBytes is the largest result a job may return (1 MiB); a larger one fails the job with
+	// reason ResultTooLarge.
+	MaxResultBytes = 1 << 20
+	// ResultSecretType is the type of the Secrets holding large results.
+	ResultSecretType = "seek-api.com/result"
+	// ResultSecretKey is the key of a result Secret holding the result.
+	ResultSecretKey = "result.json"
+	// resultSecretSuffix follows the SeekJob's name in its result Secret's name.
+	resultSecretSuffix = "-result"
+)
+
+// ResultSecretName is the name of the Secret holding the large result of the SeekJob named jobName.
+func ResultSecretName(jobName string) string { return jobName + resultSecretSuffix }
 
 // PoolAttempt is the pooled execution state of a job: the lease of its current attempt on a pool pod.
 // The manager sets it when a pool pod leases the job and clears podName when the attempt ends.
@@ -422,6 +468,14 @@ const (
 	JobReasonRetriesExhausted = "RetriesExhausted"
 	// JobReasonInvalidResult means the worker exited 0 but its result is not JSON.
 	JobReasonInvalidResult = "InvalidResult"
+	// JobReasonResultTooLarge means the worker exited 0 with a result larger than MaxResultBytes, or
+	// larger than MaxInlineResultBytes in Job mode when the manager cannot collect large results (its
+	// dispatch endpoint is off).
+	JobReasonResultTooLarge = "ResultTooLarge"
+	// JobReasonResultLost means the worker exited 0 with a large result that could not be stored: the
+	// collector of a Job mode pod did not deliver it in time, or a Secret of the result's name exists
+	// and is not the job's.
+	JobReasonResultLost = "ResultLost"
 	// JobReasonInvalidInput means the input does not match the worker's inputSchema.
 	JobReasonInvalidInput = "InvalidInput"
 	// JobReasonInputTooLarge means the input exceeds the worker's limits.maxInputBytes.

@@ -3,12 +3,16 @@
 //
 //	seek-runner install DEST
 //	seek-runner run [-tmp-dir DIR] [-cgroup-dir DIR] -- CMD [ARGS...]
+//	seek-runner collect [-termination-log FILE]
 //
 // install copies this executable to DEST (mode 0555), creating DEST's directory. run leases jobs
 // from the manager's dispatch endpoint ($SEEK_DISPATCH_URL, with the token in
 // $SEEK_DISPATCH_TOKEN_PATH) and runs each as a fresh CMD process (see internal/runner); it exits 0
 // when the endpoint tells it to (the pool shrinks) or on SIGTERM (after stopping and reporting the
-// running job), and 1 when the endpoint keeps refusing its token.
+// running job), and 1 when the endpoint keeps refusing its token. collect is the collector sidecar
+// of a Job mode pod: it waits for SIGTERM (sent by the kubelet once the worker container has exited),
+// uploads a result over 4 KiB to the dispatch endpoint, and writes what it did to its termination
+// message (see internal/runner.Collect); it exits 0.
 package main
 
 import (
@@ -30,6 +34,7 @@ import (
 const usage = `usage:
   seek-runner install DEST
   seek-runner run [-tmp-dir DIR] [-cgroup-dir DIR] -- CMD [ARGS...]
+  seek-runner collect [-termination-log FILE]
 `
 
 func main() {
@@ -55,6 +60,8 @@ func runMain(args []string, getenv func(string) string, stdout, stderr io.Writer
 		return 0
 	case "run":
 		return run(args[1:], getenv, stderr)
+	case "collect":
+		return collect(args[1:], getenv, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return 2
@@ -132,6 +139,37 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	defer stop()
 	if err := runner.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "seek-runner: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// collect is the collect subcommand.
+func collect(args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	termLog := fs.String("termination-log", "/dev/termination-log", "file the termination message is written to")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	if getenv(dispatch.EnvURL) == "" {
+		fmt.Fprintf(stderr, "seek-runner: $%s is not set\n", dispatch.EnvURL)
+		return 2
+	}
+	cfg := runner.CollectConfig{
+		URL:        getenv(dispatch.EnvURL),
+		TokenPath:  cmp.Or(getenv(dispatch.EnvTokenPath), dispatch.TokenPath),
+		ResultPath: cmp.Or(getenv(protocol.EnvResultPath), protocol.ResultPath),
+		Namespace:  getenv(protocol.EnvJobNamespace),
+		Name:       getenv(protocol.EnvJobName),
+		UID:        getenv(protocol.EnvJobUID),
+		Log:        stderr,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	msg := runner.Collect(ctx, cfg)
+	if err := os.WriteFile(*termLog, []byte(msg), 0o644); err != nil {
+		fmt.Fprintf(stderr, "seek-runner: write the termination message: %v\n", err)
 		return 1
 	}
 	return 0

@@ -115,6 +115,9 @@ func TestUsage(t *testing.T) {
 		{"run-empty-command", []string{"run", "--"}, withURL, "usage:"},
 		{"run-bad-flag", []string{"run", "-bogus", "--", "x"}, withURL, "flag provided but not defined"},
 		{"run-no-url", []string{"run", "--", "x"}, env(nil), "$SEEK_DISPATCH_URL is not set"},
+		{"collect-no-url", []string{"collect"}, env(nil), "$SEEK_DISPATCH_URL is not set"},
+		{"collect-args", []string{"collect", "x"}, withURL, ""},
+		{"collect-bad-flag", []string{"collect", "-bogus"}, withURL, "flag provided but not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -286,5 +289,37 @@ func TestRunSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "seek-runner: stopped (") {
 		t.Errorf("stderr lacks the runner's stop:\n%s", stderr)
+	}
+}
+
+// TestCollectSIGTERM runs the collector as its sidecar container runs: it waits for SIGTERM, then
+// writes its termination message (here, a small result verbatim) and exits 0.
+func TestCollectSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	result, termLog := filepath.Join(dir, "result.json"), filepath.Join(dir, "termination-log")
+	if err := os.WriteFile(result, []byte(`{"ok":true}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "collect", "-termination-log", termLog)
+	cmd.Env = append(os.Environ(), mainVar+"=1", dispatch.EnvURL+"=http://127.0.0.1:1", protocol.EnvResultPath+"="+result)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // it waits for the signal
+	if _, err := os.Stat(termLog); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the termination message was written before SIGTERM: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("collect: %v\n%s", err, &stderr)
+	}
+	if got, err := os.ReadFile(termLog); err != nil || string(got) != `{"ok":true}` {
+		t.Errorf("termination message %q (%v), want the result", got, err)
 	}
 }

@@ -33,7 +33,7 @@ func newTenantsCommand(newClient func() (client.Client, error), systemNamespace 
     ` + tenants.FrontendServiceAccount + ` of --system-namespace) read its pods and their logs, for the jobs' logs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t := tenants.Tenant{Name: args[0], MaxActiveJobs: maxActive, FrontendNamespace: *systemNamespace}
+			t := tenants.Tenant{Name: args[0], MaxActiveJobs: maxActive, SystemNamespace: *systemNamespace}
 			if err := t.Validate(); err != nil {
 				return err
 			}

@@ -173,7 +173,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, p *Principal) er
 	if wait > 0 {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
 		if done := s.awaitFinished(r.Context(), sj, wait); done != nil {
-			return writeJSON(w, http.StatusOK, jobview.ToResponse(done))
+			resp := jobview.ToResponse(done)
+			if err := s.inlineLargeResult(r.Context(), done, resp); err != nil {
+				return err
+			}
+			return writeJSON(w, http.StatusOK, resp)
 		}
 	}
 	return writeJSON(w, http.StatusAccepted, jobview.ToResponse(sj))
@@ -427,11 +431,13 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) er
 			sj = done
 		}
 	}
-	return s.writeJobs(w, r, http.StatusOK, []*seekv1alpha1.SeekJob{sj}, func(jobs []*jobview.JobResponse) any { return jobs[0] })
+	return s.writeJobs(w, r, http.StatusOK, []*seekv1alpha1.SeekJob{sj}, func(jobs []*jobview.JobResponse) (any, error) {
+		return jobs[0], s.inlineLargeResult(r.Context(), sj, jobs[0])
+	})
 }
 
 // writeJobs renders jobs, with the queue positions of those waiting, as shape makes them into the answer.
-func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, status int, jobs []*seekv1alpha1.SeekJob, shape func([]*jobview.JobResponse) any) error {
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, status int, jobs []*seekv1alpha1.SeekJob, shape func([]*jobview.JobResponse) (any, error)) error {
 	var queues map[string]*jobview.Queue
 	if s.queues != nil {
 		var err error
@@ -444,7 +450,11 @@ func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, status int, j
 		out[i] = jobview.ToResponse(sj)
 		out[i].Queue = queues[sj.Namespace+"/"+sj.Name]
 	}
-	return writeJSON(w, status, shape(out))
+	answer, err := shape(out)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, status, answer)
 }
 
 // List bounds.
@@ -479,11 +489,13 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal) 
 		return err
 	}
 	page, next := restapi.Page(list.Items, q.Get("worker"), status, after, limit)
-	return s.writeJobs(w, r, http.StatusOK, page, func(jobs []*jobview.JobResponse) any {
+	// A page holds up to 100 jobs: their large results (up to 1 MiB each) are left out
+	// (response_omitted), so a page stays small and costs no Secret read.
+	return s.writeJobs(w, r, http.StatusOK, page, func(jobs []*jobview.JobResponse) (any, error) {
 		return struct {
 			Jobs       []*jobview.JobResponse `json:"jobs"`
 			NextCursor *string                `json:"next_cursor"`
-		}{Jobs: jobs, NextCursor: next}
+		}{Jobs: jobs, NextCursor: next}, nil
 	})
 }
 

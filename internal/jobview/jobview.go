@@ -40,13 +40,21 @@ type JobResponse struct {
 	// such as WaitingForCapacity, JobCreated, ImagePullBackOff or Unschedulable. Null otherwise.
 	StatusReason *string `json:"status_reason"`
 	// StatusMessage is the human-readable detail of StatusReason. Null when it is.
-	StatusMessage *string         `json:"status_message"`
-	ResponseJSON  json.RawMessage `json:"response_json"`
-	Error         *JobError       `json:"error"`
-	CreatedAt     time.Time       `json:"created_at"`
-	StartedAt     *time.Time      `json:"started_at"`
-	CompletedAt   *time.Time      `json:"completed_at"`
-	Attempts      int32           `json:"attempts"`
+	StatusMessage *string `json:"status_message"`
+	// ResponseJSON is the job's result. A result over 4096 bytes (at most 1 MiB, stored in a Secret)
+	// is in the answer to a GET of the job only: elsewhere (lists, webhook payloads, the answers to a
+	// submit, a cancel) it is null with ResponseOmitted set.
+	ResponseJSON json.RawMessage `json:"response_json"`
+	// ResponseBytes is the size of a result over 4096 bytes; absent for smaller ones.
+	ResponseBytes int64 `json:"response_bytes,omitempty"`
+	// ResponseOmitted is true when ResponseJSON is null but the job has a large result: GET the job
+	// to read it.
+	ResponseOmitted bool       `json:"response_omitted,omitempty"`
+	Error           *JobError  `json:"error"`
+	CreatedAt       time.Time  `json:"created_at"`
+	StartedAt       *time.Time `json:"started_at"`
+	CompletedAt     *time.Time `json:"completed_at"`
+	Attempts        int32      `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback, null without one.
 	Callback *CallbackResponse `json:"callback"`
 	// Progress is the worker's last report of how far the job has come (Pooled mode), null when it
@@ -135,6 +143,9 @@ func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
 	if !sj.Status.Result.IsNull() {
 		r.ResponseJSON = json.RawMessage(sj.Status.Result.Raw)
 	}
+	if ref := sj.Status.ResultRef; ref != nil {
+		r.ResponseBytes, r.ResponseOmitted = ref.Bytes, true
+	}
 	if e := sj.Status.Error; e != nil {
 		r.Error = &JobError{Reason: e.Reason, Message: e.Message, ExitCode: e.ExitCode}
 		if !e.Details.IsNull() {
@@ -150,6 +161,11 @@ func ToResponse(sj *seekv1alpha1.SeekJob) *JobResponse {
 		r.Progress = &Progress{Fraction: f, Message: p.Message, UpdatedAt: p.UpdateTime.UTC()}
 	}
 	return r
+}
+
+// SetLargeResult puts a large result, read from the Secret status.resultRef names, into r.
+func (r *JobResponse) SetLargeResult(raw []byte) {
+	r.ResponseJSON, r.ResponseOmitted = json.RawMessage(raw), false
 }
 
 func toCallbackResponse(sj *seekv1alpha1.SeekJob) *CallbackResponse {

@@ -173,7 +173,7 @@ func applyTenant(ctx context.Context, k8s client.Client, namespace string) error
 	if err != nil {
 		return err
 	}
-	if err := tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy, FrontendNamespace: SystemNamespace}); err != nil {
+	if err := tenants.Apply(ctx, k8s, tenants.Tenant{Name: namespace, NetworkPolicy: policy, SystemNamespace: SystemNamespace}); err != nil {
 		return err
 	}
 	return tenants.WaitCounted(ctx, k8s, namespace, 2*time.Minute)

@@ -119,7 +119,7 @@ func (f *fakeDispatch) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var body bytes.Buffer
-	if _, err := body.ReadFrom(http.MaxBytesReader(w, req.Body, dispatch.MaxRequestBytes)); err != nil {
+	if _, err := body.ReadFrom(http.MaxBytesReader(w, req.Body, dispatch.MaxReportRequestBytes)); err != nil {
 		f.t.Errorf("%s: reading the body: %v", req.URL.Path, err)
 		writeJSON(w, http.StatusRequestEntityTooLarge, dispatch.ErrorResponse{Reason: "TooLarge"})
 		return

@@ -86,25 +86,29 @@ func makeWritable(p string) {
 	}
 }
 
-// readResult reads the result file: at most dispatch.MaxReportBytes, and whether it held more. No
-// file is an empty result.
-func readResult(path string) (result string, truncated bool, err error) {
+// readResult reads the result file: at most dispatch.MaxReportBytes (1 MiB + 1), whether it held
+// more, and its size. No file is an empty result.
+func readResult(path string) (result string, truncated bool, size int64, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, nil
+		return "", false, 0, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, dispatch.MaxReportBytes+1))
 	if err != nil {
-		return "", false, err
+		return "", false, 0, err
+	}
+	size = int64(len(data))
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > size {
+		size = st.Size()
 	}
 	if len(data) > dispatch.MaxReportBytes {
-		return string(data[:dispatch.MaxReportBytes]), true, nil
+		return string(data[:dispatch.MaxReportBytes]), true, size, nil
 	}
-	return string(data), false, nil
+	return string(data), false, size, nil
 }
 
 // OOM-kill counters of the container's memory cgroup, relative to its mount.

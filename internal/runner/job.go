@@ -174,7 +174,11 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	o.report.TimedOut = why == causeTimeout
 	o.report.Interrupted = why == causeInterrupt
 	o.report.LogTail = tail.String()
-	o.report.Result, o.report.ResultTruncated, err = readResult(r.cfg.ResultPath)
+	var size int64
+	o.report.Result, o.report.ResultTruncated, size, err = readResult(r.cfg.ResultPath)
+	if o.report.ResultTruncated {
+		o.report.ResultBytes = size
+	}
 	if err != nil {
 		r.log.Printf("job %s/%s attempt %d: reading the result: %v", job.Namespace, job.Name, job.Attempt, err)
 	}

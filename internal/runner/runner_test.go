@@ -251,12 +251,16 @@ func TestOutcomes(t *testing.T) {
 		want:   dispatch.Report{ExitCode: -1, Signal: "SIGKILL", LogTail: "bye\n"},
 	}, {
 		name:   "result-too-large",
-		script: `head -c 5000 /dev/zero | tr '\0' a > "$SEEK_RESULT_PATH"`,
-		want:   dispatch.Report{Result: strings.Repeat("a", dispatch.MaxReportBytes), ResultTruncated: true},
+		script: `head -c 1100000 /dev/zero | tr '\0' a > "$SEEK_RESULT_PATH"`,
+		want:   dispatch.Report{Result: strings.Repeat("a", dispatch.MaxReportBytes), ResultTruncated: true, ResultBytes: 1100000},
 	}, {
 		name:   "result-one-byte-over",
-		script: `head -c 4097 /dev/zero | tr '\0' a > "$SEEK_RESULT_PATH"`,
-		want:   dispatch.Report{Result: strings.Repeat("a", 4097)},
+		script: `head -c 1048577 /dev/zero | tr '\0' a > "$SEEK_RESULT_PATH"`,
+		want:   dispatch.Report{Result: strings.Repeat("a", 1048577)},
+	}, {
+		name:   "result-of-1-MiB",
+		script: `head -c 1048576 /dev/zero | tr '\0' a > "$SEEK_RESULT_PATH"`,
+		want:   dispatch.Report{Result: strings.Repeat("a", 1048576)},
 	}, {
 		name:   "long-log",
 		script: `head -c 10000 /dev/zero | tr '\0' x; echo END; exit 2`,

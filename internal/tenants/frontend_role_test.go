@@ -11,13 +11,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
-// TestApplyFrontendRole: a tenant gets the frontend's Role (pods get/list, pods/log get) bound to the
+// TestApplyFrontendRoleRestoresEdits: a tenant gets the frontend's Role bound to the
 // frontend's ServiceAccount of the given namespace, again on a second Apply (brought back if edited);
 // none without a frontend namespace.
-func TestApplyFrontendRole(t *testing.T) {
+func TestApplyFrontendRoleRestoresEdits(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().Build()
-	if err := Apply(ctx, c, Tenant{Name: "team-a", FrontendNamespace: "seek-system"}); err != nil {
+	if err := Apply(ctx, c, Tenant{Name: "team-a", SystemNamespace: "seek-system"}); err != nil {
 		t.Fatal(err)
 	}
 	role := &rbacv1.Role{}
@@ -28,17 +28,13 @@ func TestApplyFrontendRole(t *testing.T) {
 	if err := c.Update(ctx, role); err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(ctx, c, Tenant{Name: "team-a", FrontendNamespace: "seek-system"}); err != nil {
+	if err := Apply(ctx, c, Tenant{Name: "team-a", SystemNamespace: "seek-system"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: FrontendRoleName}, role); err != nil {
 		t.Fatal(err)
 	}
-	want := []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
-	}
-	if diff := cmp.Diff(want, role.Rules); diff != "" {
+	if diff := cmp.Diff(FrontendRules, role.Rules); diff != "" {
 		t.Errorf("Role rules (-want +got):\n%s", diff)
 	}
 	binding := &rbacv1.RoleBinding{}
@@ -56,7 +52,7 @@ func TestApplyFrontendRole(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "team-b", Name: FrontendRoleName}, &rbacv1.Role{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Role without a frontend namespace: %v, want none", err)
 	}
-	if err := Apply(ctx, c, Tenant{Name: "team-c", FrontendNamespace: "Not_A_Namespace"}); err == nil {
+	if err := Apply(ctx, c, Tenant{Name: "team-c", SystemNamespace: "Not_A_Namespace"}); err == nil {
 		t.Error("a frontend namespace that is no namespace name was accepted")
 	}
 }

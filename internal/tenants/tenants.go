@@ -8,8 +8,9 @@
 //   - the worker NetworkPolicy (NetworkPolicyName), as the Helm chart renders it into its tenant
 //     template ConfigMap (TemplateName, in the release namespace): no ingress, DNS to the cluster DNS
 //     only, public addresses only;
-//   - a Role and RoleBinding (FrontendRoleName) that let the REST frontend's ServiceAccount read the
-//     namespace's pods and their logs, for the jobs' logs (see frontend_role.go).
+//   - the REST frontend's Role and RoleBinding (FrontendRoleName), granting its ServiceAccount
+//     FrontendRules in the namespace: reading the Secrets that hold large results, and the jobs' pods
+//     and their logs.
 //
 // Apply is idempotent: applying a tenant that exists updates it (labels added, the quota's cap and the
 // policy set), which is also how tenants made before these objects existed are brought up to date.
@@ -23,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,6 +57,11 @@ const (
 	TemplateName             = "seek-tenant-template"
 	TemplateKeyNetworkPolicy = "networkPolicy"
 
+	// FrontendServiceAccount is the REST frontend's ServiceAccount, in the release namespace.
+	FrontendServiceAccount = "seek-frontend"
+	// FrontendRoleName names the Role and RoleBinding granting it FrontendRules in a tenant namespace.
+	FrontendRoleName = "seek-frontend"
+
 	// PodSecurityVersion pins the restricted standard tenant namespaces enforce: the oldest Kubernetes
 	// the chart supports. Warnings use the latest, so a stricter standard shows before it binds.
 	PodSecurityVersion = "v1.34"
@@ -68,6 +75,21 @@ var PodSecurityLabels = map[string]string{
 	"pod-security.kubernetes.io/warn-version":    "latest",
 }
 
+// FrontendRules are what the REST frontend may do in every tenant namespace, beyond its cluster-wide
+// rights on SeekJobs and SeekWorkers. It reads these straight from the apiserver, never through an
+// informer: no watch, and no rights outside tenant namespaces.
+//   - get the Secrets holding large results (type seek-api.com/result, named <job>-result), to return
+//     them inline. RBAC narrows neither to a Secret type nor to names made at run time, so the grant
+//     covers every Secret of the tenant namespace, and only get (no list or watch): the frontend reads
+//     a Secret only by the name a SeekJob's status.resultRef gives.
+//   - find a job's pods (get a pool pod by name, list a Job mode job's pods by its seek-api.com/job-uid
+//     label) and read their logs (GET /v1/jobs/{id}/logs).
+var FrontendRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
+	{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+}
+
 // Tenant is what a tenant namespace gets.
 type Tenant struct {
 	// Name is the namespace.
@@ -76,9 +98,9 @@ type Tenant struct {
 	MaxActiveJobs int64
 	// NetworkPolicy is the worker pods' NetworkPolicy; none when nil.
 	NetworkPolicy *networkingv1.NetworkPolicySpec
-	// FrontendNamespace is where the REST frontend's ServiceAccount (FrontendServiceAccount) is: the
-	// chart's release namespace. The tenant gets no Role for the frontend when it is empty.
-	FrontendNamespace string
+	// SystemNamespace is the release namespace, where the frontend's ServiceAccount is: the tenant's
+	// frontend Role and RoleBinding bind it. None are made when empty.
+	SystemNamespace string
 }
 
 // WaitCounted waits until kube-controller-manager has counted the tenant's quota: until then the
@@ -137,8 +159,8 @@ func (t *Tenant) Validate() error {
 	if errs := validation.IsDNS1123Label(t.Name); len(errs) > 0 {
 		return fmt.Errorf("tenant name %q is not a namespace name: %s", t.Name, errs[0])
 	}
-	if errs := validation.IsDNS1123Label(t.FrontendNamespace); t.FrontendNamespace != "" && len(errs) > 0 {
-		return fmt.Errorf("frontend namespace %q is not a namespace name: %s", t.FrontendNamespace, errs[0])
+	if errs := validation.IsDNS1123Label(t.SystemNamespace); t.SystemNamespace != "" && len(errs) > 0 {
+		return fmt.Errorf("system namespace %q is not a namespace name: %s", t.SystemNamespace, errs[0])
 	}
 	if t.MaxActiveJobs < 0 {
 		return fmt.Errorf("max active jobs must not be negative, got %d", t.MaxActiveJobs)
@@ -185,12 +207,11 @@ func Apply(ctx context.Context, c client.Client, t Tenant) error {
 		return fmt.Errorf("ResourceQuota %s/%s: %w", t.Name, QuotaName, err)
 	}
 
-	if t.FrontendNamespace != "" {
-		if err := applyFrontendRole(ctx, c, t.Name, t.FrontendNamespace); err != nil {
+	if t.SystemNamespace != "" {
+		if err := applyFrontendRole(ctx, c, t); err != nil {
 			return err
 		}
 	}
-
 	if t.NetworkPolicy == nil {
 		return nil
 	}
@@ -204,6 +225,35 @@ func Apply(ctx context.Context, c client.Client, t Tenant) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("NetworkPolicy %s/%s: %w", t.Name, NetworkPolicyName, err)
+	}
+	return nil
+}
+
+// applyFrontendRole creates or updates the Role granting the frontend FrontendRules in the tenant
+// namespace, and its RoleBinding.
+func applyFrontendRole(ctx context.Context, c client.Client, t Tenant) error {
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: FrontendRoleName, Namespace: t.Name}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, role, func() error {
+		if role.Labels == nil {
+			role.Labels = map[string]string{}
+		}
+		role.Labels[Label] = "true"
+		role.Rules = FrontendRules
+		return nil
+	}); err != nil {
+		return fmt.Errorf("the frontend's Role %s/%s: %w", t.Name, FrontendRoleName, err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: FrontendRoleName, Namespace: t.Name}}
+	if _, err := controllerutil.CreateOrPatch(ctx, c, binding, func() error {
+		if binding.Labels == nil {
+			binding.Labels = map[string]string{}
+		}
+		binding.Labels[Label] = "true"
+		binding.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: FrontendRoleName}
+		binding.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: FrontendServiceAccount, Namespace: t.SystemNamespace}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("the frontend's RoleBinding %s/%s: %w", t.Name, FrontendRoleName, err)
 	}
 	return nil
 }

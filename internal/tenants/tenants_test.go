@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,5 +73,38 @@ func TestHardCount(t *testing.T) {
 		if got := HardCount(tc.quota, tc.limit); got.Value() != tc.want {
 			t.Errorf("%s: HardCount = %s, want %d", tc.name, got.String(), tc.want)
 		}
+	}
+}
+
+func TestApplyFrontendRole(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientBuilder().Build()
+	for range 2 { // idempotent
+		if err := Apply(ctx, c, Tenant{Name: "acme", SystemNamespace: "seek-system"}); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+	}
+	role := &rbacv1.Role{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "acme", Name: FrontendRoleName}, role); err != nil {
+		t.Fatalf("get the Role: %v", err)
+	}
+	if diff := cmp.Diff(FrontendRules, role.Rules); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	binding := &rbacv1.RoleBinding{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "acme", Name: FrontendRoleName}, binding); err != nil {
+		t.Fatalf("get the RoleBinding: %v", err)
+	}
+	want := []rbacv1.Subject{{Kind: "ServiceAccount", Name: FrontendServiceAccount, Namespace: "seek-system"}}
+	if diff := cmp.Diff(want, binding.Subjects); diff != "" || binding.RoleRef.Name != FrontendRoleName || binding.RoleRef.Kind != "Role" {
+		t.Errorf("binding %+v, subjects (-want +got):\n%s", binding.RoleRef, diff)
+	}
+
+	// Without the system namespace (seek-dev), no Role.
+	if err := Apply(ctx, c, Tenant{Name: "dev"}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "dev", Name: FrontendRoleName}, &rbacv1.Role{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get the Role of a tenant without a system namespace: %v, want NotFound", err)
 	}
 }

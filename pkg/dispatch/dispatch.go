@@ -13,6 +13,7 @@
 //	PathHeartbeat  AttemptRef    -> HeartbeatResponse (long poll: answers at once if the attempt must stop)
 //	PathReport     Report        -> ReportResponse
 //	PathProgress   ProgressRequest -> ProgressResponse
+//	PathResult     ResultUpload  -> ResultResponse  (Job mode: the collector sidecar of a job's pod)
 //
 // Error answers are a non-2xx status with an ErrorResponse body. 401 and 403 mean the token or pod
 // is not accepted; 409 on a heartbeat or report means the attempt is no longer this pod's (canceled,
@@ -24,6 +25,8 @@ package dispatch
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
 // Audience is the audience of the runner's projected ServiceAccount token. The apiserver accepts only
@@ -56,6 +59,7 @@ const (
 	PathHeartbeat = "/v1/heartbeat"
 	PathReport    = "/v1/report"
 	PathProgress  = "/v1/progress"
+	PathResult    = "/v1/result"
 )
 
 // Timing of the long polls. A client's HTTP timeout must exceed them.
@@ -127,6 +131,8 @@ type Report struct {
 	// ResultTruncated is true when the file held more than MaxReportBytes: only its first bytes are in
 	// Result.
 	ResultTruncated bool `json:"resultTruncated,omitempty"`
+	// ResultBytes is the result file's size when ResultTruncated is set, so the job's error can name it.
+	ResultBytes int64 `json:"resultBytes,omitempty"`
 	// LogTail is the end of the process's combined stdout and stderr (at most LogTailBytes).
 	LogTail string `json:"logTail,omitempty"`
 	// OOMKilled is true when the kernel killed the process for exceeding the container's memory limit.
@@ -148,6 +154,48 @@ type ReportResponse struct {
 	Accepted bool `json:"accepted"`
 }
 
+// ResultUpload is a large result (more than protocol.MaxMessageBytes, at most protocol.MaxResultBytes,
+// JSON) that the collector sidecar of a Job mode pod sends for its job: the kubelet's termination
+// message cannot carry it. The manager stores it in the job's result Secret. Only the current pod of
+// the job (labels seek-api.com/job-name and seek-api.com/job-uid, controlled by the job's Job) may.
+type ResultUpload struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	// Result is the result file's content.
+	Result string `json:"result"`
+}
+
+// ResultResponse names the Secret holding an uploaded result.
+type ResultResponse struct {
+	SecretName string `json:"secretName"`
+	Bytes      int64  `json:"bytes"`
+	SHA256     string `json:"sha256"`
+}
+
+// The collector sidecar of a Job mode pod (`seek-runner collect`) ends with a termination message that
+// is either the result file itself, when it holds at most protocol.MaxMessageBytes, or CollectedPrefix
+// followed by the JSON of Collected: for an empty or missing file, a large result it stored, or one it
+// could not. A result's JSON never starts with '#'.
+const (
+	// CollectorContainer is the name of the collector sidecar (a restartable init container).
+	CollectorContainer = "seek-collector"
+	// CollectedPrefix starts a collector's termination message that is not the result file itself.
+	CollectedPrefix = "#seek-collected "
+)
+
+// Collected is what the collector did with a result file it did not pass on verbatim.
+type Collected struct {
+	// Bytes is the file's size (0: empty or missing).
+	Bytes int64 `json:"bytes"`
+	// SecretName and SHA256 name the stored result, when it was stored.
+	SecretName string `json:"secretName,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	// Error says why a result over protocol.MaxMessageBytes was not stored (too large, not JSON, the
+	// upload failed).
+	Error string `json:"error,omitempty"`
+}
+
 // ErrorResponse is the body of a non-2xx answer.
 type ErrorResponse struct {
 	Reason  string `json:"reason"`
@@ -155,13 +203,17 @@ type ErrorResponse struct {
 }
 
 const (
-	// MaxReportBytes bounds Report.Result: one byte more than the protocol's result limit, so an
-	// oversized result is recognised as such.
-	MaxReportBytes = 4097
+	// MaxReportBytes bounds Report.Result: one byte more than the protocol's result limit (1 MiB), so
+	// an oversized result is recognised as such. A result over protocol.MaxMessageBytes is stored by
+	// the manager in a Secret.
+	MaxReportBytes = protocol.MaxResultBytes + 1
 	// LogTailBytes bounds Report.LogTail.
 	LogTailBytes = 4096
-	// MaxRequestBytes bounds a request body.
+	// MaxRequestBytes bounds a request body other than a report's.
 	MaxRequestBytes = 64 * 1024
+	// MaxReportRequestBytes bounds a report's body: a JSON string escapes a byte into at most six
+	// (\u0000), so the result and the log tail fit whatever they hold, with room for the other fields.
+	MaxReportRequestBytes = 6*(MaxReportBytes+LogTailBytes) + MaxRequestBytes
 )
 
 // ProgressRequest is the worker's latest progress report for the attempt it runs.

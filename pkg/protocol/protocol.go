@@ -36,7 +36,7 @@ const (
 	// InputPath is the full path of the input file: the job input as JSON text.
 	InputPath = InputDir + "/" + InputFile
 	// ResultPath is where the worker writes its result (exit 0) or error (non-zero exit) as JSON.
-	// It is the container's termination message path, so it holds at most MaxResultBytes.
+	// It is the container's termination message path; see MaxMessageBytes and MaxResultBytes.
 	ResultPath = "/seek/result.json"
 	// TmpDir is a writable scratch directory; the root filesystem is read-only.
 	TmpDir = "/tmp"
@@ -45,8 +45,12 @@ const (
 )
 
 const (
-	// MaxResultBytes is the largest result or error the kubelet keeps (its termination message limit).
-	MaxResultBytes = 4096
+	// MaxMessageBytes is the largest error the kubelet keeps (its termination message limit), and the
+	// largest result kept inline in the SeekJob's status. A larger result is stored in a Secret.
+	MaxMessageBytes = 4096
+	// MaxResultBytes is the largest result a worker may return (1 MiB). In Job mode a result over
+	// MaxMessageBytes needs the manager's dispatch endpoint (its collector sidecar carries it).
+	MaxResultBytes = 1 << 20
 
 	// ExitCodeNoRetry tells the controller the failure is permanent (for example the input is wrong):
 	// the job fails at once, whatever retries the worker allows. 65 is EX_DATAERR from sysexits.h.

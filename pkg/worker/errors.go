@@ -88,7 +88,7 @@ func (e *detailsError) Unwrap() error { return e.err }
 // WithDetails returns err with extra fields for the error JSON written to the result file, next to
 // "message" and "reason": they end up in the SeekJob's status.error.details. The values must encode to
 // JSON; keys "message" and "reason" are ignored. Fields are dropped if the error would not fit in
-// protocol.MaxResultBytes with them. WithDetails does not change how err is classified; with several
+// protocol.MaxMessageBytes with them. WithDetails does not change how err is classified; with several
 // WithDetails in a chain, the outermost wins. WithDetails(nil, ...) returns nil.
 func WithDetails(err error, details map[string]any) error {
 	if err == nil {
@@ -112,7 +112,7 @@ const (
 	maxReasonBytes = 128
 )
 
-// encodeError returns the error JSON for message, reason and details, at most protocol.MaxResultBytes
+// encodeError returns the error JSON for message, reason and details, at most protocol.MaxMessageBytes
 // long: without the details if they do not encode or do not fit, and then with the message cut. A
 // reason over maxReasonBytes is cut too. It also returns the message and the reason as written.
 // Dropped details are logged to log.
@@ -145,9 +145,9 @@ func encodeError(message, reason string, details map[string]any, log io.Writer) 
 		switch {
 		case err != nil:
 			fmt.Fprintf(log, "seek-worker: dropping the error details: %v\n", err)
-		case len(data) > protocol.MaxResultBytes:
+		case len(data) > protocol.MaxMessageBytes:
 			fmt.Fprintf(log, "seek-worker: dropping the error details: the error would be %d bytes; at most %d fit\n",
-				len(data), protocol.MaxResultBytes)
+				len(data), protocol.MaxMessageBytes)
 		default:
 			return data, message, reason
 		}
@@ -159,16 +159,16 @@ func encodeError(message, reason string, details map[string]any, log io.Writer) 
 		}
 		return data
 	}
-	if data := encode(message); len(data) <= protocol.MaxResultBytes {
+	if data := encode(message); len(data) <= protocol.MaxMessageBytes {
 		return data, message, reason
 	}
 	// Find the longest prefix of the message that fits with the ellipsis. Only the first
-	// MaxResultBytes bytes can fit, and a longer prefix never has shorter JSON.
-	m := message[:min(len(message), protocol.MaxResultBytes)]
+	// MaxMessageBytes bytes can fit, and a longer prefix never has shorter JSON.
+	m := message[:min(len(message), protocol.MaxMessageBytes)]
 	lo, hi := 0, len(m) // m[:lo] fits
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if len(encode(m[:mid]+ellipsis)) <= protocol.MaxResultBytes {
+		if len(encode(m[:mid]+ellipsis)) <= protocol.MaxMessageBytes {
 			lo = mid
 		} else {
 			hi = mid - 1

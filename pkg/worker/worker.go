@@ -19,9 +19,10 @@
 //
 //   - the handler returns a result: the result's JSON is written and the exit code is 0. A nil result
 //     leaves the file empty: the job completes without a result. A result that does not encode to JSON
-//     fails permanently with reason "InvalidResult"; one over protocol.MaxResultBytes (4096 bytes, the
-//     kubelet's termination-message limit: a longer file would be cut and no longer parse) fails
-//     permanently with reason "ResultTooLarge". Return large outputs by reference instead.
+//     fails permanently with reason "InvalidResult"; one over protocol.MaxResultBytes (1 MiB) fails
+//     permanently with reason "ResultTooLarge". A result over protocol.MaxMessageBytes (4096 bytes) is
+//     stored in a Secret by the operator; in Job mode that needs the manager's dispatch endpoint, else
+//     the job fails with "ResultTooLarge". Return larger outputs by reference.
 //   - the handler returns an error made by Permanent: exit 65, never retried.
 //   - an error made by Retryable or ExitCode: exit 1 or the chosen code; retried if the SeekWorker allows.
 //   - any other error: exit 1 with reason "WorkerError", retried if the SeekWorker allows. Returned
@@ -296,7 +297,7 @@ func encodeResult(result any) ([]byte, error) {
 	}
 	if len(data) > protocol.MaxResultBytes {
 		return nil, Permanent(ReasonResultTooLarge, fmt.Errorf(
-			"the result is %d bytes of JSON; at most %d fit: return large outputs by reference",
+			"the result is %d bytes of JSON; at most %d fit: return larger outputs by reference",
 			len(data), protocol.MaxResultBytes))
 	}
 	return data, nil

@@ -87,7 +87,7 @@ func TestExecute(t *testing.T) {
 	canceled, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("terminated signal received"))
 
-	long := strings.Repeat("x", protocol.MaxResultBytes-2) // a JSON string of exactly 4096 bytes
+	long := strings.Repeat("x", protocol.MaxResultBytes-2) // a JSON string of exactly 1 MiB
 
 	for _, tc := range []struct {
 		name    string
@@ -123,15 +123,15 @@ func TestExecute(t *testing.T) {
 		code:   0,
 		result: `"<a & b>"`,
 	}, {
-		name:   "result of exactly 4096 bytes",
+		name:   "result of exactly 1 MiB",
 		h:      returns(long, nil),
 		code:   0,
 		result: `"` + long + `"`,
 	}, {
-		name:   "result over 4096 bytes",
+		name:   "result over 1 MiB",
 		h:      returns(long+"x", nil),
 		code:   65,
-		result: `{"message":"the result is 4097 bytes of JSON; at most 4096 fit: return large outputs by reference","reason":"ResultTooLarge"}`,
+		result: `{"message":"the result is 1048577 bytes of JSON; at most 1048576 fit: return larger outputs by reference","reason":"ResultTooLarge"}`,
 	}, {
 		name:   "result that is not JSON",
 		h:      returns(math.Inf(1), nil),
@@ -466,7 +466,7 @@ func TestEncodeErrorFits(t *testing.T) {
 		reason  string
 	}{
 		{"ascii", strings.Repeat("a", 10000), "Long"},
-		{"exactly at the limit", strings.Repeat("a", protocol.MaxResultBytes-len(`{"message":"","reason":"Long"}`)), "Long"},
+		{"exactly at the limit", strings.Repeat("a", protocol.MaxMessageBytes-len(`{"message":"","reason":"Long"}`)), "Long"},
 		{"multi-byte runes", strings.Repeat("é€😀", 2000), "Long"},
 		{"escaped characters", strings.Repeat("\x01\"\\", 3000), "Long"},
 		{"invalid UTF-8", strings.Repeat("\xff", 5000), ""},
@@ -475,7 +475,7 @@ func TestEncodeErrorFits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
 			data, message, reason := encodeError(tc.message, tc.reason, nil, &log)
-			if len(data) > protocol.MaxResultBytes {
+			if len(data) > protocol.MaxMessageBytes {
 				t.Fatalf("%d bytes", len(data))
 			}
 			var e protocol.Error
@@ -488,11 +488,11 @@ func TestEncodeErrorFits(t *testing.T) {
 			if e.Reason != reason || len(reason) > maxReasonBytes || !strings.HasPrefix(tc.reason, reason) {
 				t.Errorf("reason %q, returned %q", e.Reason, reason)
 			}
-			fits := len(tc.message) <= protocol.MaxResultBytes-len(`{"message":"","reason":"Long"}`) && !strings.Contains(tc.message, "\x01")
+			fits := len(tc.message) <= protocol.MaxMessageBytes-len(`{"message":"","reason":"Long"}`) && !strings.Contains(tc.message, "\x01")
 			if fits && utf8.ValidString(tc.message) && e.Message != tc.message {
 				t.Errorf("a message that fits was changed to %q", e.Message)
 			}
-			if !fits && (!strings.HasSuffix(e.Message, ellipsis) || len(data) < protocol.MaxResultBytes-16) {
+			if !fits && (!strings.HasSuffix(e.Message, ellipsis) || len(data) < protocol.MaxMessageBytes-16) {
 				t.Errorf("a message that does not fit was cut to %d bytes: %q", len(data), e.Message)
 			}
 		})

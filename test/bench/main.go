@@ -114,12 +114,18 @@ func main() {
 	flag.IntVar(&node.batchJobs, "node-batch-jobs", 1000, "Real node: inputs of the one batch call of the batch phases (and SeekJobs of the local B0).")
 	flag.IntVar(&node.poolMaxPods, "node-pool-max-pods", 4, "Real node: pool.maxPods of the Pooled workers.")
 	flag.BoolVar(&node.batchCallOnly, "node-batch-call-only", false, "Real node: in the batch phases, measure the batch call only, not the jobs' completion.")
-	nodePhaseList := flag.String("node-phases", "all", "Real node: comma-separated phases to run, of "+strings.Join(nodePhases, ", ")+".")
+	nodePhaseList := flag.String("node-phases", "all", "Real node: comma-separated phases to run, of "+strings.Join(nodePhases, ", ")+
+		" (all by default), and "+strings.Join(optionalNodePhases, ", ")+" (only when named).")
+	flag.IntVar(&node.retainedJobs, "node-retained-jobs", 1000, "Real node: finished jobs of the retained-results phase.")
 	nodeOnly := flag.Bool("node-only", false, "Run only the real-node phases.")
 	flag.Parse()
 	node.concurrency = cfg.concurrency
 	var err error
-	if node.phases, err = parsePhases(*nodePhaseList, nodePhases); err != nil {
+	known := append(append([]string{}, nodePhases...), optionalNodePhases...)
+	if *nodePhaseList == "" || *nodePhaseList == "all" {
+		known = nodePhases // the optional phases run only when named
+	}
+	if node.phases, err = parsePhases(*nodePhaseList, known); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,8 @@ type nodeConfig struct {
 	batchCallOnly bool
 	// controlPlaneB0 is the control-plane phase's B0 of the same run (creates/s), 0 when not run.
 	controlPlaneB0 float64
+	// retainedJobs are the finished jobs with a 1 MiB result of the retained-results phase.
+	retainedJobs int
 }
 
 // phaseSet is a set of phase names; empty selects all.
@@ -207,7 +210,17 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 		}
 		*b.out = r
 	}
-	return rep.print(os.Stdout)
+	if slices.ContainsFunc(nodePhases, func(p string) bool { return cfg.phases[p] }) {
+		if err := rep.print(os.Stdout); err != nil {
+			return err
+		}
+	}
+	if cfg.phases[phaseRetainedResults] {
+		if err := n.retainedResults(ctx, cfg.retainedJobs, seekv1alpha1.MaxResultBytes, 8); err != nil {
+			return fmt.Errorf("%s phase: %w", phaseRetainedResults, err)
+		}
+	}
+	return nil
 }
 
 // tenant makes a tenant namespace with an API key, deleted at the end of the run.

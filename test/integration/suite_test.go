@@ -30,6 +30,7 @@ import (
 	"github.com/seek-api/seek-operator/internal/controlplane"
 	"github.com/seek-api/seek-operator/internal/manager"
 	"github.com/seek-api/seek-operator/internal/webhook"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
 
@@ -299,9 +300,36 @@ func setPodStatus(t *testing.T, pod *corev1.Pod, phase corev1.PodPhase, cs corev
 		p.Status.Phase = phase
 		p.Status.StartTime = &now
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
+		p.Status.InitContainerStatuses = collectorStatus(p, cs)
 		err := k8sClient.Status().Update(ctx, p)
 		return err == nil, err
 	})
+}
+
+// collectorStatus plays the result collector sidecar of a Job mode pod (if it has one), given its
+// worker container's status: running while the worker is not terminated; then terminated with the
+// message `seek-runner collect` writes for a result file holding the worker's message (at most 4 KiB).
+func collectorStatus(p *corev1.Pod, worker corev1.ContainerStatus) []corev1.ContainerStatus {
+	for _, c := range p.Spec.InitContainers {
+		if c.Name != dispatch.CollectorContainer {
+			continue
+		}
+		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: ptrTo(true),
+			ImageID: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}
+		term := worker.State.Terminated
+		if term == nil {
+			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.Now()}
+		} else {
+			msg := term.Message
+			if msg == "" {
+				msg = dispatch.CollectedPrefix + `{"bytes":0}`
+			}
+			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", Message: msg,
+				StartedAt: term.StartedAt, FinishedAt: term.FinishedAt}
+		}
+		return []corev1.ContainerStatus{cs}
+	}
+	return nil
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -37,7 +37,7 @@ func newTenant(t *testing.T, maxActive int64) string {
 			{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: []string{"64:ff9b::/96", "fc00::/7"}}},
 		}}},
 	}
-	if err := tenants.Apply(ctx, k8sClient, tenants.Tenant{Name: ns, MaxActiveJobs: maxActive, NetworkPolicy: policy, FrontendNamespace: systemNamespace}); err != nil {
+	if err := tenants.Apply(ctx, k8sClient, tenants.Tenant{Name: ns, MaxActiveJobs: maxActive, NetworkPolicy: policy, SystemNamespace: systemNamespace}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -27,6 +27,8 @@ func TestEcho(t *testing.T) {
 		{`[1, "two"]`, "j", `{"echo":[1,"two"],"job":"j"}`},
 		{`"just a string"`, "j", `{"echo":"just a string","job":"j"}`},
 		{`null`, "j", `{"echo":null,"job":"j"}`},
+		{`{"message": "ab", "repeat": 3}`, "j", `{"echo":"ababab","job":"j"}`},
+		{`{"message": 1, "repeat": 3}`, "j", `{"echo":{"message":1,"repeat":3},"job":"j"}`},
 	} {
 		r, err := echo(context.Background(), &worker.Job{Name: tc.job, Input: json.RawMessage(tc.input)})
 		if err != nil {
@@ -51,7 +53,9 @@ func TestEchoExecute(t *testing.T) {
 		result string
 	}{
 		{"message", `{"message": "hello"}`, 0, `{"echo":"hello","job":"job-1"}`},
-		{"too large", `{"message": "` + strings.Repeat("x", 5000) + `"}`, protocol.ExitCodeNoRetry, `"reason":"ResultTooLarge"`},
+		{"512 KiB", `{"message": "x", "repeat": 524288}`, 0, `{"echo":"` + strings.Repeat("x", 524288) + `","job":"job-1"}`},
+		{"too large", `{"message": "xx", "repeat": 524288}`, protocol.ExitCodeNoRetry, `"reason":"ResultTooLarge"`},
+		{"repeat out of range", `{"message": "x", "repeat": 0}`, protocol.ExitCodeNoRetry, `"reason":"InvalidRepeat"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

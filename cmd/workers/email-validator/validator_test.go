@@ -320,7 +320,7 @@ func TestExecute(t *testing.T) {
 			Log:        &bytes.Buffer{},
 		})
 		data, err := os.ReadFile(resultPath)
-		if code != tc.code || err != nil || !strings.Contains(string(data), tc.result) || len(data) > protocol.MaxResultBytes {
+		if code != tc.code || err != nil || !strings.Contains(string(data), tc.result) || len(data) > protocol.MaxMessageBytes {
 			t.Errorf("%.80s: exit %d, result %s (%v); want exit %d, result %s", tc.input, code, data, err, tc.code, tc.result)
 		}
 	}

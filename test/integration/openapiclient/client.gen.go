@@ -259,10 +259,16 @@ type Job struct {
 	// Queue Where a waiting job stands in its worker's queue, computed when read: in the answers of GET /v1/jobs/{job_uuid} and GET /v1/jobs only, and only while the job waits for a slot or a pool pod. In Job mode the queue is the worker's, across tenants (they share its maxConcurrentJobs slots); in Pooled mode it is the worker's pool in the job's own namespace. Oldest first.
 	Queue *Queue `json:"queue,omitempty"`
 
-	// ResponseJson The worker's result (any JSON) once completed, else null
+	// ResponseBytes The size of a result over 4096 bytes; absent for smaller results
+	ResponseBytes *int `json:"response_bytes,omitempty"`
+
+	// ResponseJson The worker's result (any JSON) once completed, else null. A result over 4096 bytes (at most 1 MiB) is returned by GET /v1/jobs/{id} (and a submit answered after Prefer: wait) only; elsewhere (lists, webhook payloads, other answers) it is null and response_omitted is true
 	ResponseJson interface{} `json:"response_json"`
-	StartedAt    *time.Time  `json:"started_at"`
-	Status       Status      `json:"status"`
+
+	// ResponseOmitted True when response_json is null but the job has a result over 4096 bytes: GET the job to read it
+	ResponseOmitted *bool      `json:"response_omitted,omitempty"`
+	StartedAt       *time.Time `json:"started_at"`
+	Status          Status     `json:"status"`
 
 	// StatusMessage While queued, the human-readable detail of status_reason; null otherwise
 	StatusMessage *string `json:"status_message"`
