@@ -218,9 +218,10 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// TestSecretRights: the manager and the frontend have Secret rights in the credentials namespace only
+// TestSecretRights: the manager and the frontend have Secret rights in the credentials namespace
 // (which the chart creates and keeps on uninstall), none in the release namespace, where Helm keeps
-// its release Secrets, nor cluster-wide.
+// its release Secrets; cluster-wide, only the manager's get, create and update of a named Secret (the
+// large results it stores).
 func TestSecretRights(t *testing.T) {
 	objs := mustRender(t)
 	ns := find(objs, "Namespace", credentials.DefaultNamespace)
@@ -246,9 +247,21 @@ func TestSecretRights(t *testing.T) {
 	want := map[string]string{
 		"Role seek-frontend-keys": credentials.DefaultNamespace,
 		"Role seek-manager-role":  credentials.DefaultNamespace,
+		// Large results' Secrets, in the namespace of any SeekJob: by name only (below).
+		"ClusterRole seek-manager-role": "",
 	}
 	if diff := cmp.Diff(want, secretRoles); diff != "" {
 		t.Errorf("roles with Secret rules and their namespaces (-want +got):\n%s", diff)
+	}
+	// Cluster-wide, the manager may get, create and update a Secret it names (a job's <name>-result),
+	// never list, watch or delete one: it cannot enumerate the cluster's Secrets.
+	for _, r := range rulesOf(find(objs, "ClusterRole", "seek-manager-role")) {
+		if res, _, _ := unstructured.NestedStringSlice(r, "resources"); slices.Contains(res, "secrets") {
+			verbs, _, _ := unstructured.NestedStringSlice(r, "verbs")
+			if diff := cmp.Diff([]string{"create", "get", "update"}, slices.Sorted(slices.Values(verbs))); diff != "" {
+				t.Errorf("the manager's cluster-wide Secret verbs (-want +got):\n%s", diff)
+			}
+		}
 	}
 	for _, b := range []string{"seek-frontend-keys", "seek-manager-rolebinding"} {
 		rb := find(objs, "RoleBinding", b)
@@ -604,4 +617,17 @@ func TestPooledSamples(t *testing.T) {
 			t.Errorf("%s: mode %q, command %v; want Job mode (unset)", name, mode, command)
 		}
 	}
+}
+
+// rulesOf returns a Role's or ClusterRole's rules.
+func rulesOf(o *unstructured.Unstructured) []map[string]any {
+	if o == nil {
+		return nil
+	}
+	rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+	out := make([]map[string]any, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, r.(map[string]any))
+	}
+	return out
 }
