@@ -110,10 +110,15 @@ func readInput(cmd *cobra.Command, data, file string) ([]byte, error) {
 }
 
 func newGetCommand(conn *connection) *cobra.Command {
+	return perJobCommand(conn, "get JOB-ID...", "Show jobs", (*client.Client).Get)
+}
+
+// perJobCommand is a command that calls the API once per job id and shows the jobs it answered.
+func perJobCommand(conn *connection, use, short string, call func(*client.Client, context.Context, string) (*client.Job, error)) *cobra.Command {
 	p := &printer{now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "get JOB-ID...",
-		Short: "Show jobs",
+		Use:   use,
+		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := p.check(); err != nil {
@@ -125,7 +130,7 @@ func newGetCommand(conn *connection) *cobra.Command {
 			}
 			jobs := make([]*client.Job, 0, len(args))
 			for _, id := range args {
-				job, err := c.Get(cmd.Context(), id)
+				job, err := call(c, cmd.Context(), id)
 				if err != nil {
 					return err
 				}
@@ -224,32 +229,7 @@ func waitFor(ctx context.Context, c *client.Client, job *client.Job) (*client.Jo
 }
 
 func newCancelCommand(conn *connection) *cobra.Command {
-	p := &printer{now: time.Now}
-	cmd := &cobra.Command{
-		Use:   "cancel JOB-ID...",
-		Short: "Cancel jobs (a finished job is left as it is)",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			c, err := conn.client()
-			if err != nil {
-				return err
-			}
-			jobs := make([]*client.Job, 0, len(args))
-			for _, id := range args {
-				job, err := c.Cancel(cmd.Context(), id)
-				if err != nil {
-					return err
-				}
-				jobs = append(jobs, job)
-			}
-			return p.jobs(cmd.OutOrStdout(), jobs, true)
-		},
-	}
-	addOutputFlag(cmd, p)
-	return cmd
+	return perJobCommand(conn, "cancel JOB-ID...", "Cancel jobs (a finished job is left as it is)", (*client.Client).Cancel)
 }
 
 func newWorkersCommand(conn *connection) *cobra.Command {
