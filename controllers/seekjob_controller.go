@@ -130,11 +130,11 @@ func (r *SeekJobReconciler) reconcileJob(ctx context.Context, sj *seekv1alpha1.S
 	case job == nil && sj.Status.JobName != "":
 		fail(sj, seekv1alpha1.JobReasonJobLost, fmt.Sprintf("Job %s was deleted before it finished", sj.Status.JobName), now)
 	case job == nil:
-		if r.awaitsSlot(ctx, sj) {
+		job, requeue, err = r.start(ctx, sj)
+		if errors.Is(err, errAwaitsSlot) {
 			// Nothing to write: the worker controller grants the free slot within moments.
 			return slotGrantBackstop, nil
-		}
-		if job, requeue, err = r.start(ctx, sj); err != nil {
+		} else if err != nil {
 			return 0, err
 		}
 	}
@@ -221,7 +221,8 @@ func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob
 
 // start checks sj against its worker and creates its Job once the worker is ready and has room.
 // It returns the Job, or nil while the job waits (then possibly when to try again) or after it failed
-// validation or the apiserver refused the Job.
+// validation or the apiserver refused the Job; errAwaitsSlot when it writes nothing until its slot
+// is granted.
 func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob) (*batchv1.Job, time.Duration, error) {
 	now := r.Clock.Now()
 	w := &seekv1alpha1.SeekWorker{}
@@ -241,6 +242,9 @@ func (r *SeekJobReconciler) start(ctx context.Context, sj *seekv1alpha1.SeekJob)
 		return nil, 0, nil
 	}
 	if !admitted(sj, w) {
+		if hasFreeSlot(w) {
+			return nil, 0, errAwaitsSlot
+		}
 		setWaiting(sj, seekv1alpha1.JobReasonWaitingForCapacity, fmt.Sprintf("All %d slots of SeekWorker %q are in use", *w.Spec.Limits.MaxConcurrentJobs, w.Name), now)
 		return nil, 0, nil
 	}
@@ -306,21 +310,16 @@ func validateAgainstWorker(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker)
 // the grant's own event (the worker's status) normally wakes it within milliseconds.
 const slotGrantBackstop = 10 * time.Second
 
-// awaitsSlot reports whether sj, a job of a ready worker with a concurrency limit, holds no slot yet
-// while the worker (as the cache shows it) has one free: the worker controller is about to grant it,
-// or grants it to an older job and then shows every slot taken. Until then the job is left as it is:
-// writing it "waiting for capacity" would cost a status write and an event, and say that all slots
-// are in use when one is not.
-func (r *SeekJobReconciler) awaitsSlot(ctx context.Context, sj *seekv1alpha1.SeekJob) bool {
-	w := &seekv1alpha1.SeekWorker{}
-	if r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w) != nil {
-		return false // start tells why
-	}
+// errAwaitsSlot says that a job without a slot of its capped worker waits for the worker controller
+// to grant the one the worker (as the cache shows it) has free, or to grant it to an older job and
+// show every slot taken. Until then the job is left as it is: writing it "waiting for capacity" would
+// cost a status write and an event, and say that all slots are in use when one is not.
+var errAwaitsSlot = errors.New("awaits the grant of a free slot")
+
+// hasFreeSlot reports whether the capped worker w has a slot its controller has not granted yet.
+func hasFreeSlot(w *seekv1alpha1.SeekWorker) bool {
 	limit := w.Spec.Limits.MaxConcurrentJobs
-	if _, ready := workerReadiness(w); !ready || limit == nil || admitted(sj, w) {
-		return false
-	}
-	return len(w.Status.ActiveJobs) < int(*limit) && w.Status.ObservedGeneration == w.Generation
+	return limit != nil && len(w.Status.ActiveJobs) < int(*limit) && w.Status.ObservedGeneration == w.Generation
 }
 
 func admitted(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker) bool {

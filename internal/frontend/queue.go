@@ -68,12 +68,21 @@ func queueScope(ns string, w *seekv1alpha1.SeekWorker) string {
 func (s *Server) queuePositions(ctx context.Context, jobs []*seekv1alpha1.SeekJob) (map[string]*jobview.Queue, error) {
 	out := map[string]*jobview.Queue{}
 	queues := map[string][]*seekv1alpha1.SeekJob{} // by scope: each queue is read once per call
+	workers := map[string]*seekv1alpha1.SeekWorker{} // by name, nil when the cache has none
 	for _, sj := range jobs {
 		if !waiting(sj) {
 			continue
 		}
-		w := &seekv1alpha1.SeekWorker{}
-		if err := s.Client.Get(ctx, client.ObjectKey{Name: string(sj.Spec.WorkerName)}, w); err != nil {
+		name := string(sj.Spec.WorkerName)
+		w, read := workers[name]
+		if !read {
+			w = &seekv1alpha1.SeekWorker{}
+			if err := s.Client.Get(ctx, client.ObjectKey{Name: name}, w); err != nil {
+				w = nil
+			}
+			workers[name] = w
+		}
+		if w == nil {
 			continue // no worker: the job waits for it, not in a queue
 		}
 		scope := queueScope(sj.Namespace, w)
