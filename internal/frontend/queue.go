@@ -67,7 +67,7 @@ func queueScope(ns string, w *seekv1alpha1.SeekWorker) string {
 // "namespace/name", with the estimate of each one's wait. Jobs of a worker the cache does not show get none.
 func (s *Server) queuePositions(ctx context.Context, jobs []*seekv1alpha1.SeekJob) (map[string]*jobview.Queue, error) {
 	out := map[string]*jobview.Queue{}
-	queues := map[string][]*seekv1alpha1.SeekJob{} // by scope: each queue is read once per call
+	queues := map[string][]*seekv1alpha1.SeekJob{}   // by scope: each queue is read once per call
 	workers := map[string]*seekv1alpha1.SeekWorker{} // by name, nil when the cache has none
 	for _, sj := range jobs {
 		if !waiting(sj) {
