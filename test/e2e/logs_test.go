@@ -13,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // getLogs gets a job's logs (query: "", or "?follow=true" ...) and returns the status and the body,
@@ -113,6 +117,51 @@ func TestLogsFollow(t *testing.T) {
 			start = time.Now()
 			if code, again := getLogs(t, id, "?follow=true"); code != http.StatusOK || again != body || time.Since(start) > 10*time.Second {
 				t.Errorf("follow on the finished job = %d %q after %v, want %q at once", code, again, time.Since(start), body)
+			}
+		})
+	}
+}
+
+// TestLogsKeptAfterThePodIsGone: once a job has finished, the end of its output is kept with it
+// (status.logs, a Secret the job owns), and GET .../logs answers it after the pod that wrote it is
+// deleted, in both modes.
+func TestLogsKeptAfterThePodIsGone(t *testing.T) {
+	t.Parallel()
+	pooled := pooledWorker(t, "pkept", "echo", poolSettings{maxPods: 1, idle: 5 * time.Minute}, nil)
+	for _, worker := range []string{"sleep", pooled} {
+		t.Run(worker, func(t *testing.T) {
+			t.Parallel()
+			input := `{"seconds": 0}`
+			if worker == pooled {
+				input = `{"message": "kept"}`
+			}
+			id := submit(t, worker, input)
+			waitStatus(t, id, "completed")
+			sj := seekJob(t, id)
+			want := succeededLine(id) + "\n"
+			if l := sj.Status.Logs; l == nil || l.SecretName != sj.Name+"-logs" || l.Attempt != 1 || l.Bytes < int64(len(want)) {
+				t.Fatalf("status.logs = %+v, want the Secret %s-logs of attempt 1", l, sj.Name)
+			}
+			// The pod goes: Job mode, with the job's Job; pooled, with the pool Job.
+			var job batchv1.Job
+			name := sj.Status.JobName
+			if sj.Status.Pool != nil {
+				name = sj.Status.Pool.JobName
+			}
+			job.Namespace, job.Name = tenant, name
+			if err := k8s.Delete(context.Background(), &job, client.PropagationPolicy(metav1.DeletePropagationForeground)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(2 * time.Minute)
+			for k8s.Get(context.Background(), client.ObjectKeyFromObject(&job), &job) == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("Job %s still there after 2 minutes", name)
+				}
+				time.Sleep(time.Second)
+			}
+			code, body := getLogs(t, id, "")
+			if code != http.StatusOK || !strings.HasPrefix(body, succeededLine(id)) || strings.Contains(body, "seek-runner") {
+				t.Errorf("logs after the pod is gone = %d %q, want 200 with %q", code, body, succeededLine(id))
 			}
 		})
 	}
