@@ -74,9 +74,13 @@ func (r *SeekJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Client.Get(ctx, req.NamespacedName, sj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if sj.Status.State.IsTerminal() || sj.DeletionTimestamp != nil {
-		// Finished, or being deleted (with its Job): nothing left to run or to report.
+	if sj.DeletionTimestamp != nil {
+		// Being deleted, with its Job: nothing left to run or to report.
 		return ctrl.Result{}, nil
+	}
+	if sj.Status.State.IsTerminal() {
+		// Finished, and its outcome written: its Job and pods have served their purpose.
+		return ctrl.Result{}, r.removeFinishedJob(ctx, sj)
 	}
 	before := sj.DeepCopy()
 	now := r.Clock.Now()
@@ -154,6 +158,35 @@ func (r *SeekJobReconciler) reconcileJob(ctx context.Context, sj *seekv1alpha1.S
 	}
 	sj.Status.ObservedGeneration = sj.Generation
 	return soonest(requeue, queueLeft), nil
+}
+
+// removeFinishedJob deletes the Job, and with it the pods, of sj, a Job mode job whose outcome is in its
+// status, unless its worker retains finished Jobs (spec.execution.finishedJobs). The cache holds Jobs
+// and pods, so a retained SeekJob then costs neither the cluster nor the manager's memory.
+func (r *SeekJobReconciler) removeFinishedJob(ctx context.Context, sj *seekv1alpha1.SeekJob) error {
+	if sj.Status.JobName == "" || sj.Status.Pool != nil {
+		return nil
+	}
+	// The cache only: a retained job whose Job is gone must cost no request.
+	job := &batchv1.Job{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sj.Namespace, Name: jobName(sj)}, job); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if ownership(job, sj) != nil {
+		return nil
+	}
+	w := &seekv1alpha1.SeekWorker{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err == nil && w.Spec.Execution.FinishedJobs == seekv1alpha1.FinishedJobsRetain {
+		return nil
+	} else if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+	}
+	err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete the finished Job %s: %w", klog.KObj(job), err)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("Deleted the finished job's Job", "job", klog.KObj(job))
+	return nil
 }
 
 // getJob returns the SeekJob's Job, nil if there is none, or errJobNotOwned. When the cache has no Job

@@ -311,6 +311,47 @@ func TestReconcileCancel(t *testing.T) {
 	}
 }
 
+// TestReconcileRemovesFinishedJob: once a Job mode job has finished (its outcome in status), its Job is
+// deleted, unless the worker retains finished Jobs; a Job that is not the job's is never touched.
+func TestReconcileRemovesFinishedJob(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		policy  seekv1alpha1.FinishedJobPolicy
+		state   seekv1alpha1.JobState
+		foreign bool
+		wantJob bool
+	}{
+		{name: "finished: deleted", state: seekv1alpha1.JobStateCompleted},
+		{name: "the default policy (unset): deleted", policy: "", state: seekv1alpha1.JobStateFailed},
+		{name: "Retain keeps it", policy: seekv1alpha1.FinishedJobsRetain, state: seekv1alpha1.JobStateCompleted, wantJob: true},
+		{name: "a Job of someone else's is not touched", state: seekv1alpha1.JobStateFailed, foreign: true, wantJob: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := newTestScheme(t)
+			w := testutil.MakeSeekWorker("echo").FinishedJobs(tc.policy).Obj()
+			sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").JobName("a").State(tc.state).Obj()
+			job := testutil.MakeJob("a", "ns").ForSeekJob(sj).UID("j1").Obj()
+			if !tc.foreign {
+				if err := controllerutil.SetControllerReference(sj, job, scheme); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := withCacheIndexes(fake.NewClientBuilder().WithScheme(scheme)).WithObjects(w, sj, job).WithStatusSubresource(sj).Build()
+			r := &SeekJobReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+				Clock: clocktesting.NewFakePassiveClock(now), Metrics: NewMetrics(c)}
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(sj)}); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
+			if exists := err == nil; exists != tc.wantJob {
+				t.Errorf("Job exists = %v, want %v (%v)", exists, tc.wantJob, err)
+			}
+		})
+	}
+}
+
 // TestReconcileStart drives Reconcile through the start path: the apiserver refusing the Job, the
 // Job controller failing to create the pod, and the start deadline passing.
 func TestReconcileStart(t *testing.T) {

@@ -170,7 +170,28 @@ type WorkerExecution struct {
 	// pool sizes the pools of a Pooled worker.
 	// +optional
 	Pool *WorkerPool `json:"pool,omitempty"`
+
+	// finishedJobs says what becomes of a Job mode job's batch/v1 Job, and its pods, once the SeekJob
+	// has finished and its outcome (result, error, kept logs) is in its status: Delete (the default)
+	// deletes them at once, so that a retained SeekJob costs the cluster no Job and no pods; Retain
+	// keeps them until the SeekJob is deleted, for debugging (kubectl describe, the pod's whole log).
+	// Pooled mode's pool Jobs are shared and go on their own.
+	// +optional
+	// +kubebuilder:default=Delete
+	FinishedJobs FinishedJobPolicy `json:"finishedJobs,omitempty"`
 }
+
+// FinishedJobPolicy is what becomes of a finished job's batch/v1 Job and pods.
+//
+// +kubebuilder:validation:Enum=Delete;Retain
+type FinishedJobPolicy string
+
+const (
+	// FinishedJobsDelete deletes a finished job's Job and pods once its outcome is in its status.
+	FinishedJobsDelete FinishedJobPolicy = "Delete"
+	// FinishedJobsRetain keeps them as long as the SeekJob.
+	FinishedJobsRetain FinishedJobPolicy = "Retain"
+)
 
 // WorkerPool sizes the pools of a Pooled worker: one per tenant namespace with jobs for it.
 //

@@ -361,6 +361,18 @@ func (w *SeekWorkerWrapper) Pooled(maxPods int32) *SeekWorkerWrapper {
 }
 
 // MinPods sets spec.execution.pool.minPods (with Pooled).
+// FinishedJobs sets spec.execution.finishedJobs.
+func (w *SeekWorkerWrapper) FinishedJobs(p seekv1alpha1.FinishedJobPolicy) *SeekWorkerWrapper {
+	w.Spec.Execution.FinishedJobs = p
+	return w
+}
+
+// RetainedLogBytes sets spec.logs.retainedBytes.
+func (w *SeekWorkerWrapper) RetainedLogBytes(n int32) *SeekWorkerWrapper {
+	w.Spec.Logs.RetainedBytes = &n
+	return w
+}
+
 func (w *SeekWorkerWrapper) MinPods(n int32) *SeekWorkerWrapper {
 	if w.Spec.Execution.Pool == nil {
 		w.Spec.Execution.Pool = &seekv1alpha1.WorkerPool{}
