@@ -238,7 +238,8 @@ func TestDispatchLifecycle(t *testing.T) {
 		t.Errorf("leased job: state %q, attempts %d, startTime %v; want Running, 1, set", sj.Status.State, sj.Status.Attempts, sj.Status.StartTime)
 	}
 	want := &dispatch.Job{AttemptRef: dispatch.AttemptRef{Namespace: ns, Name: "z-old", UID: string(sj.UID), Attempt: 1},
-		Worker: w.Name, Input: json.RawMessage(`{"n":1}`), TimeoutMillis: job.TimeoutMillis, GraceMillis: 30000}
+		Worker: w.Name, Input: json.RawMessage(`{"n":1}`), TimeoutMillis: job.TimeoutMillis, GraceMillis: 30000,
+		LogBytes: seekv1alpha1.DefaultRetainedLogBytes}
 	if diff := cmp.Diff(want, job); diff != "" {
 		t.Errorf("leased job (-want +got):\n%s", diff)
 	}

@@ -60,6 +60,13 @@ func TestJobLifecycle(t *testing.T) {
 		if running.Status.JobName != "hello" || running.Status.StartTime == nil {
 			t.Errorf("running status = %+v", running.Status)
 		}
+		job := &batchv1.Job{}
+		if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "hello"}, job); err != nil {
+			t.Fatal(err)
+		}
+		if !metav1.IsControlledBy(job, running) {
+			t.Errorf("Job owner references = %+v, want controlled by the SeekJob", job.OwnerReferences)
+		}
 		finishPod(t, pod, 0, `{"echo": "hi", "n": 1}`)
 
 		sj := waitForState(t, ns, "hello", seekv1alpha1.JobStateCompleted)
@@ -76,13 +83,11 @@ func TestJobLifecycle(t *testing.T) {
 		if finished == nil || finished.Status != metav1.ConditionTrue || finished.Reason != seekv1alpha1.JobReasonSucceeded {
 			t.Errorf("Finished condition = %+v", finished)
 		}
-		job := &batchv1.Job{}
-		if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "hello"}, job); err != nil {
-			t.Fatal(err)
-		}
-		if !metav1.IsControlledBy(job, sj) {
-			t.Errorf("Job owner references = %+v, want controlled by the SeekJob", job.OwnerReferences)
-		}
+		// Its outcome in status, the finished job's Job goes (the worker's finishedJobs: Delete).
+		eventually(t, "the finished job's Job deleted", func(ctx context.Context) (bool, error) {
+			err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "hello"}, &batchv1.Job{})
+			return apierrors.IsNotFound(err), err
+		})
 		waitForEvent(t, ns, "hello", seekv1alpha1.JobReasonSucceeded)
 	})
 
@@ -373,7 +378,7 @@ func TestJobLifecycle(t *testing.T) {
 
 func TestConcurrencyLimit(t *testing.T) {
 	ns := newNamespace(t)
-	w := readyWorker(t, echoWorker(t).MaxConcurrent(2).Obj())
+	w := readyWorker(t, echoWorker(t).MaxConcurrent(2).FinishedJobs(seekv1alpha1.FinishedJobsRetain).Obj())
 	names := []string{"c1", "c2", "c3", "c4"}
 	for i, name := range names {
 		sj := testutil.MakeSeekJob(name, ns).Worker(w.Name).Obj()
@@ -553,7 +558,7 @@ func httpGet(ctx context.Context, url string) (int, string, error) {
 
 func TestManagerRestartMidJob(t *testing.T) {
 	ns := newNamespace(t)
-	w := readyWorker(t, echoWorker(t).Obj())
+	w := readyWorker(t, echoWorker(t).FinishedJobs(seekv1alpha1.FinishedJobsRetain).Obj())
 	mustCreate(t, testutil.MakeSeekJob("survivor", ns).Worker(w.Name).Obj())
 	pod := waitForPod(t, ns, "survivor", 1)
 	startPod(t, pod)

@@ -108,6 +108,12 @@ func TestTenantCapsUnfinishedJobs(t *testing.T) {
 		hard := q.Spec.Hard[tenants.QuotaResource]
 		return hard.Value() == 2, fmt.Errorf("hard %s", hard.String())
 	})
+	// The apiserver's quota admission reads quotas from its own informer, a moment behind the write
+	// seen above: a dry run shows when it has caught up, without storing a job beyond the cap.
+	eventually(t, "quota admission at the lowered hard count", func(ctx context.Context) (bool, error) {
+		err := k8sClient.Create(ctx, testutil.MakeSeekJob("d", ns).Worker(w.Name).Obj(), client.DryRunAll)
+		return isQuotaRefusal(err), err
+	})
 	if err := createSeekJob(ns, "d", w.Name); !isQuotaRefusal(err) {
 		t.Errorf("job beyond the cap after the finished one was deleted: %v, want refused", err)
 	}
