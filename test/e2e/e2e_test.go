@@ -372,10 +372,12 @@ func waitWorkerReady(t *testing.T, name string) {
 
 // TestManagerPodKilledMidRun kills the manager's pod while a job's pod runs: the Deployment starts
 // another, which takes the leader lease over, and the job completes with one Job and one attempt
-// (nothing lost, nothing run twice).
+// (nothing lost, nothing run twice). The worker retains finished Jobs, so that they can be counted.
 func TestManagerPodKilledMidRun(t *testing.T) {
 	ctx := context.Background()
-	mustCreate(t, testutil.MakeSeekJob("survivor", tenant).Worker("sleep").Input(`{"seconds": 8}`).Obj())
+	worker := newWorker(t, testutil.MakeSeekWorker("ksleep-"+tenant).Image(workerImage("sleep")).PullPolicy(corev1.PullNever).
+		FinishedJobs(seekv1alpha1.FinishedJobsRetain))
+	mustCreate(t, testutil.MakeSeekJob("survivor", tenant).Worker(worker).Input(`{"seconds": 8}`).Obj())
 	waitPodRunning(t, "survivor")
 	selector := client.MatchingLabels{"app.kubernetes.io/component": "manager"}
 	pods := &corev1.PodList{}

@@ -61,6 +61,13 @@ func pooledWorker(t *testing.T, base, image string, pool poolSettings, edit func
 	if edit != nil {
 		edit(b)
 	}
+	return newWorker(t, b)
+}
+
+// newWorker creates the SeekWorker b makes, waits until it is ready and the frontend serves it, and
+// deletes it at the end. It returns its name.
+func newWorker(t *testing.T, b *testutil.SeekWorkerWrapper) string {
+	t.Helper()
 	w := b.Obj()
 	mustCreate(t, w)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), w) })

@@ -25,11 +25,9 @@ import (
 // of the list, and deleting the job deletes the Secret.
 func TestLargeResults(t *testing.T) {
 	t.Parallel()
-	jobMode := "lecho-" + tenant
-	w := testutil.MakeSeekWorker(jobMode).Image(workerImage("echo")).PullPolicy(corev1.PullNever).Obj()
-	mustCreate(t, w)
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), w) })
-	waitWorkerReady(t, jobMode)
+	// Its finished Jobs are retained, so that the pod's end can be checked.
+	jobMode := newWorker(t, testutil.MakeSeekWorker("lecho-"+tenant).Image(workerImage("echo")).PullPolicy(corev1.PullNever).
+		FinishedJobs(seekv1alpha1.FinishedJobsRetain))
 	pooled := pooledWorker(t, "plecho", "echo", poolSettings{maxPods: 1, idle: 5 * time.Minute}, nil)
 
 	const n = 512 * 1024
