@@ -227,8 +227,9 @@ type SeekJobStatus struct {
 	// +optional
 	Pool *PoolAttempt `json:"pool,omitempty"`
 
-	// progress is what the worker last said of the running attempt's progress (Pooled mode). It is
-	// written at most once every few seconds per job, and kept when the job ends.
+	// progress is what the worker last said of the running attempt's progress: the Seek runner passes
+	// it on in Pooled mode, the collector sidecar in Job mode. It is written at most once every few
+	// seconds per job, and kept when the job ends.
 	// +optional
 	Progress *JobProgress `json:"progress,omitempty"`
 }
