@@ -561,18 +561,21 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 	switch {
 	case len(r.Result) > dispatch.MaxReportBytes || r.ResultBytes < 0:
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "result exceeds %d bytes", dispatch.MaxReportBytes)
-	case len(r.LogTail) > dispatch.LogTailBytes:
-		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.LogTailBytes)
+	case len(r.LogTail) > dispatch.MaxLogTailBytes:
+		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.MaxLogTailBytes)
 	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	storage, held, err := d.storeReportedResult(ctx, c, r)
+	out, held, err := d.storeReportOutputs(ctx, c, r)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	if held {
 		ok, err = d.updateAttempt(ctx, c, key, &r.AttemptRef, func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool {
-			applyReport(sj, w, r, storage, now)
+			applyReport(sj, w, r, out.result, now)
+			if logs := reportedLogs(r, w, out.logs); logs != nil {
+				sj.Status.Logs = logs
+			}
 			return true
 		})
 	}
@@ -648,19 +651,29 @@ func validateJobPodRef(ref dispatch.AttemptRef, pod *corev1.Pod) error {
 	return nil
 }
 
-// storeReportedResult stores the large result of a report of success in its job's Secret, before the
-// status write that completes the job: one more write, for large results only. It reports false when
-// the pod does not hold the attempt (nothing is stored).
-func (d *Dispatcher) storeReportedResult(ctx context.Context, c *caller, r *dispatch.Report) (resultStorage, bool, error) {
-	if r.ExitCode != 0 || r.StartError != "" || r.TimedOut || r.Interrupted || r.ResultTruncated {
-		return resultStorage{}, true, nil
+// reportOutputs is what a report left outside the job's status, before the status write.
+type reportOutputs struct {
+	// result is where a result over the inline limit went.
+	result resultStorage
+	// logs records the kept end of the attempt's output, nil when none is kept.
+	logs *seekv1alpha1.JobLogs
+}
+
+// storeReportOutputs stores, before the status write that ends the attempt, what does not go into
+// status: the large result of a report of success, and the end of the attempt's output (see logs.go).
+// That is one more write for each; none for a small result and an attempt that wrote nothing. It
+// reports false when the pod does not hold the attempt (nothing is stored).
+func (d *Dispatcher) storeReportOutputs(ctx context.Context, c *caller, r *dispatch.Report) (reportOutputs, bool, error) {
+	var data []byte
+	if r.ExitCode == 0 && r.StartError == "" && !r.TimedOut && !r.Interrupted && !r.ResultTruncated {
+		data = largeResult(r.Result)
 	}
-	data := largeResult(r.Result)
-	if data == nil {
-		return resultStorage{}, true, nil
+	if r.Interrupted || (data == nil && r.LogTail == "") {
+		// An interrupted attempt does not count: its output is not the job's last word.
+		return reportOutputs{}, true, nil
 	}
 	if r.Namespace != c.namespace {
-		return resultStorage{}, false, nil
+		return reportOutputs{}, false, nil
 	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 	sj := &seekv1alpha1.SeekJob{}
@@ -669,15 +682,27 @@ func (d *Dispatcher) storeReportedResult(ctx context.Context, c *caller, r *disp
 		err = d.APIReader.Get(ctx, key, sj)
 	}
 	if apierrors.IsNotFound(err) {
-		return resultStorage{}, false, nil
+		return reportOutputs{}, false, nil
 	} else if err != nil {
-		return resultStorage{}, false, fmt.Errorf("get SeekJob %s: %w", key, err)
+		return reportOutputs{}, false, fmt.Errorf("get SeekJob %s: %w", key, err)
 	}
 	if !holds(sj, c.podUID(), r.AttemptRef) {
-		return resultStorage{}, false, nil
+		return reportOutputs{}, false, nil
 	}
-	storage, err := storeResult(ctx, d.Client, d.APIReader, sj.Namespace, sj.Name, sj.UID, data)
-	return storage, err == nil, err
+	var out reportOutputs
+	if data != nil {
+		if out.result, err = storeResult(ctx, d.Client, d.APIReader, sj.Namespace, sj.Name, sj.UID, data); err != nil {
+			return reportOutputs{}, false, err
+		}
+	}
+	w := &seekv1alpha1.SeekWorker{}
+	if err := d.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); apierrors.IsNotFound(err) {
+		return out, true, nil
+	} else if err != nil {
+		return reportOutputs{}, false, fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+	}
+	out.logs, err = storeLogs(ctx, d.Client, d.APIReader, sj, w, r.Attempt, []byte(r.LogTail), r.OutputBytes)
+	return out, err == nil, err
 }
 
 // updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current

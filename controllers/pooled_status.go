@@ -78,6 +78,7 @@ func leaseFor(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Tim
 		Input:         []byte(inputText(sj)),
 		TimeoutMillis: attemptTimeout(sj, w, now).Milliseconds(),
 		GraceMillis:   stopGracePeriod.Milliseconds(),
+		LogBytes:      int32(retainedLogBytes(w)),
 	}
 }
 

@@ -328,7 +328,8 @@ func TestSetLeasedAndHolds(t *testing.T) {
 		t.Errorf("startTime (-want +got):\n%s", diff)
 	}
 	ref := dispatch.AttemptRef{Namespace: "tenant", Name: "job", UID: "job-uid", Attempt: 1}
-	wantJob := &dispatch.Job{AttemptRef: ref, Worker: "echo", Input: []byte(`{"a":1}`), TimeoutMillis: 55000, GraceMillis: 30000}
+	wantJob := &dispatch.Job{AttemptRef: ref, Worker: "echo", Input: []byte(`{"a":1}`), TimeoutMillis: 55000, GraceMillis: 30000,
+		LogBytes: seekv1alpha1.DefaultRetainedLogBytes}
 	if diff := cmp.Diff(wantJob, leaseFor(sj, w, leaseTime.Add(5*time.Second))); diff != "" {
 		t.Errorf("leaseFor (-want +got):\n%s", diff)
 	}

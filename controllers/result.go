@@ -11,10 +11,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -110,16 +108,10 @@ func resultRefFor(jobName string, data []byte) *seekv1alpha1.ResultRef {
 func resultSecret(namespace, name string, uid types.UID, data []byte) *corev1.Secret {
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: namespace,
-			Name:      seekv1alpha1.ResultSecretName(name),
-			Labels:    map[string]string{seekv1alpha1.LabelJobName: name, seekv1alpha1.LabelJobUID: string(uid)},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: seekv1alpha1.GroupVersion.String(),
-				Kind:       "SeekJob",
-				Name:       name,
-				UID:        uid,
-				Controller: ptr.To(true),
-			}},
+			Namespace:       namespace,
+			Name:            seekv1alpha1.ResultSecretName(name),
+			Labels:          map[string]string{seekv1alpha1.LabelJobName: name, seekv1alpha1.LabelJobUID: string(uid)},
+			OwnerReferences: []metav1.OwnerReference{jobOwnerRef(name, uid)},
 		},
 		Type: seekv1alpha1.ResultSecretType,
 		Data: map[string][]byte{seekv1alpha1.ResultSecretKey: data},
@@ -132,30 +124,15 @@ func resultSecret(namespace, name string, uid types.UID, data []byte) *corev1.Se
 // cached). A Secret of that name that is not the job's is not touched: the result is then lost.
 func storeResult(ctx context.Context, c client.Client, reader client.Reader, namespace, name string, uid types.UID, data []byte) (resultStorage, error) {
 	want := resultSecret(namespace, name, uid, data)
-	ref := resultRefFor(name, data)
-	err := c.Create(ctx, want)
-	if err == nil {
-		return resultStorage{ref: ref}, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return resultStorage{}, fmt.Errorf("create the result Secret %s: %w", klog.KObj(want), err)
-	}
-	got := &corev1.Secret{}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(want), got); err != nil {
-		return resultStorage{}, fmt.Errorf("get the result Secret %s: %w", klog.KObj(want), err)
-	}
-	if owner := metav1.GetControllerOf(got); owner == nil || owner.UID != uid || got.Type != seekv1alpha1.ResultSecretType {
+	stored, err := putOwnedSecret(ctx, c, reader, want, seekv1alpha1.ResultSecretKey)
+	switch {
+	case err != nil:
+		return resultStorage{}, fmt.Errorf("store the result: %w", err)
+	case !stored:
 		return resultStorage{reason: seekv1alpha1.JobReasonResultLost, message: fmt.Sprintf(
 			"The worker returned a result of %d bytes, but Secret %s, where it would be stored, exists and is not the job's", len(data), want.Name)}, nil
 	}
-	if bytes.Equal(got.Data[seekv1alpha1.ResultSecretKey], data) {
-		return resultStorage{ref: ref}, nil
-	}
-	got.Data = want.Data
-	if err := c.Update(ctx, got); err != nil {
-		return resultStorage{}, fmt.Errorf("update the result Secret %s: %w", klog.KObj(want), err)
-	}
-	return resultStorage{ref: ref}, nil
+	return resultStorage{ref: resultRefFor(name, data)}, nil
 }
 
 // podResult is what the pod's worker, which exited 0 (term), returned: the text, size and storage

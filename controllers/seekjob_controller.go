@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/podlogs"
 	"github.com/seek-api/seek-operator/internal/workerschema"
 )
 
@@ -48,6 +49,9 @@ type SeekJobReconciler struct {
 	// adds the result collector sidecar to Job mode pods: results over 4 KiB then reach the manager
 	// (see withCollector). Without it, such results fail with ResultTooLarge.
 	Collector PoolOptions
+	// Logs reads pods' logs (the apiserver's pods/log), to keep the end of a finished job's output;
+	// nil keeps none.
+	Logs podlogs.Reader
 }
 
 // collects reports whether Job mode pods get the result collector sidecar.
@@ -208,12 +212,20 @@ func (r *SeekJobReconciler) cancel(ctx context.Context, sj *seekv1alpha1.SeekJob
 	case jobFinished(job):
 		return job, nil
 	default:
-		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
+		sj.Status.JobName = job.Name
+		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job), 1)
+		// The output so far is kept before the pod goes with its Job.
+		pods, err := r.listPods(ctx, sj, false)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.keepLogs(ctx, sj, pods); err != nil {
+			return nil, err
+		}
+		err = r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)
 		}
-		sj.Status.JobName = job.Name
-		sj.Status.Attempts = max(sj.Status.Attempts, attempts(job), 1)
 	}
 	setCanceled(sj, r.Clock.Now())
 	return nil, nil //nolint:nilerr // a Job that is not found (or not sj's) has nothing to stop: sj is canceled
@@ -356,15 +368,19 @@ func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.See
 		}
 		setStatusFromJob(sj, job, pods, failedCreate, true, now)
 	}
-	if sj.Status.State.IsTerminal() {
-		return 0, nil
-	}
-	expired, next := enforceDeadlines(sj, job, pods, now)
-	if !expired {
-		if wait := collectorPending(pods, now); wait > 0 && (next == 0 || wait < next) {
-			next = wait
+	expired := false
+	if !sj.Status.State.IsTerminal() {
+		var next time.Duration
+		if expired, next = enforceDeadlines(sj, job, pods, now); !expired {
+			if wait := collectorPending(pods, now); wait > 0 && (next == 0 || wait < next) {
+				next = wait
+			}
+			return next, nil
 		}
-		return next, nil
+	}
+	// sj ended: keep the end of its output while its pod is there, then stop a Job that ran out of time.
+	if err := r.keepLogs(ctx, sj, pods); err != nil || !expired {
+		return 0, err
 	}
 	// Deleted before the status write, as a cancel is: should the write fail, the next reconcile
 	// still sees the Job (foreground deletion keeps it until its pods are gone) and ends sj alike.
@@ -373,6 +389,27 @@ func (r *SeekJobReconciler) observeJob(ctx context.Context, sj *seekv1alpha1.See
 		return 0, fmt.Errorf("delete Job %s: %w", klog.KObj(job), err)
 	}
 	return 0, nil
+}
+
+// keepLogs keeps the end of the worker's output in the pod of sj's latest attempt (see logs.go) and
+// records it in sj's status. A pod whose worker never ran has nothing to keep.
+func (r *SeekJobReconciler) keepLogs(ctx context.Context, sj *seekv1alpha1.SeekJob, pods []corev1.Pod) error {
+	pod := podlogs.Newest(pods)
+	if pod == nil || !workerRan(pod) {
+		return nil
+	}
+	w := &seekv1alpha1.SeekWorker{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get SeekWorker %s: %w", sj.Spec.WorkerName, err)
+	}
+	logs, err := keepPodLogs(ctx, r.Client, r.APIReader, r.Logs, sj, w, pod)
+	if err != nil {
+		return err
+	}
+	sj.Status.Logs = logs
+	return nil
 }
 
 // failedCreate returns the message of the Job controller's latest event saying it cannot create the

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/podlogs"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/tenants"
 	"github.com/seek-api/seek-operator/internal/webhook"
@@ -210,9 +212,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Metrics, error) {
 	c := mgr.GetClient()
 	metrics := NewMetrics(mgr.GetCache())
 
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("make a clientset for pod logs: %w", err)
+	}
 	jobs := &SeekJobReconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("seek-job-controller"), Clock: opts.Clock, Metrics: metrics,
-		DefaultQueueTimeout: opts.DefaultQueueTimeout, Collector: opts.Pools}
-	err := ctrl.NewControllerManagedBy(mgr).
+		DefaultQueueTimeout: opts.DefaultQueueTimeout, Collector: opts.Pools, Logs: podlogs.New(clientset)}
+	err = ctrl.NewControllerManagedBy(mgr).
 		Named("seekjob").
 		For(&seekv1alpha1.SeekJob{}).
 		Owns(&batchv1.Job{}).

@@ -148,6 +148,16 @@ func lastPod(pods []corev1.Pod, phase corev1.PodPhase) *corev1.Pod {
 	return last
 }
 
+// workerRan reports whether pod's worker container has started (it may have a log).
+func workerRan(pod *corev1.Pod) bool {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == protocol.ContainerName {
+			return cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil
+		}
+	}
+	return false
+}
+
 // countPods counts the pods in the given phase.
 func countPods(pods []corev1.Pod, phase corev1.PodPhase) int {
 	n := 0

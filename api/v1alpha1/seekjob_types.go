@@ -227,6 +227,11 @@ type SeekJobStatus struct {
 	// +optional
 	Pool *PoolAttempt `json:"pool,omitempty"`
 
+	// logs is where the output of the job's latest finished attempt is kept, for reading after its pod
+	// is gone. Set when an attempt ends, if the worker keeps logs (spec.logs of the SeekWorker).
+	// +optional
+	Logs *JobLogs `json:"logs,omitempty"`
+
 	// progress is what the worker last said of the running attempt's progress: the Seek runner passes
 	// it on in Pooled mode, the collector sidecar in Job mode. It is written at most once every few
 	// seconds per job, and kept when the job ends.
@@ -279,6 +284,46 @@ type ResultRef struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
 	SHA256 string `json:"sha256"`
 }
+
+// JobLogs is the kept end of one attempt's output: a Secret of type seek-api.com/logs in the job's
+// namespace, controlled by the SeekJob (deleted with it), whose key output.log holds the output's last
+// whole lines, as the worker wrote them (stdout and stderr in one stream).
+type JobLogs struct {
+	// secretName is the Secret's name: the SeekJob's name followed by "-logs". Unset when the attempt
+	// wrote nothing (no Secret is made).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName,omitempty"`
+
+	// attempt is the attempt whose output is kept.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Attempt int32 `json:"attempt"`
+
+	// bytes is the size kept.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=262144
+	Bytes int64 `json:"bytes"`
+
+	// omittedBytes is how much output came before what is kept and was dropped (0: all of it is kept).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	OmittedBytes int64 `json:"omittedBytes,omitempty"`
+}
+
+// Kept logs (see JobLogs).
+const (
+	// LogsSecretType is the type of the Secrets holding a job's kept output.
+	LogsSecretType = "seek-api.com/logs"
+	// LogsSecretKey is the key of a logs Secret holding the output.
+	LogsSecretKey = "output.log"
+	// logsSecretSuffix follows the SeekJob's name in its logs Secret's name.
+	logsSecretSuffix = "-logs"
+)
+
+// LogsSecretName is the name of the Secret holding the kept output of the SeekJob named jobName.
+func LogsSecretName(jobName string) string { return jobName + logsSecretSuffix }
 
 // Large results: a result over the inline limit is stored in a Secret (see ResultRef).
 const (

@@ -120,6 +120,11 @@ type SeekWorkerSpec struct {
 	// +optional
 	Isolation WorkerIsolation `json:"isolation,omitempty"`
 
+	// logs says what is kept of a job's output once it finished.
+	// +optional
+	// +kubebuilder:default={}
+	Logs WorkerLogs `json:"logs,omitempty"`
+
 	// execution chooses how jobs run: one Kubernetes Job per SeekJob (mode Job, the default) or a warm
 	// pool of pods per tenant namespace that run job after job (mode Pooled). The REST and SeekJob
 	// contract is the same in both modes.
@@ -285,6 +290,29 @@ type WorkerLimits struct {
 	// +kubebuilder:validation:Maximum=131072
 	MaxInputBytes int32 `json:"maxInputBytes,omitempty"`
 }
+
+// WorkerLogs says what is kept of a finished job's output (its stdout and stderr), so that the job's
+// logs can be read for as long as the job is retained, after the pod that wrote them is gone.
+type WorkerLogs struct {
+	// retainedBytes is how much of the end of a job's output is kept when an attempt ends: the last
+	// whole lines within this many bytes, in a Secret owned by the SeekJob (status.logs names it).
+	// A job that wrote nothing costs no Secret. 0 keeps nothing: the logs then live only as long as the
+	// pod. Defaults to 16384 (16 KiB); at most 262144 (256 KiB). Mind etcd: the worst case is this
+	// times the jobs retained.
+	// +optional
+	// +kubebuilder:default=16384
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=262144
+	RetainedBytes *int32 `json:"retainedBytes,omitempty"`
+}
+
+// Bounds of WorkerLogs.RetainedBytes.
+const (
+	// DefaultRetainedLogBytes is retainedBytes when unset.
+	DefaultRetainedLogBytes = 16 << 10
+	// MaxRetainedLogBytes is the largest retainedBytes.
+	MaxRetainedLogBytes = 256 << 10
+)
 
 // WorkerIsolation confines the worker's pods: who they run as, where and with which runtime.
 type WorkerIsolation struct {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,12 +12,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/podlogs"
 	"github.com/seek-api/seek-operator/internal/restapi"
 	"github.com/seek-api/seek-operator/pkg/joblog"
 	"github.com/seek-api/seek-operator/pkg/protocol"
@@ -34,7 +33,7 @@ const (
 	MaxLogBytes = 1 << 20
 	// LogScanBytes bounds what one answer reads of a pod's log: in pooled mode, from a little before the
 	// attempt's start; in Job mode, of the tail the kubelet returns.
-	LogScanBytes = 16 << 20
+	LogScanBytes = podlogs.MaxScanBytes
 	// LogFollowMax bounds how long a follow=true answer streams; the client asks again to go on.
 	LogFollowMax = 5 * time.Minute
 	// DefaultMaxLogFollows bounds the follow=true answers one frontend replica streams at once (each
@@ -45,20 +44,9 @@ const (
 	logSinceMargin = 10 * time.Second
 )
 
-// PodLogs opens a container's log. In production it is the apiserver's pods/log (NewPodLogs): the
+// PodLogs opens a container's log. In production it is the apiserver's pods/log (podlogs.New): the
 // frontend never lists or watches pods cluster-wide.
-type PodLogs interface {
-	Stream(ctx context.Context, namespace, pod string, opts *corev1.PodLogOptions) (io.ReadCloser, error)
-}
-
-// NewPodLogs reads logs through the apiserver's pods/log subresource.
-func NewPodLogs(cs kubernetes.Interface) PodLogs { return clientsetLogs{cs} }
-
-type clientsetLogs struct{ cs kubernetes.Interface }
-
-func (c clientsetLogs) Stream(ctx context.Context, namespace, pod string, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
-	return c.cs.CoreV1().Pods(namespace).GetLogs(pod, opts).Stream(ctx)
-}
+type PodLogs = podlogs.Reader
 
 // logQuery is what a logs request asks for.
 type logQuery struct {
@@ -132,14 +120,7 @@ func (s *Server) logTargetOf(ctx context.Context, sj *seekv1alpha1.SeekJob) (*lo
 	if err := s.APIReader.List(ctx, pods, client.InNamespace(sj.Namespace), client.MatchingLabels{seekv1alpha1.LabelJobUID: string(sj.UID)}); err != nil {
 		return nil, podsError(err)
 	}
-	var latest *corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if latest == nil || latest.CreationTimestamp.Before(&p.CreationTimestamp) ||
-			(latest.CreationTimestamp.Equal(&p.CreationTimestamp) && p.Name > latest.Name) {
-			latest = p
-		}
-	}
+	latest := podlogs.Newest(pods.Items)
 	if latest == nil {
 		return nil, noLogs("the job's pod is gone, and its log with it")
 	}

@@ -27,6 +27,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/credentials"
+	"github.com/seek-api/seek-operator/internal/podlogs"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
@@ -157,7 +158,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		SigningKeys:  &signingkeys.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Live: mgr.GetAPIReader(), Namespace: o.CredentialsNamespace, Clock: clock.RealClock{}},
 		MaxBodyBytes: o.MaxBodyBytes,
 		// Logs through pods/log, and pods through APIReader: no pod informer, no cluster-wide pod rights.
-		Logs:     NewPodLogs(clientset),
+		Logs:     podlogs.New(clientset),
 		finished: finished,
 		queues:   queues,
 	}

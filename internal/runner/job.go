@@ -88,7 +88,7 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	}
 
 	oomBefore, oomErr := readOOMKills(r.cfg.CgroupDir)
-	tail := newTailBuffer(dispatch.LogTailBytes)
+	tail := newTailBuffer(int(min(max(job.LogBytes, dispatch.LogTailBytes), dispatch.MaxLogTailBytes)))
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return startFailed(err)
@@ -115,9 +115,9 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	start = time.Now()
 	pgid := cmd.Process.Pid
 	var copies sync.WaitGroup
-	outLines, errLines := r.out.lines(), r.out.lines()
-	copies.Go(func() { copyOutput(outLines, tail, outR) })
-	copies.Go(func() { copyOutput(errLines, tail, errR) })
+	outLines, errLines := r.out.lines(tail), r.out.lines(tail)
+	copies.Go(func() { copyOutput(outLines, outR) })
+	copies.Go(func() { copyOutput(errLines, errR) })
 	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait() // the outcome is in cmd.ProcessState
@@ -173,7 +173,7 @@ func (r *runner) execute(ctx context.Context, job *dispatch.Job) *outcome {
 	o.ended = "process " + o.ended
 	o.report.TimedOut = why == causeTimeout
 	o.report.Interrupted = why == causeInterrupt
-	o.report.LogTail = tail.String()
+	o.report.LogTail, o.report.OutputBytes = tail.String(), tail.total()
 	var size int64
 	o.report.Result, o.report.ResultTruncated, size, err = readResult(r.cfg.ResultPath)
 	if o.report.ResultTruncated {
@@ -218,14 +218,13 @@ func (r *runner) terminate(ctx context.Context, pgid int, grace time.Duration, i
 	}
 }
 
-// copyOutput copies the process's output from src to dst (the pod log, a line at a time) and tail until
-// src ends. A failing log does not stop it: the process must never block on its output.
-func copyOutput(dst io.Writer, tail *tailBuffer, src io.Reader) {
+// copyOutput copies the process's output from src to dst (the pod log and the tail, a line at a time)
+// until src ends. A failing log does not stop it: the process must never block on its output.
+func copyOutput(dst io.Writer, src io.Reader) {
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			_, _ = tail.Write(buf[:n]) // never fails
 			_, _ = dst.Write(buf[:n])
 		}
 		if err != nil {
@@ -270,19 +269,28 @@ func jobEnv(env []string, job *dispatch.Job) []string {
 		protocol.EnvJobUID+"="+job.UID)
 }
 
-// tailBuffer keeps the last bytes written to it. It is safe for concurrent use.
+// tailBuffer keeps the last bytes written to it, and counts them all. It is safe for concurrent use.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+	mu      sync.Mutex
+	max     int
+	buf     []byte
+	written int64
 }
 
 func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+// total is how many bytes were written.
+func (t *tailBuffer) total() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.written
+}
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(p)
+	t.written += int64(n)
 	if len(p) > t.max {
 		p = p[len(p)-t.max:]
 	}

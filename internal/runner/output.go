@@ -25,16 +25,18 @@ func (o *output) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lines returns a writer for one stream of a job's process. It must be flushed once the stream ends.
-func (o *output) lines() *lineWriter { return &lineWriter{out: o} }
+// lines returns a writer for one stream of a job's process, which also keeps its lines in tail (when
+// not nil). It must be flushed once the stream ends.
+func (o *output) lines(tail *tailBuffer) *lineWriter { return &lineWriter{out: o, tail: tail} }
 
 // lineWriter splits one stream of a job's process into lines and writes each whole to the log: a line
 // is ended by a newline, by reaching joblog.MaxLineBytes, or by the end of the stream (Flush). A line
 // that starts with joblog.RunnerTag is written after joblog.EscapePrefix, so that no worker line can
 // pass for one of the runner's (a marker of another job). Not safe for concurrent use: one per stream.
 type lineWriter struct {
-	out *output
-	buf []byte
+	out  *output
+	tail *tailBuffer
+	buf  []byte
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
@@ -71,8 +73,12 @@ func (l *lineWriter) emit() {
 	if joblog.Escaped(l.buf) {
 		line = append(line, joblog.EscapePrefix...)
 	}
+	escape := len(line)
 	line = append(line, l.buf...)
 	line = append(line, '\n')
 	l.buf = l.buf[:0]
 	_, _ = l.out.Write(line)
+	if l.tail != nil {
+		_, _ = l.tail.Write(line[escape:]) // the worker's line, as it wrote it
+	}
 }

@@ -12,7 +12,8 @@ import (
 
 // TestLineWriter: a stream is written a whole line at a time, however it arrives; a line longer than
 // joblog.MaxLineBytes is split; a last line without a newline gets one at Flush; a line that starts
-// with the runner's tag is escaped, wherever it starts (after a split too).
+// with the runner's tag is escaped, wherever it starts (after a split too). The tail keeps the same
+// lines as the worker wrote them, unescaped.
 func TestLineWriter(t *testing.T) {
 	long := strings.Repeat("x", joblog.MaxLineBytes-1)
 	cases := []struct {
@@ -34,7 +35,8 @@ func TestLineWriter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			out := &output{w: &buf}
-			l := out.lines()
+			tail := newTailBuffer(1 << 20)
+			l := out.lines(tail)
 			for _, w := range tc.writes {
 				if n, err := l.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write = %d, %v", n, err)
@@ -44,6 +46,13 @@ func TestLineWriter(t *testing.T) {
 			if diff := cmp.Diff(tc.want, buf.String()); diff != "" {
 				t.Errorf("log (-want +got):\n%s", diff)
 			}
+			wantTail := strings.ReplaceAll(tc.want, "> "+joblog.RunnerTag, joblog.RunnerTag)
+			if diff := cmp.Diff(wantTail, tail.String()); diff != "" {
+				t.Errorf("tail (-want +got):\n%s", diff)
+			}
+			if got := tail.total(); got != int64(len(wantTail)) {
+				t.Errorf("tail total = %d, want %d", got, len(wantTail))
+			}
 		})
 	}
 }
@@ -52,7 +61,7 @@ func TestLineWriter(t *testing.T) {
 func TestOutputKeepsLinesWhole(t *testing.T) {
 	var buf bytes.Buffer
 	out := &output{w: &buf}
-	l := out.lines()
+	l := out.lines(nil)
 	_, _ = l.Write([]byte("half a "))
 	_, _ = out.Write([]byte("seek-runner: a line of the runner's\n"))
 	_, _ = l.Write([]byte("line\n"))

@@ -222,9 +222,10 @@ func TestOutcomes(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", 10_000) + "END\n"
 	for _, tc := range []struct {
-		name   string
-		script string
-		want   dispatch.Report
+		name     string
+		script   string
+		logBytes int32 // the lease's LogBytes
+		want     dispatch.Report
 	}{{
 		name:   "result",
 		script: `echo working; printf '{"echo":"hi"}' > "$SEEK_RESULT_PATH"`,
@@ -264,14 +265,26 @@ func TestOutcomes(t *testing.T) {
 	}, {
 		name:   "long-log",
 		script: `head -c 10000 /dev/zero | tr '\0' x; echo END; exit 2`,
-		want:   dispatch.Report{ExitCode: 2, LogTail: long[len(long)-dispatch.LogTailBytes:]},
+		want:   dispatch.Report{ExitCode: 2, LogTail: long[len(long)-dispatch.LogTailBytes:], OutputBytes: int64(len(long))},
+	}, {
+		name:     "long-log-kept",
+		script:   `head -c 10000 /dev/zero | tr '\0' x; echo END; exit 2`,
+		logBytes: 8192,
+		want:     dispatch.Report{ExitCode: 2, LogTail: long[len(long)-8192:], OutputBytes: int64(len(long))},
+	}, {
+		name:     "whole-log-kept",
+		script:   `head -c 10000 /dev/zero | tr '\0' x; echo END; exit 2`,
+		logBytes: dispatch.MaxLogTailBytes,
+		want:     dispatch.Report{ExitCode: 2, LogTail: long},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
-			reports := h.runJobs(h.job(tc.name, tc.script))
+			job := h.job(tc.name, tc.script)
+			job.LogBytes = tc.logBytes
+			reports := h.runJobs(job)
 			tc.want.AttemptRef = ref(tc.name)
-			if diff := cmp.Diff([]dispatch.Report{tc.want}, reports); diff != "" {
+			if diff := cmp.Diff([]dispatch.Report{wholeOutput(tc.want)}, reports); diff != "" {
 				t.Errorf("reports (-want +got):\n%s", diff)
 			}
 		})
@@ -431,7 +444,7 @@ printf '{"tmp":"%s","hadResult":%s}' "$(ls -A "$TMPD" | tr '\n' ' ')" "$had" > "
 		{AttemptRef: ref("second"), Result: `{"tmp":"","hadResult":false}`},
 		{AttemptRef: ref("third"), LogTail: "no result\n"},
 	}
-	if diff := cmp.Diff(want, reports); diff != "" {
+	if diff := cmp.Diff(wholeOutputs(want), reports); diff != "" {
 		t.Errorf("reports (-want +got):\n%s", diff)
 	}
 	if b, err := os.ReadFile(h.path("outside")); err != nil || string(b) != "keep me" {
@@ -462,7 +475,7 @@ func TestTimeout(t *testing.T) {
 			start := time.Now()
 			reports := h.runJobs(job)
 			want := []dispatch.Report{{AttemptRef: ref("slow"), ExitCode: -1, Signal: tc.wantSignal, TimedOut: true}}
-			if diff := cmp.Diff(want, reports); diff != "" {
+			if diff := cmp.Diff(wholeOutputs(want), reports); diff != "" {
 				t.Errorf("reports (-want +got):\n%s", diff)
 			}
 			if d := time.Since(start); d < 500*time.Millisecond {
@@ -577,7 +590,7 @@ func TestInterrupt(t *testing.T) {
 			assertGone(t, "the worker's child", child)
 			reports := h.f.state().reports
 			want := []dispatch.Report{{AttemptRef: ref("busy"), ExitCode: -1, Signal: tc.wantSignal, Interrupted: true}}
-			if diff := cmp.Diff(want, reports); diff != "" {
+			if diff := cmp.Diff(wholeOutputs(want), reports); diff != "" {
 				t.Errorf("reports (-want +got):\n%s", diff)
 			}
 		})
@@ -782,7 +795,7 @@ func TestOOMKilled(t *testing.T) {
 			h.writeFile("after", tc.content(tc.to))
 			reports := h.runJobs(h.job("hungry", `cp "$T/after" "`+file+`"; kill -KILL $$`))
 			want := []dispatch.Report{{AttemptRef: ref("hungry"), ExitCode: -1, Signal: "SIGKILL", OOMKilled: tc.want}}
-			if diff := cmp.Diff(want, reports); diff != "" {
+			if diff := cmp.Diff(wholeOutputs(want), reports); diff != "" {
 				t.Errorf("reports (-want +got):\n%s", diff)
 			}
 		})
@@ -1074,4 +1087,20 @@ func TestReadProgress(t *testing.T) {
 	if _, ok := readProgress(filepath.Join(dir, "absent")); ok {
 		t.Error("readProgress of a missing file: ok")
 	}
+}
+
+// wholeOutput is r with OutputBytes set, when unset, to the size of its LogTail: the whole output.
+func wholeOutput(r dispatch.Report) dispatch.Report {
+	if r.OutputBytes == 0 {
+		r.OutputBytes = int64(len(r.LogTail))
+	}
+	return r
+}
+
+func wholeOutputs(rs []dispatch.Report) []dispatch.Report {
+	out := make([]dispatch.Report, len(rs))
+	for i, r := range rs {
+		out[i] = wholeOutput(r)
+	}
+	return out
 }

@@ -109,6 +109,9 @@ type Job struct {
 	TimeoutMillis int64 `json:"timeoutMillis"`
 	// GraceMillis is how long the worker has after SIGTERM (timeout, cancel) before SIGKILL.
 	GraceMillis int64 `json:"graceMillis"`
+	// LogBytes is how much of the end of the attempt's output the report's LogTail carries when it is
+	// more than LogTailBytes (the worker keeps that much with the job; at most MaxLogTailBytes).
+	LogBytes int32 `json:"logBytes,omitempty"`
 }
 
 // HeartbeatResponse says whether the attempt goes on.
@@ -133,8 +136,11 @@ type Report struct {
 	ResultTruncated bool `json:"resultTruncated,omitempty"`
 	// ResultBytes is the result file's size when ResultTruncated is set, so the job's error can name it.
 	ResultBytes int64 `json:"resultBytes,omitempty"`
-	// LogTail is the end of the process's combined stdout and stderr (at most LogTailBytes).
+	// LogTail is the end of the process's combined stdout and stderr, whole lines as the pod log shows
+	// them (without the runner's escape): at most the larger of LogTailBytes and the lease's LogBytes.
 	LogTail string `json:"logTail,omitempty"`
+	// OutputBytes is the size of the process's whole output, of which LogTail is the end.
+	OutputBytes int64 `json:"outputBytes,omitempty"`
 	// OOMKilled is true when the kernel killed the process for exceeding the container's memory limit.
 	OOMKilled bool `json:"oomKilled,omitempty"`
 	// TimedOut is true when the runner stopped the process because the attempt's timeout passed.
@@ -207,13 +213,16 @@ const (
 	// an oversized result is recognised as such. A result over protocol.MaxMessageBytes is stored by
 	// the manager in a Secret.
 	MaxReportBytes = protocol.MaxResultBytes + 1
-	// LogTailBytes bounds Report.LogTail.
+	// LogTailBytes is the least a report's LogTail carries (the end of a failed worker's output stands
+	// in for the error message it did not write).
 	LogTailBytes = 4096
+	// MaxLogTailBytes bounds Report.LogTail and Job.LogBytes: seekv1alpha1.MaxRetainedLogBytes.
+	MaxLogTailBytes = 256 << 10
 	// MaxRequestBytes bounds a request body other than a report's.
 	MaxRequestBytes = 64 * 1024
 	// MaxReportRequestBytes bounds a report's body: a JSON string escapes a byte into at most six
 	// (\u0000), so the result and the log tail fit whatever they hold, with room for the other fields.
-	MaxReportRequestBytes = 6*(MaxReportBytes+LogTailBytes) + MaxRequestBytes
+	MaxReportRequestBytes = 6*(MaxReportBytes+MaxLogTailBytes) + MaxRequestBytes
 )
 
 // ProgressRequest is the worker's latest progress report for the attempt it runs. The collector of a

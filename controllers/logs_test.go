@@ -1,0 +1,84 @@
+package controllers
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
+
+	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/testutil"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
+)
+
+// TestKeptOutput: the last whole lines within the limit are kept; a line cut at the start of the tail
+// is dropped, unless it is all there is; omitted counts what came before.
+func TestKeptOutput(t *testing.T) {
+	cases := []struct {
+		name        string
+		tail        string
+		total       int64
+		limit       int
+		want        string
+		wantOmitted int64
+	}{
+		{"all of it", "a\nb\n", 4, 16, "a\nb\n", 0},
+		{"nothing", "", 0, 16, "", 0},
+		{"cut to whole lines", "aaaa\nbb\ncc\n", 11, 5, "cc\n", 8},
+		{"the limit falls after a newline", "aaaa\nbb\ncc\n", 11, 6, "bb\ncc\n", 5},
+		{"the limit falls on a line's start", "aaaa\nbb\ncc\n", 11, 7, "bb\ncc\n", 5},
+		{"the tail may begin within a line", "bb\ncc\n", 11, 6, "cc\n", 8},
+		{"the tail was cut within a line", "b\ncc\n", 11, 6, "cc\n", 8},
+		{"one long line", "xxxxxxxxxx\n", 11, 4, "xxx\n", 7},
+		{"total unknown (0)", "a\nb\n", 0, 16, "a\nb\n", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kept, omitted := keptOutput([]byte(tc.tail), tc.total, tc.limit)
+			if string(kept) != tc.want || omitted != tc.wantOmitted {
+				t.Errorf("keptOutput = %q, %d; want %q, %d", kept, omitted, tc.want, tc.wantOmitted)
+			}
+		})
+	}
+}
+
+// TestReportedLogs: what a report leaves in status.logs.
+func TestReportedLogs(t *testing.T) {
+	keeps := testutil.MakeSeekWorker("echo").Obj()
+	keepsNone := testutil.MakeSeekWorker("echo").Obj()
+	keepsNone.Spec.Logs.RetainedBytes = ptr.To[int32](0)
+	stored := &seekv1alpha1.JobLogs{SecretName: "j-logs", Attempt: 2, Bytes: 3}
+	ref := dispatch.AttemptRef{Namespace: "ns", Name: "j", UID: "u", Attempt: 2}
+	cases := []struct {
+		name   string
+		report dispatch.Report
+		w      *seekv1alpha1.SeekWorker
+		stored *seekv1alpha1.JobLogs
+		want   *seekv1alpha1.JobLogs
+	}{
+		{"stored", dispatch.Report{AttemptRef: ref, LogTail: "a\n"}, keeps, stored, stored},
+		{"wrote nothing", dispatch.Report{AttemptRef: ref}, keeps, nil, &seekv1alpha1.JobLogs{Attempt: 2}},
+		{"not stored (the Secret is another's)", dispatch.Report{AttemptRef: ref, LogTail: "a\n"}, keeps, nil, nil},
+		{"interrupted", dispatch.Report{AttemptRef: ref, Interrupted: true}, keeps, nil, nil},
+		{"the worker keeps no logs", dispatch.Report{AttemptRef: ref}, keepsNone, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, reportedLogs(&tc.report, tc.w, tc.stored)); diff != "" {
+				t.Errorf("reportedLogs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRetainedLogBytes: the default applies when unset.
+func TestRetainedLogBytes(t *testing.T) {
+	w := testutil.MakeSeekWorker("echo").Obj()
+	if got := retainedLogBytes(w); got != seekv1alpha1.DefaultRetainedLogBytes {
+		t.Errorf("unset: %d, want %d", got, seekv1alpha1.DefaultRetainedLogBytes)
+	}
+	w.Spec.Logs.RetainedBytes = ptr.To[int32](100)
+	if got := retainedLogBytes(w); got != 100 {
+		t.Errorf("set: %d, want 100", got)
+	}
+}
