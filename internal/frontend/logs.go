@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/podlogs"
 	"github.com/seek-api/seek-operator/internal/restapi"
+	"github.com/seek-api/seek-operator/internal/tenants"
 	"github.com/seek-api/seek-operator/pkg/joblog"
 	"github.com/seek-api/seek-operator/pkg/protocol"
 )
@@ -154,6 +156,17 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, p *Principal) e
 	if err != nil {
 		return err
 	}
+	if kept := keptLogs(sj); kept != nil {
+		// The attempt has ended and the manager kept the end of its output: it is the answer, with or
+		// without follow, whether or not the pod is still there.
+		tail, err := s.readKept(r.Context(), sj, kept, q.tail)
+		if err != nil {
+			return err
+		}
+		writeTextHeader(w)
+		_, _ = w.Write(tail.Bytes())
+		return nil
+	}
 	if s.Logs == nil {
 		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "logs_unavailable", Message: "this server does not serve logs"}
 	}
@@ -178,6 +191,45 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, p *Principal) e
 	}
 	defer s.follows.Add(-1)
 	return s.followLogs(w, r, t, q.tail)
+}
+
+// keptLogs is the kept end of the output of sj's latest attempt, once that attempt has ended: the job
+// finished, or (pooled) it waits for its next attempt. Nil otherwise: the pod's log is read.
+func keptLogs(sj *seekv1alpha1.SeekJob) *seekv1alpha1.JobLogs {
+	kept := sj.Status.Logs
+	if kept == nil || kept.Attempt != sj.Status.Attempts {
+		return nil
+	}
+	if sj.Status.State.IsTerminal() || (sj.Status.Pool != nil && sj.Status.Pool.PodName == "") {
+		return kept
+	}
+	return nil
+}
+
+// readKept reads the kept output from the Secret kept names (one read from the apiserver; Secrets are
+// not cached) and keeps its last lines within the bounds. An attempt that wrote nothing has no Secret.
+func (s *Server) readKept(ctx context.Context, sj *seekv1alpha1.SeekJob, kept *seekv1alpha1.JobLogs, lines int) (*joblog.Tail, error) {
+	tail := &joblog.Tail{MaxLines: lines, MaxBytes: MaxLogBytes}
+	if kept.SecretName == "" {
+		return tail, nil
+	}
+	secret := &corev1.Secret{}
+	if err := s.APIReader.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: kept.SecretName}, secret); err != nil {
+		return nil, &restapi.Error{Status: http.StatusServiceUnavailable, Code: "logs_unavailable", RetryAfter: 1, Message: fmt.Sprintf(
+			"the job's logs are kept in Secret %s, which cannot be read (is the tenant's Role %s missing? run `seekctl tenants create %s`): %v",
+			kept.SecretName, tenants.FrontendRoleName, sj.Namespace, err)}
+	}
+	if secret.Labels[seekv1alpha1.LabelJobUID] != string(sj.UID) || secret.Type != seekv1alpha1.LogsSecretType {
+		return nil, noLogs("Secret %s, where the job's logs were kept, is not the job's", kept.SecretName)
+	}
+	err := joblog.ReadLines(bytes.NewReader(secret.Data[seekv1alpha1.LogsSecretKey]), MaxLogBytes, func(line []byte) error {
+		tail.Add(line)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the logs kept in Secret %s/%s: %w", sj.Namespace, kept.SecretName, err)
+	}
+	return tail, nil
 }
 
 func writeTextHeader(w http.ResponseWriter) {

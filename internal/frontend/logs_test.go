@@ -359,3 +359,63 @@ func TestJobLogsFollowCap(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestJobLogsKept: once an attempt has ended, its kept output (status.logs, the Secret it names) is the
+// answer, with or without follow, and no pod's log is read; a job whose attempt wrote nothing answers
+// empty; a Secret that is not the job's is not served.
+func TestJobLogsKept(t *testing.T) {
+	kept := func(sj *seekv1alpha1.SeekJob, attempts int32, logs *seekv1alpha1.JobLogs) *seekv1alpha1.SeekJob {
+		sj.Status.Attempts, sj.Status.Logs = attempts, logs
+		return sj
+	}
+	secret := func(name, uid, text string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "tenant-a", Name: name, Labels: map[string]string{seekv1alpha1.LabelJobUID: uid}},
+			Type:       seekv1alpha1.LogsSecretType,
+			Data:       map[string][]byte{seekv1alpha1.LogsSecretKey: []byte(text)},
+		}
+	}
+	f := newFixture(t, nil,
+		kept(testutil.MakeSeekJob("done", "tenant-a").UID("uid-done").Worker("sleep").JobName("done").State(seekv1alpha1.JobStateCanceled).Obj(),
+			1, &seekv1alpha1.JobLogs{SecretName: "done-logs", Attempt: 1, Bytes: 21}),
+		secret("done-logs", "uid-done", "line 1\nline 2\nline 3\n"),
+		kept(testutil.MakeSeekJob("quiet", "tenant-a").UID("uid-quiet").Worker("echo").
+			Leased("seek-pool-echo-1", "gone-pod", "gone-uid", logStart).State(seekv1alpha1.JobStateCompleted).Obj(),
+			1, &seekv1alpha1.JobLogs{Attempt: 1}),
+		kept(testutil.MakeSeekJob("retrying", "tenant-a").UID("uid-retrying").Worker("echo").
+			Leased("seek-pool-echo-1", "", "", logStart).State(seekv1alpha1.JobStateRunning).Obj(),
+			1, &seekv1alpha1.JobLogs{SecretName: "retrying-logs", Attempt: 1, Bytes: 7}),
+		secret("retrying-logs", "uid-retrying", "failed\n"),
+		kept(testutil.MakeSeekJob("foreign", "tenant-a").UID("uid-foreign").Worker("sleep").JobName("foreign").State(seekv1alpha1.JobStateFailed).Obj(),
+			1, &seekv1alpha1.JobLogs{SecretName: "foreign-logs", Attempt: 1, Bytes: 4}),
+		secret("foreign-logs", "uid-someone-else", "not\n"),
+	)
+	logs := &fakeLogs{logs: map[string]string{}}
+	f.server.Logs = logs
+	cases := []struct {
+		name, path string
+		wantCode   int
+		want       string
+	}{
+		{"the kept tail, the pod gone", "/v1/jobs/job_done/logs", http.StatusOK, "line 1\nline 2\nline 3\n"},
+		{"tail=1", "/v1/jobs/job_done/logs?tail=1", http.StatusOK, "line 3\n"},
+		{"follow on an ended attempt answers at once", "/v1/jobs/job_done/logs?follow=true", http.StatusOK, "line 1\nline 2\nline 3\n"},
+		{"an attempt that wrote nothing", "/v1/jobs/job_quiet/logs", http.StatusOK, ""},
+		{"pooled, between attempts: the failed attempt's", "/v1/jobs/job_retrying/logs", http.StatusOK, "failed\n"},
+		{"a Secret that is not the job's", "/v1/jobs/job_foreign/logs", http.StatusConflict, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := f.getText(tc.path, f.keys["a-readonly"])
+			if code != tc.wantCode {
+				t.Fatalf("GET %s = %d %q, want %d", tc.path, code, body, tc.wantCode)
+			}
+			if code == http.StatusOK && body != tc.want {
+				t.Errorf("body = %q, want %q", body, tc.want)
+			}
+		})
+	}
+	if len(logs.opts) != 0 {
+		t.Errorf("pod logs read: %v, want none", logs.opts)
+	}
+}
