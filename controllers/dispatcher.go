@@ -50,7 +50,9 @@ const (
 // Dispatcher is the manager's dispatch endpoint (pkg/dispatch): the runner in every pool pod leases
 // jobs of its worker and namespace from it, heartbeats while it runs one, and reports the outcome.
 // It runs on the leader only, and writes a pooled job's status through the functions of
-// pooled_status.go: twice per job on the happy path (the lease, the outcome).
+// pooled_status.go: twice per job on the happy path (the lease, the outcome). The collector sidecar
+// of a Job mode pod calls it too, for its own job only: to store a large result, and to pass the
+// worker's progress on (status.progress, as a pool pod's runner does).
 type Dispatcher struct {
 	// Client reads from the manager's cache and writes SeekJob status.
 	Client client.Client
