@@ -50,7 +50,9 @@ const (
 // Dispatcher is the manager's dispatch endpoint (pkg/dispatch): the runner in every pool pod leases
 // jobs of its worker and namespace from it, heartbeats while it runs one, and reports the outcome.
 // It runs on the leader only, and writes a pooled job's status through the functions of
-// pooled_status.go: twice per job on the happy path (the lease, the outcome).
+// pooled_status.go: twice per job on the happy path (the lease, the outcome). The collector sidecar
+// of a Job mode pod calls it too, for its own job only: to store a large result, and to pass the
+// worker's progress on (status.progress, as a pool pod's runner does).
 type Dispatcher struct {
 	// Client reads from the manager's cache and writes SeekJob status.
 	Client client.Client
@@ -201,11 +203,11 @@ func (d *Dispatcher) watch(ctx context.Context) (func(), error) {
 func (d *Dispatcher) Handler() http.Handler {
 	d.init()
 	mux := http.NewServeMux()
-	mux.Handle("POST "+dispatch.PathLease, d.endpoint(dispatch.MaxRequestBytes, false, d.lease))
-	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(dispatch.MaxRequestBytes, false, d.heartbeat))
-	mux.Handle("POST "+dispatch.PathReport, d.endpoint(dispatch.MaxReportRequestBytes, false, d.report))
-	mux.Handle("POST "+dispatch.PathResult, d.endpoint(dispatch.MaxReportRequestBytes, true, d.result))
-	mux.Handle("POST "+dispatch.PathProgress, d.endpoint(dispatch.MaxRequestBytes, false, d.progress))
+	mux.Handle("POST "+dispatch.PathLease, d.endpoint(dispatch.MaxRequestBytes, poolPods, d.lease))
+	mux.Handle("POST "+dispatch.PathHeartbeat, d.endpoint(dispatch.MaxRequestBytes, poolPods, d.heartbeat))
+	mux.Handle("POST "+dispatch.PathReport, d.endpoint(dispatch.MaxReportRequestBytes, poolPods, d.report))
+	mux.Handle("POST "+dispatch.PathResult, d.endpoint(dispatch.MaxReportRequestBytes, jobPods, d.result))
+	mux.Handle("POST "+dispatch.PathProgress, d.endpoint(dispatch.MaxRequestBytes, allPods, d.progress))
 	return mux
 }
 
@@ -225,8 +227,8 @@ func errorf(status int, reason, format string, args ...any) *httpError {
 
 // endpoint wraps one call: readiness, authentication, the body (at most limit bytes, read once the
 // caller is authenticated: a report may carry a 1 MiB result), and the JSON answer.
-// jobPod says the caller is a Job mode pod (PathResult), not a pool pod.
-func (d *Dispatcher) endpoint(limit int64, jobPod bool, call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
+// who says which pods may call it.
+func (d *Dispatcher) endpoint(limit int64, who callers, call func(ctx context.Context, c *caller, body []byte) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		status, answer := http.StatusOK, any(nil)
@@ -236,7 +238,7 @@ func (d *Dispatcher) endpoint(limit int64, jobPod bool, call func(ctx context.Co
 		if !d.ready.Load() {
 			herr = errorf(http.StatusServiceUnavailable, "NotReady", "the dispatcher is starting, stopping or not the leader; retry")
 		} else {
-			c, herr = d.authenticate(ctx, r, jobPod)
+			c, herr = d.authenticate(ctx, r, who)
 		}
 		if herr == nil {
 			body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -592,13 +594,19 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 // progress records the worker's progress of the caller's attempt in the job's status: one write, at
 // most one every dispatch.ProgressInterval per job (the last one's time is in the status, so a manager
 // restart forgets nothing); a report sooner than that is refused with 429 and Retry-After, and one
-// that changes nothing writes nothing.
+// that changes nothing writes nothing. A pool pod's runner reports the attempt its pod holds; a Job
+// mode pod's collector reports for its own job only (403 for another), attempt 0 standing for the
+// attempt its pod runs, which must be the job's current one (409 once it is not).
 func (d *Dispatcher) progress(ctx context.Context, c *caller, body []byte) (any, error) {
 	p := &dispatch.ProgressRequest{}
 	if err := decode(body, p); err != nil {
 		return nil, err
 	}
-	if err := validateRef(p.AttemptRef); err != nil {
+	check := validateRef
+	if c.jobPod {
+		check = func(ref dispatch.AttemptRef) error { return validateJobPodRef(ref, c.pod) }
+	}
+	if err := check(p.AttemptRef); err != nil {
 		return nil, err
 	}
 	if math.IsNaN(p.Fraction) || p.Fraction < 0 || p.Fraction > 1 {
@@ -608,7 +616,11 @@ func (d *Dispatcher) progress(ctx context.Context, c *caller, body []byte) (any,
 	var written bool
 	var wait time.Duration
 	ok, err := d.updateAttempt(ctx, c, key, &p.AttemptRef, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
-		written, wait = setProgress(sj, p.Attempt, p.Fraction, p.Message, now)
+		attempt := p.Attempt
+		if attempt == 0 {
+			attempt = max(sj.Status.Attempts, 1)
+		}
+		written, wait = setProgress(sj, attempt, p.Fraction, p.Message, now)
 		return written
 	})
 	switch {
@@ -622,6 +634,23 @@ func (d *Dispatcher) progress(ctx context.Context, c *caller, body []byte) (any,
 		return nil, e
 	}
 	return dispatch.ProgressResponse{Written: written}, nil
+}
+
+// validateJobPodRef checks the attempt reference a Job mode pod sends: its own job's (the pod's
+// labels name it), attempt 0 (the pod's own) or more.
+func validateJobPodRef(ref dispatch.AttemptRef, pod *corev1.Pod) error {
+	if ref.Attempt < 0 {
+		return errorf(http.StatusBadRequest, "BadRequest", "attempt must not be negative")
+	}
+	own := ref
+	own.Attempt = max(ref.Attempt, 1)
+	if err := validateRef(own); err != nil {
+		return err
+	}
+	if ref.Namespace != pod.Namespace || ref.Name != pod.Labels[seekv1alpha1.LabelJobName] || ref.UID != pod.Labels[seekv1alpha1.LabelJobUID] {
+		return errorf(http.StatusForbidden, "NotTheJobsPod", "pod %s does not run job %s/%s (UID %s)", pod.Name, ref.Namespace, ref.Name, ref.UID)
+	}
+	return nil
 }
 
 // reportOutputs is what a report left outside the job's status, before the status write.
@@ -702,7 +731,7 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 		if ref != nil {
 			r = *ref
 		}
-		if !holds(sj, c.podUID(), r) {
+		if !c.runs(sj, r) {
 			return false, nil
 		}
 		w := &seekv1alpha1.SeekWorker{}

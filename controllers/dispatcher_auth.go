@@ -15,6 +15,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -157,20 +158,57 @@ func identityFromReview(st *authenticationv1.TokenReviewStatus) (tokenIdentity, 
 	return tokenIdentity{namespace: ns, serviceAccount: sa, podName: podName[0], podUID: types.UID(podUID[0])}, nil
 }
 
-// caller is an authenticated pool pod, or Job mode pod (for PathResult only).
+// caller is an authenticated pool pod, or Job mode pod (its collector sidecar).
 type caller struct {
 	namespace string
 	worker    string
 	pod       *corev1.Pod
+	// jobPod says the pod is a Job mode job's pod, not a pool pod.
+	jobPod bool
 }
 
 func (c *caller) podUID() string { return string(c.pod.UID) }
 
-// authenticate finds the pool pod that sent r: its bearer token, reviewed by the apiserver (or found
-// in the cache of reviewed tokens), must be bound to a pod of a pool that exists with that UID. A
-// terminating pod is accepted: it may still heartbeat and report its attempt (Interrupted); it is
-// told to exit when it asks for a job. With jobPod, the pod must be a Job mode job's pod instead.
-func (d *Dispatcher) authenticate(ctx context.Context, r *http.Request, jobPod bool) (*caller, *httpError) {
+// runs reports whether the caller runs the attempt ref of sj: a pool pod holds it, or a Job mode pod
+// runs sj's current attempt (see jobPodRuns).
+func (c *caller) runs(sj *seekv1alpha1.SeekJob, ref dispatch.AttemptRef) bool {
+	if c.jobPod {
+		return jobPodRuns(sj, c.pod, ref)
+	}
+	return holds(sj, c.podUID(), ref)
+}
+
+// jobPodRuns reports whether pod, a Job mode pod, runs the attempt ref of sj: sj runs in Job mode and
+// has not ended or been told to stop, pod is a live pod of sj's Job (the Job runs one pod at a time,
+// and replaces a failed one only once it has ended), and the attempt is sj's current one. Attempt 0
+// stands for the pod's own, which the pod cannot know.
+func jobPodRuns(sj *seekv1alpha1.SeekJob, pod *corev1.Pod, ref dispatch.AttemptRef) bool {
+	owner := metav1.GetControllerOf(pod)
+	return !pooled(sj) && !sj.Status.State.IsTerminal() && sj.DeletionTimestamp == nil && sj.Spec.CancelRequest == nil &&
+		string(sj.UID) == ref.UID && sj.Name == ref.Name && sj.Namespace == ref.Namespace &&
+		pod.Namespace == sj.Namespace && pod.Labels[seekv1alpha1.LabelJobName] == sj.Name && pod.Labels[seekv1alpha1.LabelJobUID] == string(sj.UID) &&
+		owner != nil && owner.Kind == "Job" && owner.Name == jobName(sj) &&
+		pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed &&
+		(ref.Attempt == 0 || ref.Attempt == sj.Status.Attempts)
+}
+
+// callers says which pods may call an endpoint.
+type callers int
+
+const (
+	// poolPods are the pods of pooled workers' pools.
+	poolPods callers = iota
+	// jobPods are the pods of Job mode jobs (their collector sidecar).
+	jobPods
+	// allPods are both.
+	allPods
+)
+
+// authenticate finds the pod that sent r: its bearer token, reviewed by the apiserver (or found in the
+// cache of reviewed tokens), must be bound to a pod that exists with that UID, of a pool or a Job mode
+// job as who says. A terminating pod is accepted: it may still heartbeat and report its attempt
+// (Interrupted); it is told to exit when it asks for a job.
+func (d *Dispatcher) authenticate(ctx context.Context, r *http.Request, who callers) (*caller, *httpError) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		return nil, errorf(http.StatusUnauthorized, "Unauthorized", "a bearer token (the pod's projected ServiceAccount token of audience %s) is required", dispatch.Audience)
@@ -203,12 +241,13 @@ func (d *Dispatcher) authenticate(ctx context.Context, r *http.Request, jobPod b
 	case pod.UID != id.podUID:
 		return nil, errorf(http.StatusForbidden, "PodNotFound", "pod %s with UID %s does not exist", key, id.podUID)
 	}
-	if jobPod {
-		// A Job mode pod: its collector sidecar uploads its job's large result.
-		if pod.Labels[seekv1alpha1.LabelPool] != "" || pod.Labels[seekv1alpha1.LabelJobUID] == "" {
-			return nil, errorf(http.StatusForbidden, "NotAJobPod", "pod %s is not the pod of a Job mode job (label %s)", key, seekv1alpha1.LabelJobUID)
-		}
-		return &caller{namespace: pod.Namespace, worker: pod.Labels[seekv1alpha1.LabelWorker], pod: pod}, nil
+	// A Job mode pod: its collector sidecar uploads its job's large result and passes its progress on.
+	isJobPod := pod.Labels[seekv1alpha1.LabelPool] == "" && pod.Labels[seekv1alpha1.LabelJobUID] != ""
+	switch {
+	case isJobPod && who != poolPods:
+		return &caller{namespace: pod.Namespace, worker: pod.Labels[seekv1alpha1.LabelWorker], pod: pod, jobPod: true}, nil
+	case who == jobPods:
+		return nil, errorf(http.StatusForbidden, "NotAJobPod", "pod %s is not the pod of a Job mode job (label %s)", key, seekv1alpha1.LabelJobUID)
 	}
 	worker := pod.Labels[seekv1alpha1.LabelPool]
 	if worker == "" || pod.Labels[seekv1alpha1.LabelWorker] != worker {

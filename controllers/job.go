@@ -3,6 +3,7 @@ package controllers
 import (
 	"math"
 	"path"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -245,7 +246,8 @@ func tmpVolumeOf() corev1.Volume {
 // Collector sidecar of Job mode pods (docs/worker-protocol.md#result-size-tiers).
 const (
 	// resultVolume is the directory /seek that the worker and the collector share: the worker writes
-	// protocol.ResultPath there, which the collector reads once it has exited.
+	// protocol.ResultPath there, which the collector reads once it has exited, and
+	// protocol.ProgressPath, which the collector reads while it runs.
 	resultVolume = "seek-result"
 	// resultDir is where it is mounted.
 	resultDir = "/seek"
@@ -257,9 +259,11 @@ const (
 )
 
 // withCollector adds the collector sidecar to a Job mode Job, so that a result over the termination
-// message's 4 KiB reaches the manager: a restartable init container (a native sidecar, Kubernetes
-// 1.29+) running `seek-runner collect` from the runner image, with the pod's projected dispatch token
-// (mounted in the collector only), reading the result file from a volume it shares with the worker.
+// message's 4 KiB and the worker's progress reach the manager: a restartable init container (a native
+// sidecar, Kubernetes 1.29+) running `seek-runner collect` from the runner image, with the pod's
+// projected dispatch token (mounted in the collector only), reading the result file and the progress
+// file ($SEEK_PROGRESS_PATH, set on the worker only with the collector) from a volume it shares with
+// the worker.
 // The worker's result file then is not its termination message, whose path goes back to the default
 // (a failed worker's message is its log tail; what it wrote comes through the collector).
 func withCollector(job *batchv1.Job, opts PoolOptions) {
@@ -282,10 +286,14 @@ func withCollector(job *batchv1.Job, opts PoolOptions) {
 	worker := &spec.Containers[0]
 	worker.TerminationMessagePath = corev1.TerminationMessagePathDefault
 	worker.VolumeMounts = append([]corev1.VolumeMount{{Name: resultVolume, MountPath: resultDir}}, worker.VolumeMounts...)
+	// The worker may report its progress to a file of the shared volume; the collector passes it on.
+	progress := corev1.EnvVar{Name: protocol.EnvProgressPath, Value: protocol.ProgressPath}
+	worker.Env = slices.Insert(worker.Env, slices.IndexFunc(worker.Env, func(e corev1.EnvVar) bool { return e.Name == protocol.EnvResultPath })+1, progress)
 	env := []corev1.EnvVar{
 		{Name: dispatch.EnvURL, Value: opts.DispatchURL},
 		{Name: dispatch.EnvTokenPath, Value: dispatch.TokenPath},
 		{Name: protocol.EnvResultPath, Value: protocol.ResultPath},
+		progress,
 	}
 	for _, e := range worker.Env {
 		switch e.Name {

@@ -427,3 +427,50 @@ func TestEffectiveTTL(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressPathWithCollector: the worker container learns where to report progress only when the
+// collector sidecar, which passes it on, shares its /seek volume; both name the same file.
+func TestProgressPathWithCollector(t *testing.T) {
+	// seekEnv is a container's SEEK_RESULT_PATH and SEEK_PROGRESS_PATH, by name.
+	seekEnv := func(c corev1.Container) map[string]string {
+		env := map[string]string{}
+		for _, e := range c.Env {
+			if e.Name == protocol.EnvProgressPath || e.Name == protocol.EnvResultPath {
+				env[e.Name] = e.Value
+			}
+		}
+		return env
+	}
+	for _, tc := range []struct {
+		name                 string
+		collector            bool
+		worker, collectorEnv map[string]string
+	}{
+		{name: "without the collector", worker: map[string]string{"SEEK_RESULT_PATH": "/seek/result.json"}},
+		{name: "with the collector", collector: true,
+			worker:       map[string]string{"SEEK_RESULT_PATH": "/seek/result.json", "SEEK_PROGRESS_PATH": "/seek/progress.json"},
+			collectorEnv: map[string]string{"SEEK_RESULT_PATH": "/seek/result.json", "SEEK_PROGRESS_PATH": "/seek/progress.json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sj := testutil.MakeSeekJob("a", "ns").Worker("echo").UID("u1").Obj()
+			job := buildJob(sj, testutil.MakeSeekWorker("echo").Env("GREETING", "hi").Obj())
+			if tc.collector {
+				withCollector(job, PoolOptions{RunnerImage: "example.com/runner:v1", DispatchURL: "http://10.0.0.1:8090"})
+			}
+			spec := job.Spec.Template.Spec
+			if diff := cmp.Diff(tc.worker, seekEnv(spec.Containers[0])); diff != "" {
+				t.Errorf("worker env (-want +got):\n%s", diff)
+			}
+			var collectorEnv map[string]string
+			for _, c := range spec.InitContainers {
+				collectorEnv = seekEnv(c)
+			}
+			if diff := cmp.Diff(tc.collectorEnv, collectorEnv); diff != "" {
+				t.Errorf("collector env (-want +got):\n%s", diff)
+			}
+			if env := spec.Containers[0].Env; env[len(env)-1].Name != "GREETING" {
+				t.Errorf("worker env %+v: the worker's own variables must come last (they win)", env)
+			}
+		})
+	}
+}

@@ -232,8 +232,9 @@ type SeekJobStatus struct {
 	// +optional
 	Logs *JobLogs `json:"logs,omitempty"`
 
-	// progress is what the worker last said of the running attempt's progress (Pooled mode). It is
-	// written at most once every few seconds per job, and kept when the job ends.
+	// progress is what the worker last said of the running attempt's progress: the Seek runner passes
+	// it on in Pooled mode, the collector sidecar in Job mode. It is written at most once every few
+	// seconds per job, and kept when the job ends.
 	// +optional
 	Progress *JobProgress `json:"progress,omitempty"`
 }

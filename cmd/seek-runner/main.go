@@ -10,8 +10,9 @@
 // $SEEK_DISPATCH_TOKEN_PATH) and runs each as a fresh CMD process (see internal/runner); it exits 0
 // when the endpoint tells it to (the pool shrinks) or on SIGTERM (after stopping and reporting the
 // running job), and 1 when the endpoint keeps refusing its token. collect is the collector sidecar
-// of a Job mode pod: it waits for SIGTERM (sent by the kubelet once the worker container has exited),
-// uploads a result over 4 KiB to the dispatch endpoint, and writes what it did to its termination
+// of a Job mode pod: while the worker runs it passes the worker's progress file
+// ($SEEK_PROGRESS_PATH) on to the dispatch endpoint; it waits for SIGTERM (sent by the kubelet once
+// the worker container has exited), uploads a result over 4 KiB to the dispatch endpoint, and writes what it did to its termination
 // message (see internal/runner.Collect); it exits 0.
 package main
 
@@ -157,13 +158,14 @@ func collect(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	cfg := runner.CollectConfig{
-		URL:        getenv(dispatch.EnvURL),
-		TokenPath:  cmp.Or(getenv(dispatch.EnvTokenPath), dispatch.TokenPath),
-		ResultPath: cmp.Or(getenv(protocol.EnvResultPath), protocol.ResultPath),
-		Namespace:  getenv(protocol.EnvJobNamespace),
-		Name:       getenv(protocol.EnvJobName),
-		UID:        getenv(protocol.EnvJobUID),
-		Log:        stderr,
+		URL:          getenv(dispatch.EnvURL),
+		TokenPath:    cmp.Or(getenv(dispatch.EnvTokenPath), dispatch.TokenPath),
+		ResultPath:   cmp.Or(getenv(protocol.EnvResultPath), protocol.ResultPath),
+		ProgressPath: cmp.Or(getenv(protocol.EnvProgressPath), protocol.ProgressPath),
+		Namespace:    getenv(protocol.EnvJobNamespace),
+		Name:         getenv(protocol.EnvJobName),
+		UID:          getenv(protocol.EnvJobUID),
+		Log:          stderr,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -57,8 +57,7 @@ type JobResponse struct {
 	Attempts        int32      `json:"attempts"`
 	// Callback is the delivery ledger of the job's callback, null without one.
 	Callback *CallbackResponse `json:"callback"`
-	// Progress is the worker's last report of how far the job has come (Pooled mode), null when it
-	// made none.
+	// Progress is the worker's last report of how far the job has come, null when it made none.
 	Progress *Progress `json:"progress"`
 	// Queue is where the job waits in its worker's queue, when it does (read answers only: GET of a
 	// job and the list); absent otherwise.

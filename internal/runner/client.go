@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,8 @@ const maxResponseBytes = 1 << 20
 type statusError struct {
 	code int
 	body dispatch.ErrorResponse
+	// retryAfter is the answer's Retry-After (whole seconds), 0 without one.
+	retryAfter time.Duration
 }
 
 func (e *statusError) Error() string {
@@ -85,6 +88,9 @@ func (r *runner) call(ctx context.Context, path string, in, out any, timeout tim
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &statusError{code: resp.StatusCode}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			se.retryAfter = time.Duration(secs) * time.Second
+		}
 		_ = json.Unmarshal(data, &se.body) // best effort: the status says enough
 		return se
 	}

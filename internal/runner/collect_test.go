@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,9 @@ func TestCollect(t *testing.T) {
 				writeJSON(w, status, dispatch.ResultResponse{SecretName: "job-result", Bytes: 5002, SHA256: "abc"})
 			}))
 			defer srv.Close()
-			got := collectNow(CollectConfig{URL: srv.URL, TokenPath: token, ResultPath: result, Namespace: "ns", Name: "job", UID: "uid",
+			ended, cancel := context.WithCancel(context.Background())
+			cancel() // the worker has ended
+			got := Collect(ended, CollectConfig{URL: srv.URL, TokenPath: token, ResultPath: result, Namespace: "ns", Name: "job", UID: "uid",
 				Log: &strings.Builder{}, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond, CollectFor: 5 * time.Second})
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("termination message (-want +got):\n%s", diff)

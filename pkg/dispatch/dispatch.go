@@ -12,7 +12,7 @@
 //	PathLease      LeaseRequest  -> LeaseResponse   (long poll: waits up to LeaseWait for a job)
 //	PathHeartbeat  AttemptRef    -> HeartbeatResponse (long poll: answers at once if the attempt must stop)
 //	PathReport     Report        -> ReportResponse
-//	PathProgress   ProgressRequest -> ProgressResponse
+//	PathProgress   ProgressRequest -> ProgressResponse (both: a pool pod, or a Job mode pod's collector)
 //	PathResult     ResultUpload  -> ResultResponse  (Job mode: the collector sidecar of a job's pod)
 //
 // Error answers are a non-2xx status with an ErrorResponse body. 401 and 403 mean the token or pod
@@ -225,7 +225,9 @@ const (
 	MaxReportRequestBytes = 6*(MaxReportBytes+MaxLogTailBytes) + MaxRequestBytes
 )
 
-// ProgressRequest is the worker's latest progress report for the attempt it runs.
+// ProgressRequest is the worker's latest progress report for the attempt it runs. The collector of a
+// Job mode pod sends attempt 0, the attempt its pod runs (which it cannot know), and only its own
+// job's (403 otherwise); 409 means its pod no longer runs the job's current attempt.
 type ProgressRequest struct {
 	AttemptRef
 	// Fraction is the share of the work done, from 0 to 1.

@@ -23,7 +23,8 @@ const (
 	// EnvResultPath holds the path the worker writes its result or error to.
 	EnvResultPath = "SEEK_RESULT_PATH"
 	// EnvProgressPath holds the path the worker may write its progress to (Progress). It is set only
-	// where something reads the file: in Pooled mode, by the Seek runner.
+	// where something reads the file: in Pooled mode by the Seek runner, in Job mode when the pod has
+	// the collector sidecar (the manager runs the dispatch endpoint).
 	EnvProgressPath = "SEEK_PROGRESS_PATH"
 )
 
@@ -40,7 +41,8 @@ const (
 	ResultPath = "/seek/result.json"
 	// TmpDir is a writable scratch directory; the root filesystem is read-only.
 	TmpDir = "/tmp"
-	// ProgressPath is where the Seek runner reads a job's progress from (Pooled mode).
+	// ProgressPath is where a job's progress is read from: by the Seek runner (Pooled mode), or by the
+	// collector sidecar, which shares /seek with the worker (Job mode).
 	ProgressPath = "/seek/progress.json"
 )
 
@@ -69,8 +71,9 @@ type Error struct {
 }
 
 // Progress is what a worker writes to $SEEK_PROGRESS_PATH, replacing the file (write a temporary file
-// in the same directory and rename it over), as often as it likes: the runner reads the file about
-// every ProgressPollInterval and passes the latest content on, at most once every few seconds.
+// in the same directory and rename it over), as often as it likes: the runner (Pooled mode) or the
+// collector sidecar (Job mode) reads the file about twice a second and passes the latest content on,
+// at most once every few seconds.
 type Progress struct {
 	// Fraction is the share of the work done, from 0 to 1; it is kept to three decimals.
 	Fraction float64 `json:"fraction"`

@@ -20,8 +20,9 @@ type progressPathKey struct{}
 // you like with the handler's context: each call replaces the previous report, and Seek passes the
 // latest on at most once every few seconds. The job's REST answer and its SeekJob status show it.
 //
-// Progress reaches Seek where the worker runs under the Seek runner (Pooled mode); elsewhere it does
-// nothing and returns nil. It returns an error only when the report cannot be written.
+// Progress reaches Seek where something passes it on and sets $SEEK_PROGRESS_PATH: the Seek runner
+// (Pooled mode) or the collector sidecar (Job mode, when the manager runs the dispatch endpoint);
+// elsewhere it does nothing and returns nil. It returns an error only when the report cannot be written.
 func Progress(ctx context.Context, fraction float64, message string) error {
 	path, _ := ctx.Value(progressPathKey{}).(string)
 	if path == "" {

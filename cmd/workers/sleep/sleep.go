@@ -49,7 +49,7 @@ func (s sleeper) handle(ctx context.Context, job *worker.Job) (any, error) {
 		return nil, worker.Permanent(worker.ReasonInvalidInput, fmt.Errorf("input.exit_code is %d; it must be from 0 to 255", *in.ExitCode))
 	}
 	d := time.Duration(*in.Seconds * float64(time.Second))
-	// A second at a time, saying how far it got after each (where progress reaches Seek: pooled mode).
+	// A second at a time, saying how far it got after each (see worker.Progress).
 	for slept := time.Duration(0); slept < d; {
 		step := min(progressStep, d-slept)
 		if err := s.wait(ctx, step); err != nil {

@@ -253,7 +253,7 @@ type Job struct {
 	// JobUuid The job's id: `job_` and its SeekJob's name
 	JobUuid string `json:"job_uuid"`
 
-	// Progress The worker's last report of how far the job has come (Pooled mode; at most one update every 5 seconds), null when it made none
+	// Progress The worker's last report of how far the job has come (at most one update every 5 seconds), null when it made none
 	Progress *Progress `json:"progress"`
 
 	// Queue Where a waiting job stands in its worker's queue, computed when read: in the answers of GET /v1/jobs/{job_uuid} and GET /v1/jobs only, and only while the job waits for a slot or a pool pod. In Job mode the queue is the worker's, across tenants (they share its maxConcurrentJobs slots); in Pooled mode it is the worker's pool in the job's own namespace. Oldest first.
