@@ -304,12 +304,18 @@ func TestCollectSIGTERM(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "collect", "-termination-log", termLog)
 	cmd.Env = append(os.Environ(), mainVar+"=1", dispatch.EnvURL+"=http://127.0.0.1:1", protocol.EnvResultPath+"="+result)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // it waits for the signal
+	// Its first line says it waits, its SIGTERM handler in place.
+	for !strings.Contains(stderr.String(), "waiting for the worker to end") {
+		if ctx.Err() != nil {
+			t.Fatalf("the collector never said it waits:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if _, err := os.Stat(termLog); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the termination message was written before SIGTERM: %v", err)
 	}
@@ -317,9 +323,27 @@ func TestCollectSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("collect: %v\n%s", err, &stderr)
+		t.Fatalf("collect: %v\n%s", err, stderr.String())
 	}
 	if got, err := os.ReadFile(termLog); err != nil || string(got) != `{"ok":true}` {
 		t.Errorf("termination message %q (%v), want the result", got, err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and the test reading it at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -91,6 +91,7 @@ func (cfg CollectConfig) runner(logger *log.Logger) *runner {
 func Collect(ctx context.Context, cfg CollectConfig) string {
 	cfg = cfg.withDefaults()
 	logger := log.New(cfg.Log, "seek-collector: ", log.LstdFlags|log.LUTC)
+	logger.Printf("waiting for the worker to end")
 	// Attempt 0: the attempt this pod runs, which only the manager knows.
 	ref := dispatch.AttemptRef{Namespace: cfg.Namespace, Name: cfg.Name, UID: cfg.UID}
 	w := &progressWatch{clock: cfg.Clock, path: cfg.ProgressPath, send: cfg.runner(logger).progressSender(ref)}
