@@ -172,8 +172,8 @@ func (r *SeekJobReconciler) removeFinishedJob(ctx context.Context, sj *seekv1alp
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sj.Namespace, Name: jobName(sj)}, job); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if ownership(job, sj) != nil {
-		return nil
+	if !metav1.IsControlledBy(job, sj) {
+		return nil // not sj's to delete
 	}
 	w := &seekv1alpha1.SeekWorker{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err == nil && w.Spec.Execution.FinishedJobs == seekv1alpha1.FinishedJobsRetain {
