@@ -13,12 +13,25 @@ import (
 	"github.com/seek-api/seek-operator/pkg/dispatch"
 )
 
-// TestJobModeProgress: the sleep worker, in Job mode, reports its progress every second through the
-// SDK; the collector sidecar of its pod passes it on, and the REST API shows it while the job runs (at
-// most one write every 5 s), then keeps the last one; the job's progress webhook events arrive before
-// its terminal event. As TestPooledProgress, without the runner.
-func TestJobModeProgress(t *testing.T) {
+// TestProgress: the sleep worker reports its progress every second through the SDK, in both modes:
+// pooled, the runner passes it on; Job mode, the collector sidecar of its pod does. The REST API shows
+// it while the job runs (at most one write every 5 s) and keeps the last one; the job's progress
+// webhook events arrive before its terminal event.
+func TestProgress(t *testing.T) {
 	t.Parallel()
+	pooled := pooledWorker(t, "pprogress", "sleep", poolSettings{maxPods: 1, idle: time.Minute}, nil)
+	for _, worker := range []string{"sleep", pooled} {
+		t.Run(worker, func(t *testing.T) {
+			t.Parallel()
+			checkProgress(t, worker, 10*time.Second, worker == pooled)
+		})
+	}
+}
+
+// checkProgress runs a sleep job of the given length on worker and checks its progress, its status
+// and its webhook deliveries.
+func checkProgress(t *testing.T, worker string, length time.Duration, pooled bool) {
+	t.Helper()
 	type delivery struct {
 		typ  string
 		data map[string]any
@@ -32,7 +45,8 @@ func TestJobModeProgress(t *testing.T) {
 		_ = json.Unmarshal(body, &p)
 		got <- delivery{p.Type, p.Data}
 	})
-	id := submit(t, "sleep", fmt.Sprintf(`{"seconds": 10, "callback_url": %q, "callback_events": ["progress", "finished"]}`, srv.URL+"/hook"))
+	id := submit(t, worker, fmt.Sprintf(`{"seconds": %d, "callback_url": %q, "callback_events": ["progress", "finished"]}`,
+		int(length.Seconds()), srv.URL+"/hook"))
 	deadline := time.Now().Add(waitTimeout)
 	var progress map[string]any
 	for progress == nil {
@@ -54,8 +68,8 @@ func TestJobModeProgress(t *testing.T) {
 		t.Errorf("finished job = %v, its progress %v (first seen %v)", job, last, progress)
 	}
 	sj := seekJob(t, id)
-	if sj.Status.Pool != nil || sj.Status.JobName == "" {
-		t.Errorf("the job ran in a pool (%+v) or without a Job (%q): want Job mode", sj.Status.Pool, sj.Status.JobName)
+	if ranPooled := sj.Status.Pool != nil; ranPooled != pooled {
+		t.Errorf("the job ran in a pool: %v (%+v, Job %q), want %v", ranPooled, sj.Status.Pool, sj.Status.JobName, pooled)
 	}
 	if sj.Status.Progress == nil || sj.Status.Progress.Attempt != 1 {
 		t.Errorf("status.progress = %+v", sj.Status.Progress)
@@ -72,8 +86,9 @@ func TestJobModeProgress(t *testing.T) {
 			t.Fatalf("deliveries: %v, want job.progress then job.completed", types)
 		}
 	}
-	// A 10 s job: the first report, then at most one every 5 s.
-	if most := 1 + int(10*time.Second/dispatch.ProgressInterval); len(types) < 2 || types[0] != "job.progress" || len(types) > most+1 {
-		t.Errorf("deliveries %v: want 1 to %d job.progress (10 s at one write per %s at most), then job.completed", types, most, dispatch.ProgressInterval)
+	// The first report, then at most one every 5 s.
+	if most := 1 + int(length/dispatch.ProgressInterval); len(types) < 2 || types[0] != "job.progress" || len(types) > most+1 {
+		t.Errorf("deliveries %v: want 1 to %d job.progress (%s at one write per %s at most), then job.completed",
+			types, most, length, dispatch.ProgressInterval)
 	}
 }
