@@ -142,16 +142,17 @@ func TestLogsKeptAfterThePodIsGone(t *testing.T) {
 			if l := sj.Status.Logs; l == nil || l.SecretName != sj.Name+"-logs" || l.Attempt != 1 || l.Bytes < int64(len(want)) {
 				t.Fatalf("status.logs = %+v, want the Secret %s-logs of attempt 1", l, sj.Name)
 			}
-			// The pod goes: Job mode, with the job's Job; pooled, with the pool Job.
+			// The pod goes: Job mode, with the job's Job, which the manager deletes once the job has
+			// finished (the worker's finishedJobs: Delete); pooled, with the pool Job, deleted here.
 			var job batchv1.Job
-			name := sj.Status.JobName
+			job.Namespace, job.Name = tenant, sj.Status.JobName
 			if sj.Status.Pool != nil {
-				name = sj.Status.Pool.JobName
+				job.Name = sj.Status.Pool.JobName
+				if err := k8s.Delete(context.Background(), &job, client.PropagationPolicy(metav1.DeletePropagationForeground)); err != nil {
+					t.Fatal(err)
+				}
 			}
-			job.Namespace, job.Name = tenant, name
-			if err := k8s.Delete(context.Background(), &job, client.PropagationPolicy(metav1.DeletePropagationForeground)); err != nil {
-				t.Fatal(err)
-			}
+			name := job.Name
 			deadline := time.Now().Add(2 * time.Minute)
 			for k8s.Get(context.Background(), client.ObjectKeyFromObject(&job), &job) == nil {
 				if time.Now().After(deadline) {
