@@ -566,6 +566,9 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 	case len(r.LogTail) > dispatch.MaxLogTailBytes:
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.MaxLogTailBytes)
 	}
+	if r.Stopped {
+		return d.keepStoppedOutput(ctx, c, r)
+	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 	out, held, err := d.storeReportOutputs(ctx, c, r)
 	if err != nil {
@@ -705,6 +708,58 @@ func (d *Dispatcher) storeReportOutputs(ctx context.Context, c *caller, r *dispa
 	}
 	out.logs, err = storeLogs(ctx, d.Client, d.APIReader, sj, w, r.Attempt, []byte(r.LogTail), r.OutputBytes)
 	return out, err == nil, err
+}
+
+// keepStoppedOutput keeps the output of an attempt the manager stopped because its job ended (a
+// cancel): the job's status does not change but for status.logs, written after the Secret (see
+// logs.go). A report of an attempt that is not the caller's, or of a job that has not ended, or whose
+// output is kept already, is refused with 409.
+func (d *Dispatcher) keepStoppedOutput(ctx context.Context, c *caller, r *dispatch.Report) (any, error) {
+	refused := &httpError{status: http.StatusConflict, body: dispatch.ReportResponse{Accepted: false}}
+	if r.Namespace != c.namespace {
+		return nil, refused
+	}
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	var reader client.Reader = d.Client
+	var logs *seekv1alpha1.JobLogs
+	for range reportWriteAttempts {
+		sj := &seekv1alpha1.SeekJob{}
+		err := reader.Get(ctx, key, sj)
+		if err == nil && reader == d.Client && d.state.newerThan(sj) {
+			err = d.APIReader.Get(ctx, key, sj)
+		}
+		if apierrors.IsNotFound(err) {
+			return nil, refused
+		} else if err != nil {
+			return nil, fmt.Errorf("get SeekJob %s: %w", key, err)
+		}
+		if !stoppedHere(sj, c.podUID(), r.AttemptRef) {
+			return nil, refused
+		}
+		if logs == nil {
+			w := &seekv1alpha1.SeekWorker{}
+			if err := d.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err != nil {
+				return nil, client.IgnoreNotFound(err)
+			}
+			if logs, err = storeLogs(ctx, d.Client, d.APIReader, sj, w, r.Attempt, []byte(r.LogTail), r.OutputBytes); err != nil || logs == nil {
+				return dispatch.ReportResponse{Accepted: true}, err
+			}
+		}
+		sj.Status.Logs = logs
+		err = d.Client.Status().Update(ctx, sj)
+		switch {
+		case apierrors.IsConflict(err):
+			reader = d.APIReader
+			continue
+		case apierrors.IsNotFound(err):
+			return nil, refused
+		case err != nil:
+			return nil, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
+		}
+		d.state.observe(sj)
+		return dispatch.ReportResponse{Accepted: true}, nil
+	}
+	return nil, errorf(http.StatusServiceUnavailable, "Conflict", "SeekJob %s kept changing; retry", key)
 }
 
 // updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current

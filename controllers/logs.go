@@ -159,3 +159,11 @@ func reportedLogs(r *dispatch.Report, w *seekv1alpha1.SeekWorker, stored *seekv1
 	}
 	return &seekv1alpha1.JobLogs{Attempt: r.Attempt}
 }
+
+// stoppedHere reports whether the pod with the given UID ran the attempt ref names of sj, a pooled
+// job that has ended while it ran (the manager stopped it), and that attempt's output is not kept yet.
+func stoppedHere(sj *seekv1alpha1.SeekJob, podUID string, ref dispatch.AttemptRef) bool {
+	return sj.Status.State.IsTerminal() && sj.Status.Pool != nil && sj.Status.Pool.PodUID == podUID &&
+		string(sj.UID) == ref.UID && sj.Status.Attempts == ref.Attempt &&
+		(sj.Status.Logs == nil || sj.Status.Logs.Attempt < ref.Attempt)
+}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/ptr"
@@ -80,5 +81,45 @@ func TestRetainedLogBytes(t *testing.T) {
 	w.Spec.Logs.RetainedBytes = ptr.To[int32](100)
 	if got := retainedLogBytes(w); got != 100 {
 		t.Errorf("set: %d, want 100", got)
+	}
+}
+
+// TestStoppedHere: only the pod that ran a pooled job's last attempt, once the job has ended, and
+// before that attempt's output is kept, may send the output of the stopped attempt.
+func TestStoppedHere(t *testing.T) {
+	ref := dispatch.AttemptRef{Namespace: "ns", Name: "j", UID: "u", Attempt: 1}
+	ended := func(edit func(sj *seekv1alpha1.SeekJob)) *seekv1alpha1.SeekJob {
+		sj := testutil.MakeSeekJob("j", "ns").UID("u").Worker("echo").Leased("pool-1", "pod", "pod-uid", time.Time{}).
+			State(seekv1alpha1.JobStateCanceled).Obj()
+		sj.Status.Attempts = 1
+		if edit != nil {
+			edit(sj)
+		}
+		return sj
+	}
+	cases := []struct {
+		name string
+		sj   *seekv1alpha1.SeekJob
+		pod  string
+		ref  dispatch.AttemptRef
+		want bool
+	}{
+		{"the canceled job's pod", ended(nil), "pod-uid", ref, true},
+		{"another pod", ended(nil), "other", ref, false},
+		{"the job still runs", ended(func(sj *seekv1alpha1.SeekJob) { sj.Status.State = seekv1alpha1.JobStateRunning }), "pod-uid", ref, false},
+		{"another attempt", ended(func(sj *seekv1alpha1.SeekJob) { sj.Status.Attempts = 2 }), "pod-uid", ref, false},
+		{"a job of the same name made again", ended(func(sj *seekv1alpha1.SeekJob) { sj.UID = "u2" }), "pod-uid", ref, false},
+		{"its output kept already", ended(func(sj *seekv1alpha1.SeekJob) { sj.Status.Logs = &seekv1alpha1.JobLogs{Attempt: 1} }), "pod-uid", ref, false},
+		{"an earlier attempt's output kept", ended(func(sj *seekv1alpha1.SeekJob) {
+			sj.Status.Attempts, sj.Status.Logs = 2, &seekv1alpha1.JobLogs{Attempt: 1}
+		}), "pod-uid", dispatch.AttemptRef{Namespace: "ns", Name: "j", UID: "u", Attempt: 2}, true},
+		{"Job mode", ended(func(sj *seekv1alpha1.SeekJob) { sj.Status.Pool = nil }), "pod-uid", ref, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := stoppedHere(tc.sj, tc.pod, tc.ref); got != tc.want {
+				t.Errorf("stoppedHere = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

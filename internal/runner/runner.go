@@ -236,6 +236,11 @@ func (r *runner) handle(ctx context.Context, job *dispatch.Job) {
 	o := r.execute(ctx, job)
 	if o.stopReason != "" {
 		_, _ = io.WriteString(r.out, joblog.EndLine(a, fmt.Sprintf("stopped (%s) after %s: %s", o.stopReason, round(o.duration), o.ended)))
+		if o.report.LogTail != "" {
+			// The outcome does not count, but the output is the job's to keep (a canceled job's).
+			r.report(label+" (its output)", &dispatch.Report{AttemptRef: o.report.AttemptRef, Stopped: true,
+				LogTail: o.report.LogTail, OutputBytes: o.report.OutputBytes})
+		}
 		return
 	}
 	_, _ = io.WriteString(r.out, joblog.EndLine(a, fmt.Sprintf("%s after %s%s", o.ended, round(o.duration), o.notes())))

@@ -503,7 +503,8 @@ func TestNoTimeLeft(t *testing.T) {
 }
 
 // TestStopByHeartbeat: when the manager says to stop the attempt (Stop, or 409), its whole process
-// group is killed and no report is sent; the runner goes on leasing.
+// group is killed and its outcome is not reported, only its output (Stopped, for the manager to keep
+// with a job that ended); the runner goes on leasing.
 func TestStopByHeartbeat(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -516,7 +517,7 @@ func TestStopByHeartbeat(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
 			// The worker and its child ignore SIGTERM: only SIGKILL, after the grace period, ends them.
-			job := h.job("doomed", `trap '' TERM; sleep 300 & echo $! > "$T/child"; echo $$ > "$T/pid"; wait; wait`)
+			job := h.job("doomed", `echo working; trap '' TERM; sleep 300 & echo $! > "$T/child"; echo $$ > "$T/pid"; wait; wait`)
 			job.GraceMillis = 300
 			next := h.job("next", `printf 1 > "$SEEK_RESULT_PATH"`)
 			h.f.add(job, next)
@@ -531,7 +532,11 @@ func TestStopByHeartbeat(t *testing.T) {
 			assertGone(t, "the worker", pid)
 			assertGone(t, "the worker's child", child)
 			reports := h.f.state().reports
-			if diff := cmp.Diff([]dispatch.Report{{AttemptRef: ref("next"), Result: "1"}}, reports); diff != "" {
+			want := []dispatch.Report{
+				{AttemptRef: ref("doomed"), Stopped: true, LogTail: "working\n", OutputBytes: 8},
+				{AttemptRef: ref("next"), Result: "1"},
+			}
+			if diff := cmp.Diff(want, reports); diff != "" {
 				t.Errorf("reports (-want +got):\n%s", diff)
 			}
 			if log := h.log.String(); !strings.Contains(log, tc.wantLog+"") || !strings.Contains(log, "process ended by SIGKILL") {

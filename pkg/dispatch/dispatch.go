@@ -151,6 +151,10 @@ type Report struct {
 	// StartError is set when the worker's command could not be started at all (not found, not
 	// executable); ExitCode is then 127.
 	StartError string `json:"startError,omitempty"`
+	// Stopped is true when the manager stopped the attempt (a cancel, the job's end): its outcome does
+	// not count, and the report carries only the output (LogTail, OutputBytes), which the manager keeps
+	// with the job that ended.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ReportResponse acknowledges a report.

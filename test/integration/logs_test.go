@@ -21,7 +21,8 @@ import (
 // TestKeptLogsPooled: a pool pod's report carries the end of the attempt's output; the dispatcher keeps
 // it in a Secret owned by the job before the status write (status.logs names it; the job costs no more
 // SeekJob writes), the REST API serves it once the job has ended, an attempt that wrote nothing costs
-// no Secret, and deleting the job deletes the Secret.
+// no Secret, a canceled job's stopped attempt sends its output after the job ended, and deleting the
+// job deletes the Secret.
 func TestKeptLogsPooled(t *testing.T) {
 	waitDispatcherReady(t)
 	ns := poolNamespace(t)
@@ -83,6 +84,24 @@ func TestKeptLogsPooled(t *testing.T) {
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("Secret quiet-logs: %v, want none", err)
 		}
+	})
+
+	t.Run("a canceled job's output is kept", func(t *testing.T) {
+		createJob(t, ns, "stopped", w.Name, `{"n":3}`)
+		job := r.leaseJob("stopped")
+		// Before the job has ended, a stopped attempt's output is refused.
+		stopped := dispatch.Report{AttemptRef: job.AttemptRef, Stopped: true, LogTail: "partial\n", OutputBytes: 8}
+		r.call(dispatch.PathReport, stopped, &rr, http.StatusConflict, 10*time.Second)
+		requestCancel(t, ns, "stopped", "no longer needed")
+		waitForState(t, ns, "stopped", seekv1alpha1.JobStateCanceled)
+		r.call(dispatch.PathReport, stopped, &rr, http.StatusOK, 10*time.Second)
+		sj := getJob(t, ns, "stopped")
+		want := &seekv1alpha1.JobLogs{SecretName: "stopped-logs", Attempt: 1, Bytes: 8}
+		if diff := cmp.Diff(want, sj.Status.Logs); diff != "" || sj.Status.State != seekv1alpha1.JobStateCanceled {
+			t.Errorf("state %q, status.logs (-want +got):\n%s", sj.Status.State, diff)
+		}
+		// Once kept, again is refused (nothing is written twice).
+		r.call(dispatch.PathReport, stopped, &rr, http.StatusConflict, 10*time.Second)
 	})
 
 	t.Run("deleting the job deletes its logs Secret", func(t *testing.T) {
