@@ -895,4 +895,3 @@ func checkDispatchTokens(t *testing.T, podName string) {
 		}
 	}
 }
-
