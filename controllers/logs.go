@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,8 +23,8 @@ import (
 
 // This file keeps the end of a job's output once an attempt ends (docs/api.md#logs), so that its logs
 // outlive the pod that wrote them: the last whole lines within the worker's spec.logs.retainedBytes,
-// in a Secret owned by the SeekJob, written before the status write that records the attempt's end
-// (status.logs). An attempt that wrote nothing costs no write. Pooled mode takes the output from the
+// inline in status.logs when short (at most MaxInlineLogBytes of UTF-8: no write of its own), else in
+// a Secret owned by the SeekJob, written before the status write that records the attempt's end. Pooled mode takes the output from the
 // runner's report; Job mode reads it from the pod's log through the apiserver before the pod goes.
 
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
@@ -91,6 +92,12 @@ func storeLogs(ctx context.Context, c client.Client, reader client.Reader, sj *s
 	kept, omitted := keptOutput(tail, total, limit)
 	logs := &seekv1alpha1.JobLogs{Attempt: attempt, Bytes: int64(len(kept)), OmittedBytes: omitted}
 	if len(kept) == 0 {
+		return logs, nil
+	}
+	if len(kept) <= seekv1alpha1.MaxInlineLogBytes && utf8.Valid(kept) {
+		// Short text rides in the status write that ends the attempt: no write of its own. (A JSON
+		// string holds UTF-8 only: other bytes would be altered.)
+		logs.Text = string(kept)
 		return logs, nil
 	}
 	stored, err := putOwnedSecret(ctx, c, reader, logsSecret(sj, kept), seekv1alpha1.LogsSecretKey)

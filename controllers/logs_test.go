@@ -1,11 +1,16 @@
 package controllers
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -119,6 +124,45 @@ func TestStoppedHere(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := stoppedHere(tc.sj, tc.pod, tc.ref); got != tc.want {
 				t.Errorf("stoppedHere = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStoreLogsInline: short UTF-8 output is kept inline (no Secret, no write); longer output, or bytes
+// that are not UTF-8, go to the Secret.
+func TestStoreLogsInline(t *testing.T) {
+	w := testutil.MakeSeekWorker("echo").Obj()
+	sj := testutil.MakeSeekJob("j", "ns").UID("u").Worker("echo").Obj()
+	long := []byte(strings.Repeat("x", seekv1alpha1.MaxInlineLogBytes) + "\n")
+	cases := []struct {
+		name       string
+		tail       []byte
+		want       *seekv1alpha1.JobLogs
+		wantSecret bool
+	}{
+		{"nothing", nil, &seekv1alpha1.JobLogs{Attempt: 1}, false},
+		{"short text", []byte("done\n"), &seekv1alpha1.JobLogs{Attempt: 1, Bytes: 5, Text: "done\n"}, false},
+		{"longer than the inline limit", long, &seekv1alpha1.JobLogs{SecretName: "j-logs", Attempt: 1, Bytes: int64(len(long))}, true},
+		{"not UTF-8", []byte("\xff\xfe\n"), &seekv1alpha1.JobLogs{SecretName: "j-logs", Attempt: 1, Bytes: 3}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientBuilder().WithScheme(newTestScheme(t)).Build()
+			got, err := storeLogs(context.Background(), c, c, sj, w, 1, tc.tail, int64(len(tc.tail)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("status.logs (-want +got):\n%s", diff)
+			}
+			s := &corev1.Secret{}
+			err = c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "j-logs"}, s)
+			if exists := err == nil; exists != tc.wantSecret {
+				t.Fatalf("Secret exists = %v, want %v", exists, tc.wantSecret)
+			}
+			if tc.wantSecret && string(s.Data[seekv1alpha1.LogsSecretKey]) != string(tc.tail) {
+				t.Errorf("Secret holds %q, want %q", s.Data[seekv1alpha1.LogsSecretKey], tc.tail)
 			}
 		})
 	}

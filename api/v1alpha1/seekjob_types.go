@@ -285,15 +285,22 @@ type ResultRef struct {
 	SHA256 string `json:"sha256"`
 }
 
-// JobLogs is the kept end of one attempt's output: a Secret of type seek-api.com/logs in the job's
-// namespace, controlled by the SeekJob (deleted with it), whose key output.log holds the output's last
-// whole lines, as the worker wrote them (stdout and stderr in one stream).
+// JobLogs is the kept end of one attempt's output, its last whole lines as the worker wrote them
+// (stdout and stderr in one stream): inline in text when short, else in a Secret of type
+// seek-api.com/logs in the job's namespace, controlled by the SeekJob (deleted with it), under the key
+// output.log.
 type JobLogs struct {
 	// secretName is the Secret's name: the SeekJob's name followed by "-logs". Unset when the attempt
-	// wrote nothing (no Secret is made).
+	// wrote nothing, or when text holds what is kept (no Secret is made).
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	SecretName string `json:"secretName,omitempty"`
+
+	// text is what is kept, when it is at most 1024 bytes of UTF-8 (a line or two, as most fast jobs
+	// write): it costs no Secret and no write of its own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Text string `json:"text,omitempty"`
 
 	// attempt is the attempt whose output is kept.
 	// +required
@@ -314,6 +321,8 @@ type JobLogs struct {
 
 // Kept logs (see JobLogs).
 const (
+	// MaxInlineLogBytes is the most kept output held in status.logs.text rather than a Secret.
+	MaxInlineLogBytes = 1024
 	// LogsSecretType is the type of the Secrets holding a job's kept output.
 	LogsSecretType = "seek-api.com/logs"
 	// LogsSecretKey is the key of a logs Secret holding the output.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -210,8 +211,13 @@ func keptLogs(sj *seekv1alpha1.SeekJob) *seekv1alpha1.JobLogs {
 // not cached) and keeps its last lines within the bounds. An attempt that wrote nothing has no Secret.
 func (s *Server) readKept(ctx context.Context, sj *seekv1alpha1.SeekJob, kept *seekv1alpha1.JobLogs, lines int) (*joblog.Tail, error) {
 	tail := &joblog.Tail{MaxLines: lines, MaxBytes: MaxLogBytes}
+	add := func(line []byte) error {
+		tail.Add(line)
+		return nil
+	}
 	if kept.SecretName == "" {
-		return tail, nil
+		// Inline (or nothing was written).
+		return tail, joblog.ReadLines(strings.NewReader(kept.Text), MaxLogBytes, add)
 	}
 	secret := &corev1.Secret{}
 	if err := s.APIReader.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: kept.SecretName}, secret); err != nil {
@@ -222,10 +228,7 @@ func (s *Server) readKept(ctx context.Context, sj *seekv1alpha1.SeekJob, kept *s
 	if secret.Labels[seekv1alpha1.LabelJobUID] != string(sj.UID) || secret.Type != seekv1alpha1.LogsSecretType {
 		return nil, noLogs("Secret %s, where the job's logs were kept, is not the job's", kept.SecretName)
 	}
-	err := joblog.ReadLines(bytes.NewReader(secret.Data[seekv1alpha1.LogsSecretKey]), MaxLogBytes, func(line []byte) error {
-		tail.Add(line)
-		return nil
-	})
+	err := joblog.ReadLines(bytes.NewReader(secret.Data[seekv1alpha1.LogsSecretKey]), MaxLogBytes, add)
 	if err != nil {
 		return nil, fmt.Errorf("read the logs kept in Secret %s/%s: %w", sj.Namespace, kept.SecretName, err)
 	}

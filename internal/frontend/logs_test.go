@@ -379,6 +379,9 @@ func TestJobLogsKept(t *testing.T) {
 		kept(testutil.MakeSeekJob("done", "tenant-a").UID("uid-done").Worker("sleep").JobName("done").State(seekv1alpha1.JobStateCanceled).Obj(),
 			1, &seekv1alpha1.JobLogs{SecretName: "done-logs", Attempt: 1, Bytes: 21}),
 		secret("done-logs", "uid-done", "line 1\nline 2\nline 3\n"),
+		kept(testutil.MakeSeekJob("inline", "tenant-a").UID("uid-inline").Worker("echo").
+			Leased("seek-pool-echo-1", "gone-pod", "gone-uid", logStart).State(seekv1alpha1.JobStateCompleted).Obj(),
+			1, &seekv1alpha1.JobLogs{Attempt: 1, Bytes: 4, Text: "a\nb\n"}),
 		kept(testutil.MakeSeekJob("quiet", "tenant-a").UID("uid-quiet").Worker("echo").
 			Leased("seek-pool-echo-1", "gone-pod", "gone-uid", logStart).State(seekv1alpha1.JobStateCompleted).Obj(),
 			1, &seekv1alpha1.JobLogs{Attempt: 1}),
@@ -401,6 +404,7 @@ func TestJobLogsKept(t *testing.T) {
 		{"tail=1", "/v1/jobs/job_done/logs?tail=1", http.StatusOK, "line 3\n"},
 		{"follow on an ended attempt answers at once", "/v1/jobs/job_done/logs?follow=true", http.StatusOK, "line 1\nline 2\nline 3\n"},
 		{"an attempt that wrote nothing", "/v1/jobs/job_quiet/logs", http.StatusOK, ""},
+		{"kept inline", "/v1/jobs/job_inline/logs?tail=1", http.StatusOK, "b\n"},
 		{"pooled, between attempts: the failed attempt's", "/v1/jobs/job_retrying/logs", http.StatusOK, "failed\n"},
 		{"a Secret that is not the job's", "/v1/jobs/job_foreign/logs", http.StatusConflict, ""},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 )
 
 // TestKeptLogsPooled: a pool pod's report carries the end of the attempt's output; the dispatcher keeps
-// it in a Secret owned by the job before the status write (status.logs names it; the job costs no more
+// it inline in status.logs when short, else in a Secret owned by the job before the status write (status.logs names it; the job costs no more
 // SeekJob writes), the REST API serves it once the job has ended, an attempt that wrote nothing costs
 // no Secret, a canceled job's stopped attempt sends its output after the job ended, and deleting the
 // job deletes the Secret.
@@ -30,7 +31,8 @@ func TestKeptLogsPooled(t *testing.T) {
 	r := poolPod(t, ns, w)
 	resultTenant(t, ns)
 	writes := watchWrites(t, ns)
-	output := "line 1\nline 2\n"
+	// Over 1 KiB: kept in a Secret (shorter output is kept inline, below).
+	output := strings.Repeat("a line of output\n", 100) + "line 2\n"
 
 	createJob(t, ns, "chatty", w.Name, `{"n":1}`)
 	job := r.leaseJob("chatty")
@@ -70,6 +72,21 @@ func TestKeptLogsPooled(t *testing.T) {
 		if code != http.StatusOK || body != "line 2\n" {
 			t.Errorf("GET logs?tail=1: %d %q, want 200 %q", code, body, "line 2\n")
 		}
+		// Short output is kept inline in status.logs: no Secret, no write of its own.
+		createJob(t, ns, "short", w.Name, `{"n":4}`)
+		job := r.leaseJob("short")
+		r.call(dispatch.PathReport, dispatch.Report{AttemptRef: job.AttemptRef, Result: `{}`, LogTail: "one\ntwo\n", OutputBytes: 8},
+			&rr, http.StatusOK, 10*time.Second)
+		sj := getJob(t, ns, "short")
+		if diff := cmp.Diff(&seekv1alpha1.JobLogs{Attempt: 1, Bytes: 8, Text: "one\ntwo\n"}, sj.Status.Logs); diff != "" {
+			t.Errorf("status.logs (-want +got):\n%s", diff)
+		}
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "short-logs"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+			t.Errorf("Secret short-logs: %v, want none", err)
+		}
+		if code, body := api.text("GET", "/v1/jobs/job_short/logs"); code != http.StatusOK || body != "one\ntwo\n" {
+			t.Errorf("GET short's logs: %d %q, want 200 %q", code, body, "one\ntwo\n")
+		}
 	})
 
 	t.Run("an attempt that wrote nothing costs no Secret", func(t *testing.T) {
@@ -96,7 +113,7 @@ func TestKeptLogsPooled(t *testing.T) {
 		waitForState(t, ns, "stopped", seekv1alpha1.JobStateCanceled)
 		r.call(dispatch.PathReport, stopped, &rr, http.StatusOK, 10*time.Second)
 		sj := getJob(t, ns, "stopped")
-		want := &seekv1alpha1.JobLogs{SecretName: "stopped-logs", Attempt: 1, Bytes: 8}
+		want := &seekv1alpha1.JobLogs{Attempt: 1, Bytes: 8, Text: "partial\n"}
 		if diff := cmp.Diff(want, sj.Status.Logs); diff != "" || sj.Status.State != seekv1alpha1.JobStateCanceled {
 			t.Errorf("state %q, status.logs (-want +got):\n%s", sj.Status.State, diff)
 		}

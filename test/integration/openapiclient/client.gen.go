@@ -752,7 +752,7 @@ type ClientInterface interface {
 
 	// GetJobLogs Get a job's logs
 	//
-	// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+	// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Once the attempt has ended, the end of its output kept with the job (the worker's `logs.retainedBytes`, 16 KiB by default) is served for as long as the job is retained; before that, the pod's log (see docs/api.md#logs).
 	//
 	// Corresponds with GET /v1/jobs/{id}/logs (the `GetJobLogs` operationId).
 	GetJobLogs(ctx context.Context, id JobId, params *GetJobLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -937,7 +937,7 @@ func (c *Client) CancelJob(ctx context.Context, id JobId, reqEditors ...RequestE
 
 // GetJobLogs Get a job's logs
 //
-// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Once the attempt has ended, the end of its output kept with the job (the worker's `logs.retainedBytes`, 16 KiB by default) is served for as long as the job is retained; before that, the pod's log (see docs/api.md#logs).
 //
 // Corresponds with GET /v1/jobs/{id}/logs (the `GetJobLogs` operationId).
 func (c *Client) GetJobLogs(ctx context.Context, id JobId, params *GetJobLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1888,7 +1888,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetJobLogsWithResponse Get a job's logs
 	//
-	// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+	// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Once the attempt has ended, the end of its output kept with the job (the worker's `logs.retainedBytes`, 16 KiB by default) is served for as long as the job is retained; before that, the pod's log (see docs/api.md#logs).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3350,7 +3350,7 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id JobI
 
 // GetJobLogsWithResponse Get a job's logs
 //
-// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Available while the pod that ran the attempt exists (see docs/api.md#logs).
+// The output of the job's latest attempt (the worker's stdout and stderr, one stream): its last lines, or with `follow=true` those and then its new lines while it runs. In Pooled mode only this job's lines, though its pod ran others. Once the attempt has ended, the end of its output kept with the job (the worker's `logs.retainedBytes`, 16 KiB by default) is served for as long as the job is retained; before that, the pod's log (see docs/api.md#logs).
 //
 // Returns a wrapper object for the known response body format(s).
 //
