@@ -121,6 +121,7 @@ func main() {
 	flag.IntVar(&cfg.scale.retained, "scale-retained", 100000, "Scale: finished SeekJobs retained during the second measurement (0 skips the scale phase).")
 	flag.IntVar(&cfg.scale.jobs, "scale-jobs", 2000, "Scale: new SeekJobs per throughput measurement.")
 	flag.IntVar(&cfg.scale.maxConcurrent, "scale-max-concurrent", 50, "Scale: the worker's limits.maxConcurrentJobs.")
+	flag.BoolVar(&cfg.scale.recheck, "scale-recheck", true, "Scale: measure the throughput once more after deleting the retained jobs (the ratio's reference is then the mean of before and after).")
 	scaleOnly := flag.Bool("scale-only", false, "Run only the scale phase (on its own control plane).")
 	fairnessOnly := flag.Bool("fairness-only", false, "Run only the callback fairness phase (on its own control plane).")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")

@@ -58,7 +58,8 @@ func TestBracketRatio(t *testing.T) {
 		before, with, after, want float64
 	}{
 		{20, 18, 20, 0.9},
-		{22, 20, 18, 1}, // the machine slowed down steadily: the retained jobs cost nothing
+		{22, 20, 18, 1},  // the machine slowed down steadily: the retained jobs cost nothing
+		{20, 18, 0, 0.9}, // not measured after
 		{0, 10, 0, 0},
 	} {
 		if got := bracketRatio(tc.before, tc.with, tc.after); got != tc.want {
