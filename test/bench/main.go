@@ -18,8 +18,8 @@
 //
 // kube-controller-manager is not started: the benchmark stops at Job creation, before pods exist.
 //
-// The scale phase (-scale-only; not part of a default run, as creating 100,000 SeekJobs takes about
-// ten minutes here) measures what retained finished SeekJobs cost, on a control plane of its own WITH
+// The scale phase (-scale-only; not part of a default run: creating 100,000 SeekJobs alone takes 10 to
+// 30 minutes on this shared 2-core machine) measures what retained finished SeekJobs cost, on a control plane of its own WITH
 // kube-controller-manager's Job and garbage-collector controllers, and a SIMULATED KUBELET: the bench
 // writes each pod's status itself, its worker exited 0 with a small result, as soon as the Job
 // controller has created it (scale.go):
@@ -29,7 +29,8 @@
 //	             SeekJobs (no Job, no pod: as the controller leaves them) against none; ≤ 5 KiB each
 //	throughput   -scale-jobs new SeekJobs through a worker capped at -scale-max-concurrent, first create
 //	             to last finished, with the retained ones against the mean of before them and after
-//	             their deletion (drift cancels out); ≥ 0.9. API writes and CPU per new job alongside
+//	             their deletion (drift cancels out; -scale-recheck=false skips it, deleting as long as
+//	             creating); ≥ 0.9. API writes and CPU per new job alongside
 //
 // Then the real-node phases (-node-phases, all by default; -node-only runs only them), on the local
 // cluster (internal/localcluster), with SeekWorkers copied from the sample echo and email-validator
