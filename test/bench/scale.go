@@ -109,13 +109,14 @@ func runScaleOnly(cfg config) error {
 // pod's worker exiting 0 with a small result as soon as the pod exists.
 //
 //  1. The frontend, then the manager, each started alone with no SeekJob at all; the manager then
-//     runs the first throughput measurement (scale.jobs new SeekJobs through a worker capped at
-//     scale.maxConcurrent), whose jobs are deleted after.
+//     runs a warm-up and the first throughput measurement (scale.jobs new SeekJobs through a worker
+//     capped at scale.maxConcurrent), whose jobs are deleted after.
 //  2. scale.retained finished SeekJobs are created, each with the status the controller wrote for a
 //     job of step 1 (Completed, result, conditions, times), and no Job or pod, as the controller
 //     leaves a finished Job mode job.
 //  3. The frontend, then the manager, each started alone again; the manager runs the second
 //     throughput measurement.
+//  4. With scale.recheck, the retained jobs are deleted and a fresh manager runs the third.
 //
 // Memory is the Go live heap after a forced GC, once the process has synced its caches and (the
 // manager) reconciled every SeekJob: its increase over the heap right before the start, the
