@@ -119,7 +119,7 @@ func main() {
 	flag.IntVar(&cfg.fairness.jobs, "fairness-jobs", 300, "Callback fairness: tenant B's jobs per measurement.")
 	flag.Float64Var(&cfg.fairness.rate, "fairness-rate", 30, "Callback fairness: tenant B's jobs created per second (open loop).")
 	flag.IntVar(&cfg.fairness.hanging, "fairness-hanging", 64, "Callback fairness: tenant A's jobs, whose receiver never answers.")
-	flag.IntVar(&cfg.scale.retained, "scale-retained", 100000, "Scale: finished SeekJobs retained during the second measurement (0 skips the scale phase).")
+	flag.IntVar(&cfg.scale.retained, "scale-retained", 100000, "Scale (-scale-only): finished SeekJobs retained during the second throughput measurement.")
 	flag.IntVar(&cfg.scale.jobs, "scale-jobs", 2000, "Scale: new SeekJobs per throughput measurement.")
 	flag.IntVar(&cfg.scale.maxConcurrent, "scale-max-concurrent", 50, "Scale: the worker's limits.maxConcurrentJobs.")
 	flag.BoolVar(&cfg.scale.recheck, "scale-recheck", true, "Scale: measure the throughput once more after deleting the retained jobs (the ratio's reference is then the mean of before and after).")
