@@ -18,6 +18,20 @@
 //
 // kube-controller-manager is not started: the benchmark stops at Job creation, before pods exist.
 //
+// The scale phase (-scale-only; not part of a default run: creating 100,000 SeekJobs alone takes 10 to
+// 30 minutes on this shared 2-core machine) measures what retained finished SeekJobs cost, on a control plane of its own WITH
+// kube-controller-manager's Job and garbage-collector controllers, and a SIMULATED KUBELET: the bench
+// writes each pod's status itself, its worker exited 0 with a small result, as soon as the Job
+// controller has created it (scale.go):
+//
+//	memory/job   the Go live heap that the manager, then the frontend, each started alone, holds once
+//	             synced (and, the manager, every SeekJob reconciled), with -scale-retained finished
+//	             SeekJobs (no Job, no pod: as the controller leaves them) against none; ≤ 5 KiB each
+//	throughput   -scale-jobs new SeekJobs through a worker capped at -scale-max-concurrent, first create
+//	             to last finished, with the retained ones against the mean of before them and after
+//	             their deletion (drift cancels out; -scale-recheck=false skips it, deleting as long as
+//	             creating); ≥ 0.9. API writes and CPU per new job alongside
+//
 // Then the real-node phases (-node-phases, all by default; -node-only runs only them), on the local
 // cluster (internal/localcluster), with SeekWorkers copied from the sample echo and email-validator
 // workers in Job mode and in Pooled mode:
@@ -90,6 +104,7 @@ type config struct {
 	// callbackTenantConcurrency is the manager's --callback-tenant-concurrency (0: its default).
 	callbackTenantConcurrency int
 	fairness                  fairnessConfig
+	scale                     scaleConfig
 }
 
 func main() {
@@ -104,6 +119,11 @@ func main() {
 	flag.IntVar(&cfg.fairness.jobs, "fairness-jobs", 300, "Callback fairness: tenant B's jobs per measurement.")
 	flag.Float64Var(&cfg.fairness.rate, "fairness-rate", 30, "Callback fairness: tenant B's jobs created per second (open loop).")
 	flag.IntVar(&cfg.fairness.hanging, "fairness-hanging", 64, "Callback fairness: tenant A's jobs, whose receiver never answers.")
+	flag.IntVar(&cfg.scale.retained, "scale-retained", 100000, "Scale (-scale-only): finished SeekJobs retained during the second throughput measurement.")
+	flag.IntVar(&cfg.scale.jobs, "scale-jobs", 2000, "Scale: new SeekJobs per throughput measurement.")
+	flag.IntVar(&cfg.scale.maxConcurrent, "scale-max-concurrent", 50, "Scale: the worker's limits.maxConcurrentJobs.")
+	flag.BoolVar(&cfg.scale.recheck, "scale-recheck", true, "Scale: measure the throughput once more after deleting the retained jobs (the ratio's reference is then the mean of before and after).")
+	scaleOnly := flag.Bool("scale-only", false, "Run only the scale phase (on its own control plane).")
 	fairnessOnly := flag.Bool("fairness-only", false, "Run only the callback fairness phase (on its own control plane).")
 	logPath := flag.String("manager-log", "", "Write the manager's log to this file.")
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
@@ -139,6 +159,13 @@ func main() {
 		}
 		defer f.Close()
 		ctrl.SetLogger(zap.New(zap.WriteTo(f)))
+	}
+	if *scaleOnly {
+		if err := runScaleOnly(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *fairnessOnly {
 		if err := runFairnessOnly(cfg); err != nil {

@@ -162,33 +162,14 @@ func newRESTHarness(ctx context.Context, cp *controlplane.ControlPlane, c client
 	return h, nil
 }
 
-// during starts the frontend, at the settings the chart ships (its client's QPS and burst), waits
-// until its caches are synced, runs measure (CPU-profiled to
-// <rest-cpuprofile>.<run> when asked) and stops the frontend.
+// during starts the frontend (start), runs measure (CPU-profiled to <rest-cpuprofile>.<run> when
+// asked) after a warm-up, and stops the frontend.
 func (h *restHarness) during(ctx context.Context, measure func() error) error {
-	fctx, stop := context.WithCancel(ctx)
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- frontend.Run(fctx, h.userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
-			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: frontend.DefaultKubeAPIQPS, Burst: frontend.DefaultKubeAPIBurst, ShutdownTimeout: 5 * time.Second, Ready: ready})
-	}()
-	defer func() { stop(); <-done }() //nolint:errcheck // the frontend was stopped on purpose
-	select {
-	case addr := <-ready:
-		h.base = "http://" + addr
-	case err := <-done:
-		return fmt.Errorf("frontend: %w", err)
-	}
-	if err := waitFor(ctx, time.Minute, func() (bool, error) {
-		if _, err := h.call(ctx, "GET", "/readyz", nil, http.StatusOK); err != nil {
-			return false, err
-		}
-		_, err := h.call(ctx, "GET", "/v1/workers/rest", nil, http.StatusOK)
-		return err == nil, err
-	}); err != nil {
+	stop, err := h.start(ctx)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	// Warm up: connections from the load generator to the frontend and from the frontend to the
 	// apiserver are opened outside the measurement.
 	if _, err := parallel(h.cfg, 2*h.cfg.concurrency, func(int) error {
@@ -209,6 +190,37 @@ func (h *restHarness) during(ctx context.Context, measure func() error) error {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	return measure()
+}
+
+// start starts the frontend, at the settings the chart ships (its client's QPS and burst), waits
+// until its caches are synced and it answers, and returns the function that stops it.
+func (h *restHarness) start(ctx context.Context) (stop func(), err error) {
+	fctx, cancel := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- frontend.Run(fctx, h.userCfg, frontend.Options{Listen: "127.0.0.1:0", MetricsAddr: "0", HealthProbeAddr: "0",
+			CredentialsNamespace: credentials.DefaultNamespace, MaxBodyBytes: frontend.DefaultMaxBodyBytes, QPS: frontend.DefaultKubeAPIQPS, Burst: frontend.DefaultKubeAPIBurst, ShutdownTimeout: 5 * time.Second, Ready: ready})
+	}()
+	stop = func() { cancel(); <-done } //nolint:errcheck // the frontend was stopped on purpose
+	select {
+	case addr := <-ready:
+		h.base = "http://" + addr
+	case err := <-done:
+		cancel()
+		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	if err := waitFor(ctx, 5*time.Minute, func() (bool, error) {
+		if _, err := h.call(ctx, "GET", "/readyz", nil, http.StatusOK); err != nil {
+			return false, err
+		}
+		_, err := h.call(ctx, "GET", "/v1/workers/rest", nil, http.StatusOK)
+		return err == nil, err
+	}); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // call makes one API request and returns the job_uuid of the response.
