@@ -138,7 +138,7 @@ func TestLogsKeptAfterThePodIsGone(t *testing.T) {
 			id := submit(t, worker, input)
 			waitStatus(t, id, "completed")
 			sj := seekJob(t, id)
-			want := succeededLine(id) + "\n"
+			want := succeededLine(id) // followed by " (N-byte result)"
 			// One short line: kept inline in status.logs.
 			if l := sj.Status.Logs; l == nil || l.SecretName != "" || l.Attempt != 1 || !strings.HasPrefix(l.Text, want) {
 				t.Fatalf("status.logs = %+v, want attempt 1's output inline, starting %q", l, want)
