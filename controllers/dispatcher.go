@@ -680,19 +680,9 @@ func (d *Dispatcher) storeReportOutputs(ctx context.Context, c *caller, r *dispa
 	if r.Namespace != c.namespace {
 		return reportOutputs{}, false, nil
 	}
-	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	sj := &seekv1alpha1.SeekJob{}
-	err := d.Client.Get(ctx, key, sj)
-	if err == nil && d.state.newerThan(sj) {
-		err = d.APIReader.Get(ctx, key, sj)
-	}
-	if apierrors.IsNotFound(err) {
-		return reportOutputs{}, false, nil
-	} else if err != nil {
-		return reportOutputs{}, false, fmt.Errorf("get SeekJob %s: %w", key, err)
-	}
-	if !holds(sj, c.podUID(), r.AttemptRef) {
-		return reportOutputs{}, false, nil
+	sj, err := d.readJob(ctx, types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, true)
+	if sj == nil || err != nil || !holds(sj, c.podUID(), r.AttemptRef) {
+		return reportOutputs{}, false, err
 	}
 	var out reportOutputs
 	if data != nil {
@@ -715,79 +705,77 @@ func (d *Dispatcher) storeReportOutputs(ctx context.Context, c *caller, r *dispa
 // logs.go). A report of an attempt that is not the caller's, or of a job that has not ended, or whose
 // output is kept already, is refused with 409.
 func (d *Dispatcher) keepStoppedOutput(ctx context.Context, c *caller, r *dispatch.Report) (any, error) {
-	refused := &httpError{status: http.StatusConflict, body: dispatch.ReportResponse{Accepted: false}}
-	if r.Namespace != c.namespace {
-		return nil, refused
-	}
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	var reader client.Reader = d.Client
 	var logs *seekv1alpha1.JobLogs
-	for range reportWriteAttempts {
-		sj := &seekv1alpha1.SeekJob{}
-		err := reader.Get(ctx, key, sj)
-		if err == nil && reader == d.Client && d.state.newerThan(sj) {
-			err = d.APIReader.Get(ctx, key, sj)
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, refused
-		} else if err != nil {
-			return nil, fmt.Errorf("get SeekJob %s: %w", key, err)
-		}
-		if !stoppedHere(sj, c.podUID(), r.AttemptRef) {
-			return nil, refused
-		}
-		if logs == nil {
-			w := &seekv1alpha1.SeekWorker{}
-			if err := d.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); err != nil {
-				return nil, client.IgnoreNotFound(err)
+	var storeErr error
+	ok, err := d.updateJob(ctx, c, key, func(sj *seekv1alpha1.SeekJob) bool { return stoppedHere(sj, c.podUID(), r.AttemptRef) },
+		func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, _ time.Time) bool {
+			if logs == nil { // once, whatever conflicts follow
+				logs, storeErr = storeLogs(ctx, d.Client, d.APIReader, sj, w, r.Attempt, []byte(r.LogTail), r.OutputBytes)
 			}
-			if logs, err = storeLogs(ctx, d.Client, d.APIReader, sj, w, r.Attempt, []byte(r.LogTail), r.OutputBytes); err != nil || logs == nil {
-				return dispatch.ReportResponse{Accepted: true}, err
+			if logs == nil {
+				return false // nothing kept: nothing to write
 			}
-		}
-		sj.Status.Logs = logs
-		err = d.Client.Status().Update(ctx, sj)
-		switch {
-		case apierrors.IsConflict(err):
-			reader = d.APIReader
-			continue
-		case apierrors.IsNotFound(err):
-			return nil, refused
-		case err != nil:
-			return nil, fmt.Errorf("update status of SeekJob %s: %w", klog.KObj(sj), err)
-		}
-		d.state.observe(sj)
-		return dispatch.ReportResponse{Accepted: true}, nil
+			sj.Status.Logs = logs
+			return true
+		})
+	switch {
+	case storeErr != nil:
+		return nil, storeErr
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, &httpError{status: http.StatusConflict, body: dispatch.ReportResponse{Accepted: false}}
 	}
-	return nil, errorf(http.StatusServiceUnavailable, "Conflict", "SeekJob %s kept changing; retry", key)
+	return dispatch.ReportResponse{Accepted: true}, nil
+}
+
+// readJob reads a SeekJob: from the cache, unless it lags behind the dispatcher's own last write of the
+// job or fromCache is false, then from the apiserver. It returns nil, without error, when it is gone.
+func (d *Dispatcher) readJob(ctx context.Context, key types.NamespacedName, fromCache bool) (*seekv1alpha1.SeekJob, error) {
+	sj := &seekv1alpha1.SeekJob{}
+	var err error
+	if fromCache {
+		err = d.Client.Get(ctx, key, sj)
+	}
+	if !fromCache || (err == nil && d.state.newerThan(sj)) {
+		err = d.APIReader.Get(ctx, key, sj)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("get SeekJob %s: %w", key, err)
+	}
+	return sj, nil
 }
 
 // updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current
-// attempt when nil) with change, in one write unless change returns false, re-reading the job from the
-// apiserver after a conflict. It returns false when the pod does not hold the attempt.
+// attempt when nil) with change, as updateJob does. It returns false when the pod does not hold the
+// attempt.
 func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.NamespacedName, ref *dispatch.AttemptRef,
 	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
-	if key.Namespace != c.namespace {
-		return false, nil
-	}
-	var reader client.Reader = d.Client
-	for range reportWriteAttempts {
-		sj := &seekv1alpha1.SeekJob{}
-		err := reader.Get(ctx, key, sj)
-		if err == nil && reader == d.Client && d.state.newerThan(sj) {
-			err = d.APIReader.Get(ctx, key, sj) // the cache lags behind the dispatcher's own write
-		}
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		} else if err != nil {
-			return false, fmt.Errorf("get SeekJob %s: %w", key, err)
-		}
+	return d.updateJob(ctx, c, key, func(sj *seekv1alpha1.SeekJob) bool {
 		r := attemptRef(sj)
 		if ref != nil {
 			r = *ref
 		}
-		if !c.runs(sj, r) {
-			return false, nil
+		return c.runs(sj, r)
+	}, change)
+}
+
+// updateJob changes the status of the caller's job with change, in one write unless change returns
+// false, re-reading the job from the apiserver after a conflict. It returns false when the job is not
+// in the caller's namespace, is gone, or may not be changed by the caller (may).
+func (d *Dispatcher) updateJob(ctx context.Context, c *caller, key types.NamespacedName, may func(sj *seekv1alpha1.SeekJob) bool,
+	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
+	if key.Namespace != c.namespace {
+		return false, nil
+	}
+	fromCache := true
+	for range reportWriteAttempts {
+		sj, err := d.readJob(ctx, key, fromCache)
+		if sj == nil || err != nil || !may(sj) {
+			return false, err
 		}
 		w := &seekv1alpha1.SeekWorker{}
 		if err := d.Client.Get(ctx, types.NamespacedName{Name: string(sj.Spec.WorkerName)}, w); apierrors.IsNotFound(err) {
@@ -803,7 +791,7 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 		err = d.Client.Status().Update(ctx, sj)
 		switch {
 		case apierrors.IsConflict(err):
-			reader = d.APIReader
+			fromCache = false
 			continue
 		case apierrors.IsNotFound(err):
 			return false, nil
