@@ -9,6 +9,8 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,6 +26,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -38,9 +41,10 @@ import (
 
 // The chaos run's size and disruptions (issue 13).
 const (
-	// chaosJobs are submitted through the REST API: chaosJobMode of every 25 run in Job mode (one in
-	// 25 on a fail worker with one retry, two on sleep), the rest pooled (echo). One in chaosCallbackEvery
-	// asks for a callback.
+	// chaosJobs are submitted through the REST API: 6% run in Job mode (one in 50 on a fail worker with
+	// one retry, so two pods each, one in 25 on sleep), the rest pooled (echo). One in chaosCallbackEvery
+	// asks for a callback. Job mode is the slow one: with the sample workers' cap of 8 jobs at a time, a
+	// loaded 2-core node runs about one Job-mode pod every 2 s.
 	chaosJobs          = 2000
 	chaosCallbackEvery = 4
 	// chaosSubmitRate paces the submissions while the disruptions last, so that there are jobs to move
@@ -131,11 +135,11 @@ func TestChaos(t *testing.T) {
 	plan := make([]chaosSubmission, chaosJobs)
 	for i := range plan {
 		s := chaosSubmission{key: fmt.Sprintf("chaos-%d", i), worker: "echo", input: fmt.Sprintf(`"message": "c%d"`, i)}
-		switch i % 25 {
-		case 0:
+		switch {
+		case i%50 == 0:
 			s.worker, s.input = failWorker, `"exit_code": 3, "message": "chaos"`
-		case 1, 2:
-			s.worker, s.input = "sleep", `"seconds": 1`
+		case i%25 == 1:
+			s.worker, s.input = "sleep", `"seconds": 0.5`
 		}
 		if i%chaosCallbackEvery == 0 {
 			s.callback = fmt.Sprintf("%s/hook/%d", receiver.URL, i)
@@ -199,7 +203,7 @@ func TestChaos(t *testing.T) {
 	}
 	kill(1)
 	kill(2)
-	apiserver := chaosRestartApiserver(ctx, t, api, tr)
+	apiserver := chaosRestartApiserver(ctx, t, api, ns)
 	outcomes = append(outcomes, apiserver.disruption)
 	kill(3)
 	outcomes = append(outcomes, chaosRestartKubelet(ctx, t, tr))
@@ -321,8 +325,15 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(tw, "\nchaos run\t\n")
 	fmt.Fprintf(tw, "submitted (REST, Idempotency-Key)\t%d\t\n", chaosJobs)
 	fmt.Fprintf(tw, "accepted\t%d (+%d markers, +%d probes)\t\n", accepted.count(), len(markers), len(apiserver.accepted))
-	fmt.Fprintf(tw, "answers\t%s\t\n", formatCounts(countAnswers(answers).by))
-	fmt.Fprintf(tw, "answers while the apiserver was down\t%s\t\n", formatCounts(down.by))
+	total := countAnswers(answers)
+	fmt.Fprintf(tw, "answers\t%s; slowest %v\t\n", formatCounts(total.by), total.slowest.Round(100*time.Millisecond))
+	for _, e := range total.errors {
+		fmt.Fprintf(tw, "\t%s\t\n", e)
+	}
+	fmt.Fprintf(tw, "answers while the apiserver was down\t%s; slowest %v\t\n", formatCounts(down.by), down.slowest.Round(100*time.Millisecond))
+	for _, e := range down.errors {
+		fmt.Fprintf(tw, "\t%s\t\n", e)
+	}
 	for _, w := range slices.Sorted(maps.Keys(states)) {
 		mode := "pooled"
 		if jobMode[w] {
@@ -427,7 +438,7 @@ type chaosAPI struct {
 
 // apiAnswer is one answer of the REST API (or the error that came instead).
 type apiAnswer struct {
-	at          time.Time
+	sent, at    time.Time
 	method, key string
 	code        int
 	retryAfter  string
@@ -442,7 +453,7 @@ func (a *chaosAPI) do(ctx context.Context, method, path, body, idempotencyKey st
 }
 
 func (a *chaosAPI) send(ctx context.Context, method, path, body, idempotencyKey string) (apiAnswer, []byte) {
-	ans := apiAnswer{method: method + " " + path, key: idempotencyKey}
+	ans := apiAnswer{method: method + " " + path, key: idempotencyKey, sent: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, method, apiURL+path, strings.NewReader(body))
 	if err != nil {
 		panic(err)
@@ -521,14 +532,32 @@ func (a *chaosAPI) submitUntilAccepted(ctx context.Context, s chaosSubmission) (
 
 // answerCounts counts answers by kind: 2xx, 503+Retry-After, 429+Retry-After, other codes, and
 // transport errors.
-type answerCounts struct{ by map[string]int }
+type answerCounts struct {
+	by map[string]int
+	// slowest is the longest wait for an answer.
+	slowest time.Duration
+	// errors are the distinct transport errors (their count, and when the first was, after the first
+	// answer counted), at most ten.
+	errors []string
+}
 
 func countAnswers(answers []apiAnswer) answerCounts {
 	c := answerCounts{by: map[string]int{}}
+	errs := map[string]int{}
+	var order []string
 	for _, a := range answers {
+		c.slowest = max(c.slowest, a.at.Sub(a.sent))
 		switch {
 		case a.err != nil:
 			c.by["no answer"]++
+			msg := a.err.Error()
+			if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "Post ") {
+				msg = msg[i+2:] // the cause, without the URL
+			}
+			if errs[msg] == 0 {
+				order = append(order, msg)
+			}
+			errs[msg]++
 		case a.code >= 200 && a.code < 300:
 			c.by["2xx"]++
 		case a.retryAfter != "":
@@ -536,6 +565,9 @@ func countAnswers(answers []apiAnswer) answerCounts {
 		default:
 			c.by[strconv.Itoa(a.code)]++
 		}
+	}
+	for _, msg := range order[:min(len(order), 10)] {
+		c.errors = append(c.errors, fmt.Sprintf("%d× %s", errs[msg], msg))
 	}
 	return c
 }
@@ -571,12 +603,7 @@ func newChaosTracker(jobMode map[string]bool) *chaosTracker {
 // start runs informers on the namespace's SeekJobs and Jobs until ctx ends.
 func (tr *chaosTracker) start(ctx context.Context, t *testing.T, ns string) runningInformers {
 	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	c, err := cache.New(cfg, cache.Options{Scheme: k8s.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	c, err := namespaceCache(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,6 +630,52 @@ func (tr *chaosTracker) start(ctx context.Context, t *testing.T, ns string) runn
 		t.Fatal("the chaos run's informers never synced")
 	}
 	return r
+}
+
+// namespaceCache is a new informer cache of the namespace.
+func namespaceCache(ns string) (cache.Cache, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	return cache.New(cfg, cache.Options{Scheme: k8s.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+}
+
+// firstFinish watches the namespace's SeekJobs with a new informer (its own list and watch, which no
+// reconnect back-off of an informer that lived through an outage delays) and returns when one of them
+// turns terminal, at most bound after it started.
+func firstFinish(ctx context.Context, ns string, bound time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	c, err := namespaceCache(ns)
+	if err != nil {
+		return time.Time{}, err
+	}
+	inf, err := c.GetInformer(ctx, &seekv1alpha1.SeekJob{})
+	if err != nil {
+		return time.Time{}, err
+	}
+	finished := make(chan time.Time, 1)
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(oldObj, newObj any) {
+		o, ok1 := oldObj.(*seekv1alpha1.SeekJob)
+		n, ok2 := newObj.(*seekv1alpha1.SeekJob)
+		if ok1 && ok2 && !o.Status.State.IsTerminal() && n.Status.State.IsTerminal() {
+			select {
+			case finished <- time.Now():
+			default:
+			}
+		}
+	}}); err != nil {
+		return time.Time{}, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	select {
+	case at := <-finished:
+		return at, nil
+	case <-ctx.Done():
+		return time.Time{}, fmt.Errorf("no job finished within %v", bound)
+	}
 }
 
 func (tr *chaosTracker) seekJob(obj any) {
@@ -798,7 +871,7 @@ func (o apiserverOutage) answersWhileDown(answers []apiAnswer) answerCounts {
 // chaosRestartApiserver stops kube-apiserver for chaosApiserverDown and starts it again, while a probe
 // submits a job every 250 ms (each once), from 2 s before to 20 s after, and measures how long after
 // its return a job finishes.
-func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, tr *chaosTracker) apiserverOutage {
+func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, ns string) apiserverOutage {
 	out := apiserverOutage{disruption: disruption{what: "kube-apiserver restarted"}}
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var probes sync.WaitGroup
@@ -833,13 +906,47 @@ func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, tr 
 	}
 	out.to = o.Healthy
 	out.down, out.back = o.Started.Sub(o.Stopped), o.Healthy.Sub(out.at)
-	out.recovered, out.err = tr.waitFinish(o.Healthy, o.Healthy, false, 3*time.Minute)
+	at, err := firstFinish(ctx, ns, 3*time.Minute)
+	out.recovered, out.err = at.Sub(o.Healthy), err
+	saveManagerLog(ctx, t, fmt.Sprintf("seek-chaos-%s-manager-apiserver.log", ns))
 	time.Sleep(time.Until(o.Healthy.Add(20 * time.Second)))
 	stopProbe()
 	probes.Wait()
 	t.Logf("kube-apiserver: stopped %v after the stop began, started %v later, ready %v after that; a job finished %v after its return",
 		o.Stopped.Sub(out.from).Round(100*time.Millisecond), out.down.Round(100*time.Millisecond), o.Healthy.Sub(o.Started).Round(100*time.Millisecond), out.recovered.Round(100*time.Millisecond))
 	return out
+}
+
+// saveManagerLog saves the leading manager's log to a file in the temporary directory, for a look at
+// what it did.
+func saveManagerLog(ctx context.Context, t *testing.T, file string) {
+	holder, err := leaseHolder(ctx)
+	if err != nil {
+		t.Logf("manager log: %v", err)
+		return
+	}
+	pod, _, _ := strings.Cut(holder, "_")
+	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
+	if err != nil {
+		t.Logf("manager log: %v", err)
+		return
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Logf("manager log: %v", err)
+		return
+	}
+	raw, err := cs.CoreV1().Pods(info.SystemNamespace).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Logf("manager log of %s: %v", pod, err)
+		return
+	}
+	path := filepath.Join(os.TempDir(), file)
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Logf("manager log: %v", err)
+		return
+	}
+	t.Logf("the log of manager pod %s is in %s", pod, path)
 }
 
 // hookReceiver records webhook deliveries by job and can hang.
