@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
+	"github.com/seek-api/seek-operator/internal/reconnect"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/tenants"
 	"github.com/seek-api/seek-operator/internal/webhook"
@@ -181,6 +182,9 @@ func CacheOptions(credentialsNamespace string) cache.Options {
 	ours := labels.NewSelector().Add(*req)
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
+		// Informers reconnect within a second of an apiserver's return, not after the reflector's
+		// back-off of up to a minute: jobs move again at once after an apiserver restart.
+		NewInformer: reconnect.NewInformer,
 		ByObject: map[client.Object]cache.ByObject{
 			&batchv1.Job{}:  {Label: ours},
 			&corev1.Pod{}:   {Label: ours},

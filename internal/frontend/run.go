@@ -27,6 +27,7 @@ import (
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/apikeys"
 	"github.com/seek-api/seek-operator/internal/credentials"
+	"github.com/seek-api/seek-operator/internal/reconnect"
 	"github.com/seek-api/seek-operator/internal/signingkeys"
 	"github.com/seek-api/seek-operator/internal/webhook"
 )
@@ -97,6 +98,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Scheme: scheme,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
+			// Informers reconnect within a second of an apiserver's return, not after the reflector's
+			// back-off of up to a minute, so answers are current again at once.
+			NewInformer: reconnect.NewInformer,
 			// Keys and workers are only read, on every request: hand out the cached objects themselves
 			// rather than deep copies. SeekJobs are copied: cancel patches the object it reads.
 			ByObject: map[client.Object]cache.ByObject{
