@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -334,6 +335,9 @@ func TestChaos(t *testing.T) {
 	for _, e := range down.errors {
 		fmt.Fprintf(tw, "\t%s\t\n", e)
 	}
+	for _, p := range apiserver.phases(answers) {
+		fmt.Fprintf(tw, "\t%s\t\n", p)
+	}
 	for _, w := range slices.Sorted(maps.Keys(states)) {
 		mode := "pooled"
 		if jobMode[w] {
@@ -351,6 +355,7 @@ func TestChaos(t *testing.T) {
 		fmt.Fprintf(tw, "%s (+%v)\t%v\t%v\t%v\t\n", d.what, d.at.Sub(begin).Round(time.Second), d.down.Round(100*time.Millisecond),
 			d.back.Round(100*time.Millisecond), d.recovered.Round(100*time.Millisecond))
 	}
+	fmt.Fprintf(tw, "first job accepted after the apiserver's return finished after\t%v\t\n", apiserver.newJob)
 	fmt.Fprintf(tw, "\nphase\tduration\t\n")
 	fmt.Fprintf(tw, "disruptions\t%v\t\n", chaosDuration.Round(time.Second))
 	fmt.Fprintf(tw, "start to last submission\t%v\t\n", lastSubmission.Sub(begin).Round(time.Second))
@@ -861,11 +866,38 @@ type apiserverOutage struct {
 	disruption
 	// from and to bound the outage: from the stop's start to the apiserver answering /readyz again.
 	from, to time.Time
+	// outage is when the apiserver stopped, started again and answered /readyz.
+	outage localcluster.Outage
 	accepted []string
+	// acceptedAt is when each of accepted was accepted.
+	acceptedAt []time.Time
+	// newJob is when the first job accepted after the apiserver's return finished (its completionTime,
+	// whole seconds), after the return: the manager saw it (its informers are back) and ran it.
+	newJob time.Duration
 }
 
 func (o apiserverOutage) answersWhileDown(answers []apiAnswer) answerCounts {
 	return countAnswers(slices.DeleteFunc(slices.Clone(answers), func(a apiAnswer) bool { return a.at.Before(o.from) || a.at.After(o.to) }))
+}
+
+// phases counts the answers to the requests sent while the apiserver stopped, was down, started,
+// and in the 20 s after it was ready.
+func (o apiserverOutage) phases(answers []apiAnswer) []string {
+	phases := []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"stopping", o.from, o.outage.Stopped},
+		{"down", o.outage.Stopped, o.outage.Started},
+		{"starting", o.outage.Started, o.outage.Healthy},
+		{"ready (20 s)", o.outage.Healthy, o.outage.Healthy.Add(20 * time.Second)},
+	}
+	var out []string
+	for _, p := range phases {
+		c := countAnswers(slices.DeleteFunc(slices.Clone(answers), func(a apiAnswer) bool { return a.sent.Before(p.from) || !a.sent.Before(p.to) }))
+		out = append(out, fmt.Sprintf("sent while %s (%v): %s; slowest %v", p.name, p.to.Sub(p.from).Round(100*time.Millisecond), formatCounts(c.by), c.slowest.Round(100*time.Millisecond)))
+	}
+	return out
 }
 
 // chaosRestartApiserver stops kube-apiserver for chaosApiserverDown and starts it again, while a probe
@@ -889,7 +921,7 @@ func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, ns 
 				_, name := api.submitOnce(ctx, chaosSubmission{key: fmt.Sprintf("probe-%d", n), worker: "echo", input: fmt.Sprintf(`"message": "probe %d"`, n)})
 				if name != "" {
 					mu.Lock()
-					out.accepted = append(out.accepted, name)
+					out.accepted, out.acceptedAt = append(out.accepted, name), append(out.acceptedAt, time.Now())
 					mu.Unlock()
 				}
 			})
@@ -904,7 +936,7 @@ func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, ns 
 		out.err = err
 		return out
 	}
-	out.to = o.Healthy
+	out.to, out.outage = o.Healthy, o
 	out.down, out.back = o.Started.Sub(o.Stopped), o.Healthy.Sub(out.at)
 	at, err := firstFinish(ctx, ns, 3*time.Minute)
 	out.recovered, out.err = at.Sub(o.Healthy), err
@@ -912,8 +944,26 @@ func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, ns 
 	time.Sleep(time.Until(o.Healthy.Add(20 * time.Second)))
 	stopProbe()
 	probes.Wait()
-	t.Logf("kube-apiserver: stopped %v after the stop began, started %v later, ready %v after that; a job finished %v after its return",
-		o.Stopped.Sub(out.from).Round(100*time.Millisecond), out.down.Round(100*time.Millisecond), o.Healthy.Sub(o.Started).Round(100*time.Millisecond), out.recovered.Round(100*time.Millisecond))
+	out.newJob = -1
+	if i := slices.IndexFunc(out.acceptedAt, func(at time.Time) bool { return at.After(o.Healthy) }); i < 0 {
+		out.err = errors.Join(out.err, errors.New("no job was accepted in the 20 s after the apiserver's return"))
+	} else {
+		sj := &seekv1alpha1.SeekJob{}
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: out.accepted[i]}, sj)
+			if err == nil && sj.Status.CompletionTime != nil {
+				out.newJob = sj.Status.CompletionTime.Sub(o.Healthy)
+				break
+			}
+			if time.Now().After(deadline) {
+				out.err = errors.Join(out.err, fmt.Errorf("job %s, accepted %v after the apiserver's return, did not finish within 3 min", out.accepted[i], out.acceptedAt[i].Sub(o.Healthy)))
+				break
+			}
+		}
+	}
+	t.Logf("kube-apiserver: stopped %v after the stop began, started %v later, ready %v after that; a job finished %v after its return; the first job accepted after it finished %v after it",
+		o.Stopped.Sub(out.from).Round(100*time.Millisecond), out.down.Round(100*time.Millisecond), o.Healthy.Sub(o.Started).Round(100*time.Millisecond),
+		out.recovered.Round(100*time.Millisecond), out.newJob)
 	return out
 }
 
