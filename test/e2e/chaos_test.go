@@ -867,7 +867,7 @@ type apiserverOutage struct {
 	// from and to bound the outage: from the stop's start to the apiserver answering /readyz again.
 	from, to time.Time
 	// outage is when the apiserver stopped, started again and answered /readyz.
-	outage localcluster.Outage
+	outage   localcluster.Outage
 	accepted []string
 	// acceptedAt is when each of accepted was accepted.
 	acceptedAt []time.Time
