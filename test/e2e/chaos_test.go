@@ -26,6 +26,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -90,8 +91,24 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = tn.Delete(context.Background(), k8s) })
 	ns := tn.Namespace
+	t.Cleanup(func() {
+		// Wait (a while) for the namespace and its thousands of SeekJobs to go, so that the tests after
+		// this one do not share the node with the deletion.
+		start := time.Now()
+		if err := tn.Delete(context.Background(), k8s); err != nil {
+			t.Logf("delete the tenant: %v", err)
+			return
+		}
+		for time.Since(start) < 3*time.Minute {
+			if err := k8s.Get(context.Background(), client.ObjectKey{Name: ns}, &corev1.Namespace{}); apierrors.IsNotFound(err) {
+				t.Logf("namespace %s deleted in %v", ns, time.Since(start).Round(time.Second))
+				return
+			}
+			time.Sleep(time.Second)
+		}
+		t.Logf("namespace %s still there %v after its deletion", ns, time.Since(start).Round(time.Second))
+	})
 	api := &chaosAPI{key: tn.APIKey, http: &http.Client{Timeout: 20 * time.Second}}
 
 	failWorker := "chaos-fail-" + ns
