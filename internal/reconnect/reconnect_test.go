@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
 )
@@ -50,6 +51,8 @@ func (f *failing) Watch(metav1.ListOptions) (watch.Interface, error) {
 
 func TestListerWatcher(t *testing.T) {
 	gone := apierrors.NewGone("too old")
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("RBAC: not loaded"))
+	unavailable := apierrors.NewServiceUnavailable("starting")
 	for _, tc := range []struct {
 		name      string
 		errs      []error
@@ -60,6 +63,8 @@ func TestListerWatcher(t *testing.T) {
 		{"retries refused connections", []error{refused, refused, refused}, nil, 4},
 		{"returns other errors at once", []error{gone, refused}, gone, 1},
 		{"returns an error after refused ones", []error{refused, gone}, gone, 2},
+		{"retries a starting apiserver's 403 and 503 after a refused connection", []error{refused, forbidden, unavailable}, nil, 4},
+		{"returns a 403 at once when the apiserver was not away", []error{forbidden}, forbidden, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, call := range []struct {
@@ -80,7 +85,7 @@ func TestListerWatcher(t *testing.T) {
 			} {
 				f := &failing{errs: tc.errs}
 				err := call.do(ListerWatcher(f, time.Millisecond))
-				if !errors.Is(err, tc.wantErr) && !(apierrors.IsGone(err) && apierrors.IsGone(tc.wantErr)) {
+				if !errors.Is(err, tc.wantErr) && !(tc.wantErr != nil && err != nil && apierrors.ReasonForError(err) == apierrors.ReasonForError(tc.wantErr)) {
 					t.Errorf("%s: error = %v, want %v", call.op, err, tc.wantErr)
 				}
 				if f.calls != tc.wantCalls {
@@ -121,5 +126,30 @@ func TestInformer(t *testing.T) {
 	defer cancel()
 	if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		t.Fatal("not synced 5 s after the apiserver's return")
+	}
+}
+
+// TestStartingWindow: a starting apiserver's errors are retried only within the window of a refused
+// connection.
+func TestStartingWindow(t *testing.T) {
+	now := time.Now()
+	p := &patient{window: time.Minute, now: func() time.Time { return now }}
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("denied"))
+	if p.away(forbidden) {
+		t.Error("a 403 before any refused connection counts as away")
+	}
+	if !p.away(refused) {
+		t.Error("a refused connection does not count as away")
+	}
+	now = now.Add(59 * time.Second)
+	if !p.away(forbidden) {
+		t.Error("a 403 59 s after a refused connection does not count as away")
+	}
+	now = now.Add(2 * time.Second)
+	if p.away(forbidden) {
+		t.Error("a 403 61 s after a refused connection counts as away")
+	}
+	if p.away(apierrors.NewGone("too old")) {
+		t.Error("410 Gone counts as away")
 	}
 }
