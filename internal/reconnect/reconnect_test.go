@@ -50,7 +50,7 @@ func (f *failing) Watch(metav1.ListOptions) (watch.Interface, error) {
 }
 
 func TestListerWatcher(t *testing.T) {
-	gone := apierrors.NewGone("too old")
+	gone := apierrors.NewResourceExpired("too old")
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("RBAC: not loaded"))
 	unavailable := apierrors.NewServiceUnavailable("starting")
 	for _, tc := range []struct {
@@ -149,7 +149,7 @@ func TestStartingWindow(t *testing.T) {
 	if p.away(forbidden) {
 		t.Error("a 403 61 s after a refused connection counts as away")
 	}
-	if p.away(apierrors.NewGone("too old")) {
+	if p.away(apierrors.NewResourceExpired("too old")) {
 		t.Error("410 Gone counts as away")
 	}
 }
