@@ -70,8 +70,8 @@ const (
 const chaosManagerLease = "seek-operator.seek-api.com"
 
 // TestChaos runs 2,000 jobs in both execution modes while the cluster is disrupted: the manager's pod
-// is deleted ten times, the kubelet restarted once, kube-apiserver stopped for 30 s and started again,
-// and the jobs' webhook receiver hangs for a minute. Afterwards every accepted job reached exactly one
+// is deleted ten times, the kubelet killed and started again once, kube-apiserver killed and started
+// again 30 s later, and the jobs' webhook receiver hangs for a minute (docs/chaos.md). Afterwards every accepted job reached exactly one
 // terminal state, no SeekJob got two Jobs, no job made more attempts than its worker's retries allow,
 // every finished job with a callback got its terminal event (delivered, with one webhook-id however
 // often it was sent), and the REST API answered only 2xx for stored jobs, 503 or 429 with
@@ -921,7 +921,7 @@ func (o apiserverOutage) phases(answers []apiAnswer) []string {
 	return out
 }
 
-// chaosRestartApiserver stops kube-apiserver for chaosApiserverDown and starts it again, while a probe
+// chaosRestartApiserver kills kube-apiserver, starts it again chaosApiserverDown later, while a probe
 // submits a job every 250 ms (each once), from 2 s before to 20 s after, and measures how long after
 // its return a job finishes.
 func chaosRestartApiserver(ctx context.Context, t *testing.T, api *chaosAPI, ns string) apiserverOutage {
