@@ -134,11 +134,13 @@ func closeInheritedOnExec() {
 	})
 }
 
-// stop stops the named daemon: SIGTERM, then SIGKILL after grace.
+// stop stops the named daemon: SIGTERM, then SIGKILL after grace; a grace of zero kills it at once.
 func (c *Cluster) stop(name string, grace time.Duration) error {
 	pid, ok := c.pid(name)
 	if ok {
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		if grace > 0 {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
 		deadline := time.Now().Add(grace)
 		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
