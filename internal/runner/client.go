@@ -161,26 +161,28 @@ func (f *failures) succeeded() {
 }
 
 // lease asks for the next job, retrying until it gets an answer, ctx ends, or the token has been
-// refused for AuthGiveUp. The runner has been idle since idleSince.
-func (r *runner) lease(ctx context.Context, idleSince time.Time) (*dispatch.LeaseResponse, error) {
+// refused for AuthGiveUp. The runner has been idle for idle. It returns the answer and how long the
+// call that got it took (failed calls before it not included).
+func (r *runner) lease(ctx context.Context, idle time.Duration) (*dispatch.LeaseResponse, time.Duration, error) {
 	b := r.newBackoff()
 	f := &failures{log: r.log.Printf, what: "lease"}
 	var authSince time.Time
 	for {
 		var resp dispatch.LeaseResponse
-		err := r.call(ctx, dispatch.PathLease, dispatch.LeaseRequest{IdleSeconds: time.Since(idleSince).Seconds()}, &resp, dispatch.LeaseWait+callSlack)
+		sent := time.Now()
+		err := r.call(ctx, dispatch.PathLease, dispatch.LeaseRequest{IdleSeconds: idle.Seconds()}, &resp, dispatch.LeaseWait+callSlack)
 		if err == nil {
 			f.succeeded()
-			return &resp, nil
+			return &resp, time.Since(sent), nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 		if _, ok := errors.AsType[*tokenError](err); ok || isAuth(err) {
 			if authSince.IsZero() {
 				authSince = time.Now()
 			} else if time.Since(authSince) >= r.cfg.AuthGiveUp {
-				return nil, fmt.Errorf("%w: refused for %s, last: %w", ErrUnauthorized, round(time.Since(authSince)), err)
+				return nil, 0, fmt.Errorf("%w: refused for %s, last: %w", ErrUnauthorized, round(time.Since(authSince)), err)
 			}
 		} else {
 			authSince = time.Time{}
@@ -188,7 +190,7 @@ func (r *runner) lease(ctx context.Context, idleSince time.Time) (*dispatch.Leas
 		wait := b.next()
 		f.failed(err, wait)
 		if !sleep(ctx, wait) {
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 	}
 }

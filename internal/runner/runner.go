@@ -196,12 +196,15 @@ func Run(ctx context.Context, cfg Config) error {
 		r.log.Printf("OOM kills will not be detected: %v", err)
 	}
 	r.log.Printf("leasing jobs from %s for %q", cfg.URL, cfg.Command)
-	idleSince := time.Now()
+	// idle is how long the endpoint has answered that it had no job for this pod, since its last job.
+	// Time the endpoint could not be reached or failed (a manager restart, an apiserver outage) does
+	// not count: a pod must not leave its pool for the outage's sake, with jobs waiting behind it.
+	var idle time.Duration
 	for {
 		if r.cfg.ReapOrphans {
 			reapOrphans()
 		}
-		resp, err := r.lease(ctx, idleSince)
+		resp, answeredIn, err := r.lease(ctx, idle)
 		if err == nil && resp.Job != nil {
 			// Even when told to stop meanwhile: the job is this pod's now, and handle gives it back.
 			r.handle(ctx, resp.Job)
@@ -209,9 +212,10 @@ func Run(ctx context.Context, cfg Config) error {
 				r.log.Printf("stopped (%v)", context.Cause(ctx))
 				return nil
 			}
-			idleSince = time.Now()
+			idle = 0
 			continue
 		}
+		idle += answeredIn
 		switch {
 		case ctx.Err() != nil:
 			r.log.Printf("stopping (%v): no job was running", context.Cause(ctx))
@@ -219,7 +223,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case err != nil:
 			return err
 		case resp.Exit:
-			r.log.Printf("exiting: the dispatch endpoint has no more work for this pod (idle %s)", round(time.Since(idleSince)))
+			r.log.Printf("exiting: the dispatch endpoint has no more work for this pod (idle %s)", round(idle))
 			return nil
 		}
 	}

@@ -656,6 +656,40 @@ func TestExitAndIdleSeconds(t *testing.T) {
 	}
 }
 
+// TestIdleExcludesFailedCalls: time the dispatch endpoint failed (a manager restart, an apiserver
+// outage) is not idle time, so a pool pod does not exit for an outage's sake with jobs waiting.
+func TestIdleExcludesFailedCalls(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	failures := make([]int, 40)
+	for i := range failures {
+		failures[i] = http.StatusServiceUnavailable
+	}
+	h.f.set(func(f *fakeDispatch) { f.fail[dispatch.PathLease] = failures })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- h.run(ctx) }()
+	for len(h.f.state().leases) < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := h.f.state()
+	failedFor := time.Since(start) - 3*fakePollWait
+	if failedFor < 200*time.Millisecond {
+		t.Fatalf("the lease failed for only %v; the test needs longer", failedFor)
+	}
+	// The first answered lease follows the failures: idle 0. Each later one adds one empty long poll.
+	for i, l := range s.leases[:3] {
+		if max := float64(i+1) * 2 * fakePollWait.Seconds(); l.IdleSeconds > max {
+			t.Errorf("lease %d sent idle %.3fs after %v of failed calls, want at most %.3fs: %+v", i, l.IdleSeconds, failedFor, max, s.leases)
+		}
+	}
+}
+
 // TestAuthRetry: a refused token is retried, re-read from its file for every call, until accepted.
 func TestAuthRetry(t *testing.T) {
 	t.Parallel()
