@@ -226,11 +226,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // Leader election defaults. Kubernetes' own controllers renew within 10 s of a 15 s lease; Seek's
 // manager waits longer, so that an apiserver outage (a restart, an upgrade: tens of seconds) does not
-// make it give up leading, exit and then crash-loop while the apiserver is still away. The price: a
-// leader that crashes (not a graceful stop, which releases the Lease) is replaced after up to a minute.
+// make it give up leading, exit and then crash-loop while the apiserver is still away. A renewal
+// starts up to RetryPeriod after the last one, so an outage of RenewDeadline-RetryPeriod (75 s) is
+// ridden out; a restarted apiserver answers 403 for tens of seconds before it is ready on a busy node
+// (docs/chaos.md: 30 s down and 15 to 20 s starting). The price: a leader that crashes (not a graceful
+// stop, which releases the Lease) is replaced after up to 90 s.
 const (
-	DefaultLeaseDuration = 60 * time.Second
-	DefaultRenewDeadline = 50 * time.Second
+	DefaultLeaseDuration = 90 * time.Second
+	DefaultRenewDeadline = 80 * time.Second
 	DefaultRetryPeriod   = 5 * time.Second
 )
 
