@@ -38,13 +38,14 @@
 //
 //	latency      echo jobs one at a time with Prefer: wait, Job mode and Pooled alternating:
 //	             submit → answer p50 / p90
-//	job-burst    echo jobs submitted at once in Job mode, one request each: completed/s
+//	job-burst    echo jobs submitted at once in Job mode, one request each: completed/s, through a
+//	             worker capped at -node-max-concurrent (slot grants), then through one without a cap
 //	b0           raw SeekJob creates/s on the cluster (admin client, tenant quota)
 //	batch-echo   one batch call of -node-batch-jobs echo jobs (Pooled, a fresh tenant): the call's
 //	             latency, then submit → last completed jobs/s
 //	batch-email  the same with the email validator, inputs that need no MX lookup (check_mx false)
 //
-// For job-burst and the batch phases: API writes per job (apiserver_request_total deltas by verb and
+// For job-burst (both workers) and the batch phases: API writes per job (apiserver_request_total deltas by verb and
 // resource, every client; the manager's own rest_client_requests_total by method) and CPU per job of
 // the manager, frontend and worker pods (their cgroups' CPU accounting, sampled every 500 ms).
 package main
@@ -129,7 +130,7 @@ func main() {
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
 	node := nodeConfig{}
 	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time with Prefer: wait in each mode for the latency (0 skips the real-node phases).")
-	flag.IntVar(&node.burstJobs, "node-jobs", 500, "Real node: echo jobs submitted at once, one request each, for the Job mode throughput.")
+	flag.IntVar(&node.burstJobs, "node-jobs", 200, "Real node: echo jobs submitted at once, one request each, for the Job mode throughput (twice: through a worker capped at -node-max-concurrent, then through one without a cap).")
 	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", localcluster.SampleMaxConcurrentJobs(), "Real node: the workers' limits.maxConcurrentJobs, as the local cluster sets it for the sample workers (0: no cap).")
 	flag.IntVar(&node.batchJobs, "node-batch-jobs", 1000, "Real node: inputs of the one batch call of the batch phases (and SeekJobs of the local B0).")
 	flag.IntVar(&node.poolMaxPods, "node-pool-max-pods", 4, "Real node: pool.maxPods of the Pooled workers.")

@@ -38,7 +38,8 @@ import (
 const (
 	// phaseLatency: echo jobs one at a time with Prefer: wait, Job mode and Pooled alternating.
 	phaseLatency = "latency"
-	// phaseJobBurst: echo jobs submitted at once in Job mode, one request each, until all completed.
+	// phaseJobBurst: echo jobs submitted at once in Job mode, one request each, until all completed:
+	// through a worker capped at maxConcurrent (slot grants), then through one without a cap.
 	phaseJobBurst = "job-burst"
 	// phaseB0: raw SeekJob creates on the local cluster (admin client), the ceiling of the batch call.
 	phaseB0 = "b0"
@@ -168,12 +169,12 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 		if err != nil {
 			return err
 		}
-		jobW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModeJob)
+		jobW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModeJob, cfg.maxConcurrent)
 		if err != nil {
 			return err
 		}
 		if cfg.phases[phaseLatency] {
-			poolW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModePooled)
+			poolW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModePooled, cfg.maxConcurrent)
 			if err != nil {
 				return err
 			}
@@ -182,8 +183,17 @@ func runNode(ctx context.Context, cfg nodeConfig) error {
 			}
 		}
 		if cfg.phases[phaseJobBurst] {
-			if rep.jobBurst, err = n.burst(ctx, tenant, api, jobW); err != nil {
+			if rep.jobBurst, err = n.burst(ctx, tenant, api, jobW, cfg.maxConcurrent); err != nil {
 				return fmt.Errorf("job-burst phase: %w", err)
+			}
+			if cfg.maxConcurrent > 0 {
+				uncappedW, err := n.worker(ctx, "echo", seekv1alpha1.ExecutionModeJob, 0)
+				if err != nil {
+					return err
+				}
+				if rep.jobBurstUncapped, err = n.burst(ctx, tenant, api, uncappedW, 0); err != nil {
+					return fmt.Errorf("job-burst phase, no cap: %w", err)
+				}
 			}
 		}
 	}
@@ -234,12 +244,18 @@ func (n *nodeRun) tenant(ctx context.Context, prefix string) (string, *nodeAPI, 
 }
 
 // worker makes a SeekWorker of the run from a sample worker's spec (image, command, schema, ...) in
-// the given mode, once, waits until it is ready, and deletes it at the end of the run.
-func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.ExecutionMode) (string, error) {
-	if name, ok := n.workers[sample+"/"+string(mode)]; ok {
+// the given mode with limits.maxConcurrentJobs maxConcurrent (0: no cap), once, waits until it is
+// ready, and deletes it at the end of the run.
+func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.ExecutionMode, maxConcurrent int) (string, error) {
+	key := fmt.Sprintf("%s/%s/%d", sample, mode, maxConcurrent)
+	if name, ok := n.workers[key]; ok {
 		return name, nil
 	}
-	sw := benchWorker(n.samples[sample], fmt.Sprintf("bench-%s-%s-%s", sample, strings.ToLower(string(mode)), n.suffix), mode, n.cfg.maxConcurrent, n.cfg.poolMaxPods)
+	name := fmt.Sprintf("bench-%s-%s-%s", sample, strings.ToLower(string(mode)), n.suffix)
+	if maxConcurrent != n.cfg.maxConcurrent {
+		name = fmt.Sprintf("bench-%s-%s-cap%d-%s", sample, strings.ToLower(string(mode)), maxConcurrent, n.suffix)
+	}
+	sw := benchWorker(n.samples[sample], name, mode, maxConcurrent, n.cfg.poolMaxPods)
 	if err := n.c.Create(ctx, sw); err != nil {
 		return "", err
 	}
@@ -251,7 +267,7 @@ func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.E
 	if err != nil {
 		return "", fmt.Errorf("worker %s never ready: %w", sw.Name, err)
 	}
-	n.workers[sample+"/"+string(mode)] = sw.Name
+	n.workers[key] = sw.Name
 	return sw.Name, nil
 }
 
@@ -326,9 +342,10 @@ func (n *nodeRun) meter(ns string) *resourceMeter {
 	}}
 }
 
-// burst submits cfg.burstJobs echo jobs at once, one request each, and waits until all completed.
-func (n *nodeRun) burst(ctx context.Context, ns string, api *nodeAPI, worker string) (*batchResult, error) {
-	fmt.Fprintf(os.Stderr, "bench: job-burst, %d echo jobs at once in Job mode\n", n.cfg.burstJobs)
+// burst submits cfg.burstJobs echo jobs at once, one request each, to worker (capped at
+// maxConcurrent, 0: no cap), and waits until all completed.
+func (n *nodeRun) burst(ctx context.Context, ns string, api *nodeAPI, worker string, maxConcurrent int) (*batchResult, error) {
+	fmt.Fprintf(os.Stderr, "bench: job-burst, %d echo jobs at once in Job mode, maxConcurrentJobs %d (0: no cap)\n", n.cfg.burstJobs, maxConcurrent)
 	done, err := watchFinished(ctx, n.c, ns)
 	if err != nil {
 		return nil, err
@@ -392,7 +409,7 @@ func (n *nodeRun) batch(ctx context.Context, phase, sample string, input func(i 
 	if err != nil {
 		return nil, err
 	}
-	worker, err := n.worker(ctx, sample, seekv1alpha1.ExecutionModePooled)
+	worker, err := n.worker(ctx, sample, seekv1alpha1.ExecutionModePooled, n.cfg.maxConcurrent)
 	if err != nil {
 		return nil, err
 	}

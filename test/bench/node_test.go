@@ -191,12 +191,13 @@ func TestNodeReport(t *testing.T) {
 		}
 	}
 	r := &nodeReport{
-		cfg:        nodeConfig{burstJobs: 500, concurrency: 16, maxConcurrent: 8, poolMaxPods: 4, controlPlaneB0: 900},
-		latency:    &latencyResult{job: ms(1000, 1100, 900), pooled: ms(200, 150, 300)},
-		jobBurst:   &batchResult{jobs: 500, call: 2 * time.Second, elapsed: 200 * time.Second, use: use(500, 2500, 1500)},
-		batchEcho:  &batchResult{jobs: 1000, call: 1500 * time.Millisecond, elapsed: 10 * time.Second, use: use(1000, 2000, 0)},
-		batchEmail: &batchResult{jobs: 998, call: 1800 * time.Millisecond, elapsed: 20 * time.Second, use: resourceUse{}, refused: []string{"7: unavailable busy", "9: unavailable busy"}},
-		b0:         500,
+		cfg:              nodeConfig{burstJobs: 500, concurrency: 16, maxConcurrent: 8, poolMaxPods: 4, controlPlaneB0: 900},
+		latency:          &latencyResult{job: ms(1000, 1100, 900), pooled: ms(200, 150, 300)},
+		jobBurst:         &batchResult{jobs: 500, call: 2 * time.Second, elapsed: 200 * time.Second, use: use(500, 2500, 1500)},
+		jobBurstUncapped: &batchResult{jobs: 500, call: 2 * time.Second, elapsed: 100 * time.Second, use: use(500, 2000, 1500)},
+		batchEcho:        &batchResult{jobs: 1000, call: 1500 * time.Millisecond, elapsed: 10 * time.Second, use: use(1000, 2000, 0)},
+		batchEmail:       &batchResult{jobs: 998, call: 1800 * time.Millisecond, elapsed: 20 * time.Second, use: resourceUse{}, refused: []string{"7: unavailable busy", "9: unavailable busy"}},
+		b0:               500,
 	}
 	var out bytes.Buffer
 	if err := r.print(&out); err != nil {
@@ -206,7 +207,8 @@ func TestNodeReport(t *testing.T) {
 	for _, want := range []*regexpLine{
 		{"echo one at a time", []string{"1000 / 1000", "200 / 200", "Pooled p50 ≤ 250"}},
 		{"Job mode p50 / Pooled p50", []string{"5.0"}},
-		{"500 jobs submitted at once", []string{"2.50"}},
+		{"500 jobs submitted at once (one request each), worker capped at 8", []string{"2.50"}},
+		{"500 jobs submitted at once (one request each), worker no cap", []string{"5.00"}},
 		{"control-plane phase", []string{"900"}},
 		{"echo, 1000 jobs in one batch call: the call (s)", []string{"1.50", "≤ 2"}},
 		{"ids/s of the call / B0", []string{"1.33"}},
@@ -214,7 +216,7 @@ func TestNodeReport(t *testing.T) {
 		{"submit → last completed", []string{"49.9"}},
 		{"email-validator (no MX lookups), 1000 jobs in one batch call", []string{"1.80"}},
 		{"items refused (first: 7: unavailable busy)", []string{"2"}},
-		{"creates + manager writes", []string{"9.00", "3.00", "0.00"}},
+		{"creates + manager writes", []string{"9.00", "8.00", "3.00", "0.00"}},
 		{"every write of a job's life, every client: submit to deletion", []string{"9.00", "3.00", "0.00"}},
 		{"  PUT seek-api.com/seekjobs/status", []string{"5.00", "2.00"}},
 		{"CPU ms, manager", []string{"4.0", "2.0", "n/a"}},
