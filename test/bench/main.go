@@ -130,7 +130,7 @@ func main() {
 	flag.StringVar(&cfg.restProfile, "rest-cpuprofile", "", "Write CPU profiles of this process (load generator and frontend) during each REST measurement, to <path>.<n>; merge them with go tool pprof.")
 	node := nodeConfig{}
 	flag.IntVar(&node.latencyJobs, "node-latency-jobs", 30, "Real node: echo jobs submitted one at a time with Prefer: wait in each mode for the latency (0 skips the real-node phases).")
-	flag.IntVar(&node.burstJobs, "node-jobs", 200, "Real node: echo jobs submitted at once, one request each, for the Job mode throughput (twice: through a worker capped at -node-max-concurrent, then through one without a cap).")
+	flag.IntVar(&node.burstJobs, "node-jobs", 100, "Real node: echo jobs submitted at once, one request each, for the Job mode throughput (twice: through a worker capped at -node-max-concurrent, then through one without a cap).")
 	flag.IntVar(&node.maxConcurrent, "node-max-concurrent", localcluster.SampleMaxConcurrentJobs(), "Real node: the workers' limits.maxConcurrentJobs, as the local cluster sets it for the sample workers (0: no cap).")
 	flag.IntVar(&node.batchJobs, "node-batch-jobs", 1000, "Real node: inputs of the one batch call of the batch phases (and SeekJobs of the local B0).")
 	flag.IntVar(&node.poolMaxPods, "node-pool-max-pods", 4, "Real node: pool.maxPods of the Pooled workers.")
