@@ -693,9 +693,15 @@ func runFairnessOnly(cfg config) error {
 	if err != nil {
 		return fmt.Errorf("callback fairness phase: %w", err)
 	}
-	fmt.Fprintf(os.Stdout, "\nSeek callback fairness benchmark, %d CPUs\n\n", runtime.NumCPU())
+	return printTable("callback fairness", fair.print)
+}
+
+// printTable prints the table of a phase run on its own: a title naming the benchmark, then
+// measure, value and target columns filled by rows.
+func printTable(name string, rows func(tw *tabwriter.Writer)) error {
+	fmt.Fprintf(os.Stdout, "\nSeek %s benchmark, %d CPUs\n\n", name, runtime.NumCPU())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
-	fair.print(tw)
+	rows(tw)
 	return tw.Flush()
 }

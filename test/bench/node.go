@@ -251,10 +251,7 @@ func (n *nodeRun) worker(ctx context.Context, sample string, mode seekv1alpha1.E
 	if name, ok := n.workers[key]; ok {
 		return name, nil
 	}
-	name := fmt.Sprintf("bench-%s-%s-%s", sample, strings.ToLower(string(mode)), n.suffix)
-	if maxConcurrent != n.cfg.maxConcurrent {
-		name = fmt.Sprintf("bench-%s-%s-cap%d-%s", sample, strings.ToLower(string(mode)), maxConcurrent, n.suffix)
-	}
+	name := fmt.Sprintf("bench-%s-%s-cap%d-%s", sample, strings.ToLower(string(mode)), maxConcurrent, n.suffix)
 	sw := benchWorker(n.samples[sample], name, mode, maxConcurrent, n.cfg.poolMaxPods)
 	if err := n.c.Create(ctx, sw); err != nil {
 		return "", err

@@ -95,11 +95,7 @@ func runScaleOnly(cfg config) error {
 	if err != nil {
 		return fmt.Errorf("scale phase: %w", err)
 	}
-	fmt.Fprintf(os.Stdout, "\nSeek scale benchmark, %d CPUs\n\n", runtime.NumCPU())
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measure\tvalue\ttarget\t")
-	res.print(tw)
-	return tw.Flush()
+	return printTable("scale", res.print)
 }
 
 // runScale measures what retained finished SeekJobs cost the manager and the frontend: memory per
