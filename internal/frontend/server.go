@@ -658,6 +658,12 @@ func toAPIError(r *http.Request, err error) *restapi.Error {
 		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)),
 		isQuotaUnknown(err):
 		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
+	case apierrors.IsForbidden(err):
+		// The frontend's own request was refused (a tenant's quota is answered before this): a restarted
+		// apiserver answers 403 until its RBAC is loaded (docs/chaos.md). Transient then; logged, as a
+		// lasting refusal is a misconfigured release.
+		ctrl.LoggerFrom(r.Context()).Error(err, "The apiserver refused the frontend's request", "method", r.Method, "path", r.URL.Path)
+		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
 	default:
 		ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)
 		return &restapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
