@@ -764,7 +764,7 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 }
 
 // updateJob changes the status of the caller's job with change, in one write unless change returns
-// false, re-reading the job from the apiserver after a conflict. It returns false when the job is not
+// false, re-reading the job from the apiserver after a conflict or before a refusal. It returns false when the job is not
 // in the caller's namespace, is gone, or may not be changed by the caller (may).
 func (d *Dispatcher) updateJob(ctx context.Context, c *caller, key types.NamespacedName, may func(sj *seekv1alpha1.SeekJob) bool,
 	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
@@ -774,6 +774,13 @@ func (d *Dispatcher) updateJob(ctx context.Context, c *caller, key types.Namespa
 	fromCache := true
 	for range reportWriteAttempts {
 		sj, err := d.readJob(ctx, key, fromCache)
+		if err == nil && fromCache && (sj == nil || !may(sj)) {
+			// A refusal read from the cache is confirmed by the apiserver: the cache may lag behind
+			// another writer (the job's cancel), and a wrongly refused report loses a result.
+			// Refusals are rare, so this read costs little.
+			fromCache = false
+			sj, err = d.readJob(ctx, key, false)
+		}
 		if sj == nil || err != nil || !may(sj) {
 			return false, err
 		}

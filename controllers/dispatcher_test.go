@@ -3,12 +3,17 @@ package controllers
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -64,5 +69,48 @@ func TestJobOfPod(t *testing.T) {
 		if got := jobOfPod(tc.pod); got != tc.want {
 			t.Errorf("jobOfPod = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestUpdateJobConfirmsRefusal: a job the cache shows the caller may not change (the cache lags behind
+// another writer, here the job's cancel) is read again from the apiserver before the caller is refused.
+func TestUpdateJobConfirmsRefusal(t *testing.T) {
+	running := runningPooledJob(1)
+	canceled := running.DeepCopy()
+	canceled.Status.State = seekv1alpha1.JobStateCanceled
+	isCanceled := func(sj *seekv1alpha1.SeekJob) bool { return sj.Status.State == seekv1alpha1.JobStateCanceled }
+	c := &caller{namespace: "tenant", worker: "echo", pod: testutil.MakePod("pool-pod", "tenant").UID("pod-uid").Obj()}
+	key := types.NamespacedName{Namespace: "tenant", Name: "job"}
+
+	cases := []struct {
+		name             string
+		cache, apiserver *seekv1alpha1.SeekJob
+		want             bool
+	}{
+		{name: "the cache lags: the apiserver's answer counts", cache: running, apiserver: canceled, want: true},
+		{name: "both refuse", cache: running, apiserver: running, want: false},
+		{name: "the cache allows it: no second read", cache: canceled, apiserver: running, want: true},
+		{name: "not in the cache yet", apiserver: canceled, want: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := func(sj *seekv1alpha1.SeekJob) []client.Object {
+				if sj == nil {
+					return nil
+				}
+				return []client.Object{sj.DeepCopy()}
+			}
+			d := &Dispatcher{
+				Client:    fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithObjects(objs(tc.cache)...).Build(),
+				APIReader: fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithObjects(objs(tc.apiserver)...).Build(),
+				Clock:     clocktesting.NewFakePassiveClock(t0),
+				state:     newDispatchState(),
+			}
+			got, err := d.updateJob(context.Background(), c, key, isCanceled,
+				func(*seekv1alpha1.SeekJob, *seekv1alpha1.SeekWorker, time.Time) bool { return false })
+			if err != nil || got != tc.want {
+				t.Errorf("updateJob: %t, %v; want %t, nil", got, err, tc.want)
+			}
+		})
 	}
 }
