@@ -778,7 +778,6 @@ func (d *Dispatcher) updateJob(ctx context.Context, c *caller, key types.Namespa
 			// A refusal read from the cache is confirmed by the apiserver: the cache may lag behind
 			// another writer (the job's cancel), and a wrongly refused report loses a result.
 			// Refusals are rare, so this read costs little.
-			fromCache = false
 			sj, err = d.readJob(ctx, key, false)
 		}
 		if sj == nil || err != nil || !may(sj) {
