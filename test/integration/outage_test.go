@@ -46,7 +46,7 @@ func TestManagerRidesOutApiserverOutage(t *testing.T) {
 	mustCreate(t, testutil.MakeSeekJob("before", ns).Worker(w.Name).Input(`{}`).Obj())
 	waitForPod(t, ns, "before", 1)
 
-	const outage = 20 * time.Second
+	const outage = 30 * time.Second
 	proxy.cut()
 	// Created directly, as a client that still reaches the apiserver would: the manager cannot see it.
 	mustCreate(t, testutil.MakeSeekJob("during", ns).Worker(w.Name).Input(`{}`).Obj())
