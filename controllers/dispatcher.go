@@ -764,8 +764,8 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 }
 
 // updateJob changes the status of the caller's job with change, in one write unless change returns
-// false, re-reading the job from the apiserver after a conflict or before a refusal. It returns false when the job is not
-// in the caller's namespace, is gone, or may not be changed by the caller (may).
+// false, re-reading the job from the apiserver after a conflict or before a refusal. It returns false
+// when the job is not in the caller's namespace, is gone, or may not be changed by the caller (may).
 func (d *Dispatcher) updateJob(ctx context.Context, c *caller, key types.NamespacedName, may func(sj *seekv1alpha1.SeekJob) bool,
 	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
 	if key.Namespace != c.namespace {

@@ -76,8 +76,9 @@ const chaosManagerLease = "seek-operator.seek-api.com"
 // every finished job with a callback got its terminal event (delivered, with one webhook-id however
 // often it was sent), and the REST API answered only 2xx for stored jobs, 503 or 429 with
 // Retry-After, never another error; while the apiserver was down it answered 503 with Retry-After.
-// After the apiserver's return jobs move again within 30 s, and so does a job accepted after it. It prints the counts and the recovery
-// times. It runs alone (not parallel): it disrupts the whole cluster.
+// After the apiserver's return jobs move again within 30 s, and so does a job accepted after it. It
+// prints the counts and the recovery times. It runs alone (not parallel): it disrupts the whole
+// cluster.
 func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -782,8 +783,8 @@ func (tr *chaosTracker) jobCounts() map[string]int {
 	return out
 }
 
-// waitFinish waits, at most bound, until a SeekJob (one run in Job mode if jobModeOnly) is first seen
-// terminal after since, and returns how long after from that was.
+// waitFinish waits, at most bound, until a SeekJob of the given mode (any, Job mode or pooled) is
+// first seen terminal after since, and returns how long after from that was.
 func (tr *chaosTracker) waitFinish(since, from time.Time, mode finishMode, bound time.Duration) (time.Duration, error) {
 	deadline := since.Add(bound)
 	for {
