@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -647,6 +649,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = writeJSON(w, apiErr.Status, apiErr)
 }
 
+// isBrokenConnection reports whether err is the apiserver's connection breaking under a request (a
+// killed apiserver resets it while the answer is read): the request may or may not have taken effect,
+// which a retry with the same Idempotency-Key settles.
+func isBrokenConnection(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
+}
+
 // toAPIError maps an error to the API's shape. Errors that are not API errors are the apiserver's:
 // unavailable → 503 with Retry-After, anything else → 500 without internals (logged).
 func toAPIError(r *http.Request, err error) *restapi.Error {
@@ -656,7 +666,7 @@ func toAPIError(r *http.Request, err error) *restapi.Error {
 	switch {
 	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
 		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)),
-		isQuotaUnknown(err):
+		isQuotaUnknown(err), isBrokenConnection(err):
 		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
 	case apierrors.IsForbidden(err):
 		// The frontend's own request was refused (a tenant's quota is answered before this): a restarted
