@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seek-api/seek-operator/internal/credentials"
@@ -63,6 +65,15 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	}
 	if err := c.install(ctx, admin, ip, tag, admission...); err != nil {
 		return nil, err
+	}
+	if !managerLeads(ctx, k8s) {
+		// Helm waited for the manager to be Ready, not for it to lead. A leader that was not stopped
+		// (the machine went down with the cluster up, and the install then replaced its pod) leaves the
+		// Lease to expire first: up to the lease duration, 90 s, in which no job moves.
+		c.logf("Waiting for the manager to take the leader Lease (one that was not released expires within 90s)")
+		if err := waitFor(ctx, 3*time.Minute, "the manager leading", func() bool { return managerLeads(ctx, k8s) }); err != nil {
+			return nil, err
+		}
 	}
 	info := &Info{Kubeconfig: admin, APIURL: fmt.Sprintf("http://127.0.0.1:%d", APIPort), Tenant: c.o.Tenant, NodeIP: ip,
 		SystemNamespace: SystemNamespace, CredentialsNamespace: credentials.DefaultNamespace, ImageRegistry: ImageRegistry, ImageTag: tag}
@@ -256,6 +267,36 @@ func newClient(kubeconfig string) (client.Client, error) {
 	}
 	cfg.QPS, cfg.Burst = 100, 200
 	return client.New(cfg, client.Options{})
+}
+
+// managerLeads reports that a Ready manager pod of the release, not being deleted, holds the leader
+// Lease, by the identity the chart gives it: <pod name>_<pod UID>.
+func managerLeads(ctx context.Context, k8s client.Client) bool {
+	lease := &coordinationv1.Lease{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: leaderLease}, lease); err != nil {
+		return false
+	}
+	pods := &corev1.PodList{}
+	if err := k8s.List(ctx, pods, client.InNamespace(SystemNamespace),
+		client.MatchingLabels{"app.kubernetes.io/instance": releaseName, "app.kubernetes.io/component": "manager"}); err != nil {
+		return false
+	}
+	for _, p := range pods.Items {
+		if ptr.Deref(lease.Spec.HolderIdentity, "") == p.Name+"_"+string(p.UID) && p.DeletionTimestamp == nil && podReady(&p) {
+			return true
+		}
+	}
+	return false
+}
+
+// podReady reports the pod's Ready condition.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // apiReady asks kube-apiserver's /readyz, which waits for its post-start hooks (the bootstrap RBAC

@@ -11,16 +11,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,6 +51,10 @@ type Options struct {
 	LeaderElection   bool
 	LeaderElectionNS string
 	LeaderElectionID string
+	// LeaderElectionIdentity names this manager in the leader election Lease. The chart gives the
+	// pod's name and UID, so a manager whose container restarts in the same pod takes its own Lease
+	// back at once. Empty: controller-runtime's, the host name and a new random UUID per process.
+	LeaderElectionIdentity string
 	// LeaseDuration, RenewDeadline and RetryPeriod time the leader election (defaults
 	// DefaultLeaseDuration, DefaultRenewDeadline, DefaultRetryPeriod).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
@@ -110,6 +118,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "seek-operator.seek-api.com", "Name of the leader election Lease.")
+	fs.StringVar(&o.LeaderElectionIdentity, "leader-election-identity", "", "This manager's name in the leader election Lease; unique to one process at a time, stable across its restarts (the chart: <pod name>_<pod UID>). Default: the host name and a random UUID per process, so a restarted manager waits a whole lease duration for its own earlier Lease.")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", DefaultLeaseDuration, "How long a leader's Lease lasts without renewal: a crashed leader's successor waits this long (a graceful stop releases it at once).")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "How long the leader keeps trying to renew its Lease before it gives up leading and exits: an apiserver outage shorter than this costs no restart.")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "How often the leader renews its Lease, and a candidate tries to take it.")
@@ -161,24 +170,37 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		// Zero would make Start return before the servers and reconcilers have stopped.
 		shutdown = 30 * time.Second
 	}
+	renewDeadline := cmp.Or(o.RenewDeadline, DefaultRenewDeadline)
+	lock, err := leaderLock(cfg, o, renewDeadline)
+	if err != nil {
+		return err
+	}
+	var lockInterface resourcelock.Interface // nil, not a nil *LeaseLock: controller-runtime's own lock then
+	if lock != nil {
+		lockInterface = lock
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        NewScheme(),
-		Cache:                         controllers.CacheOptions(o.credentialsNamespace()),
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:        o.HealthProbeAddr,
-		PprofBindAddress:              o.PprofAddr,
-		LeaderElection:                o.LeaderElection,
-		LeaderElectionNamespace:       o.LeaderElectionNS,
-		LeaderElectionID:              o.LeaderElectionID,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 ptr.To(cmp.Or(o.LeaseDuration, DefaultLeaseDuration)),
-		RenewDeadline:                 ptr.To(cmp.Or(o.RenewDeadline, DefaultRenewDeadline)),
-		RetryPeriod:                   ptr.To(cmp.Or(o.RetryPeriod, DefaultRetryPeriod)),
-		GracefulShutdownTimeout:       &shutdown,
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.Restartable)},
+		Scheme:                              NewScheme(),
+		Cache:                               controllers.CacheOptions(o.credentialsNamespace()),
+		Metrics:                             metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:              o.HealthProbeAddr,
+		PprofBindAddress:                    o.PprofAddr,
+		LeaderElection:                      o.LeaderElection,
+		LeaderElectionNamespace:             o.LeaderElectionNS,
+		LeaderElectionID:                    o.LeaderElectionID,
+		LeaderElectionReleaseOnCancel:       true,
+		LeaseDuration:                       ptr.To(cmp.Or(o.LeaseDuration, DefaultLeaseDuration)),
+		RenewDeadline:                       ptr.To(renewDeadline),
+		RetryPeriod:                         ptr.To(cmp.Or(o.RetryPeriod, DefaultRetryPeriod)),
+		GracefulShutdownTimeout:             &shutdown,
+		Controller:                          config.Controller{SkipNameValidation: ptr.To(o.Restartable)},
+		LeaderElectionResourceLockInterface: lockInterface,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
+	}
+	if lock != nil {
+		lock.LockConfig.EventRecorder = mgr.GetEventRecorderFor(o.LeaderElectionIdentity) //nolint:staticcheck // client-go's leader election records through the old events API.
 	}
 	dispatchURL := o.DispatchURL
 	if dispatchURL == "" && o.DispatchService != "" {
@@ -236,6 +258,40 @@ const (
 	DefaultRenewDeadline = 80 * time.Second
 	DefaultRetryPeriod   = 5 * time.Second
 )
+
+// leaderLock is the leader election Lease with this manager's own identity
+// (Options.LeaderElectionIdentity), or nil for controller-runtime's. Its identity has a new random
+// UUID per process, and client-go's elector waits a whole lease duration (90 s) before it takes a
+// Lease another identity held, even one held by the same pod's previous container: a container restart
+// (an OOM kill, a node reboot) would leave Seek without a leader for 90 s. With the pod's name and
+// UID, the restarted manager finds its own Lease and takes it back at once. A pod runs one manager
+// container at a time, so two processes never hold the identity at once; a new pod has a new one.
+func leaderLock(cfg *rest.Config, o Options, renewDeadline time.Duration) (*resourcelock.LeaseLock, error) {
+	if !o.LeaderElection || o.LeaderElectionIdentity == "" {
+		return nil, nil
+	}
+	namespace := o.LeaderElectionNS
+	if namespace == "" {
+		// The pod's namespace, as controller-runtime defaults it.
+		ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+		if err != nil {
+			return nil, fmt.Errorf("--leader-election-namespace is not set and the pod's namespace is unknown: %w", err)
+		}
+		namespace = strings.TrimSpace(string(ns))
+	}
+	cfg = rest.AddUserAgent(rest.CopyConfig(cfg), "leader-election")
+	// As controller-runtime's own lock: one hung request must not outlast the renew deadline.
+	cfg.Timeout = max(renewDeadline/2, time.Second)
+	leases, err := coordinationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("leader election client: %w", err)
+	}
+	return &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: namespace, Name: o.LeaderElectionID},
+		Client:     leases,
+		LockConfig: resourcelock.ResourceLockConfig{Identity: o.LeaderElectionIdentity},
+	}, nil
+}
 
 // awaitDispatchURL resolves the dispatch Service as resolveDispatchURL does, retrying while the
 // apiserver cannot be reached (a manager starting during an outage waits rather than exits, which

@@ -202,7 +202,7 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	mgr := args(t, objs, "seek-operator-manager")
-	for _, want := range []string{"--leader-elect", "--credentials-namespace=" + credentials.DefaultNamespace, "--callback-timeout=15s", "--default-queue-timeout=1h"} {
+	for _, want := range []string{"--leader-elect", "--leader-election-identity=$(POD_NAME)_$(POD_UID)", "--credentials-namespace=" + credentials.DefaultNamespace, "--callback-timeout=15s", "--default-queue-timeout=1h"} {
 		if !slices.Contains(mgr, want) {
 			t.Errorf("manager args %v lack %s", mgr, want)
 		}
