@@ -13,7 +13,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -653,8 +652,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // killed apiserver resets it while the answer is read): the request may or may not have taken effect,
 // which a retry with the same Idempotency-Key settles.
 func isBrokenConnection(err error) bool {
+	// A *url.Error (the client's failed round trip: refused, reset, timed out) is a net.Error too.
 	var netErr net.Error
 	return errors.As(err, &netErr) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
+}
+
+// storeUnavailable is the 503 with Retry-After for a request the apiserver could not serve now.
+func storeUnavailable() *restapi.Error {
+	return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
 }
 
 // toAPIError maps an error to the API's shape. Errors that are not API errors are the apiserver's:
@@ -665,15 +670,14 @@ func toAPIError(r *http.Request, err error) *restapi.Error {
 	}
 	switch {
 	case apierrors.IsServiceUnavailable(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
-		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*url.Error)),
-		isQuotaUnknown(err), isBrokenConnection(err):
-		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
+		apierrors.IsTooManyRequests(err), errors.Is(err, context.DeadlineExceeded), isQuotaUnknown(err), isBrokenConnection(err):
+		return storeUnavailable()
 	case apierrors.IsForbidden(err):
 		// The frontend's own request was refused (a tenant's quota is answered before this): a restarted
 		// apiserver answers 403 until its RBAC is loaded (docs/chaos.md). Transient then; logged, as a
 		// lasting refusal is a misconfigured release.
 		ctrl.LoggerFrom(r.Context()).Error(err, "The apiserver refused the frontend's request", "method", r.Method, "path", r.URL.Path)
-		return &restapi.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the job store is unavailable; retry shortly", RetryAfter: 1}
+		return storeUnavailable()
 	default:
 		ctrl.LoggerFrom(r.Context()).Error(err, "Request failed", "method", r.Method, "path", r.URL.Path)
 		return &restapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
