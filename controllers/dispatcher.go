@@ -289,12 +289,6 @@ func (d *Dispatcher) lease(ctx context.Context, c *caller, body []byte) (any, er
 	if c.pod.DeletionTimestamp != nil {
 		return dispatch.LeaseResponse{Exit: true}, nil
 	}
-	// A lease request says the runner is idle: an attempt its pod still holds was lost on the way
-	// (the answer to its lease never arrived), since a runner reports every attempt before it asks
-	// again. It is released, as an interrupted attempt, so it runs again.
-	if err := d.releaseLost(ctx, c); err != nil {
-		return nil, err
-	}
 	arrived := d.Clock.Now()
 	deadline := arrived.Add(dispatch.LeaseWait)
 	pool := poolKey(c.namespace, c.worker)
@@ -308,6 +302,13 @@ func (d *Dispatcher) lease(ctx context.Context, c *caller, body []byte) (any, er
 		}
 		if !w.Pooled() || c.pod.Labels[seekv1alpha1.LabelPoolTemplate] != poolTemplateHash(w, d.RunnerImage) {
 			return dispatch.LeaseResponse{Exit: true}, nil
+		}
+		// A lease request says the runner is idle: an attempt its pod still holds was lost on the way
+		// (the answer to its lease never arrived), since a runner reports every attempt before it asks
+		// again. It is released, as an interrupted attempt, so it runs again. Checked again after each
+		// wait: after a leader change, the informer may show the last leader's lease only now.
+		if err := d.releaseLost(ctx, c); err != nil {
+			return nil, err
 		}
 		now := d.Clock.Now()
 		var wait time.Duration
@@ -432,18 +433,20 @@ func jobOfPod(pod *corev1.Pod) string {
 	return ""
 }
 
-// releaseLost frees the attempt the caller's pod holds, if any (see lease).
+// releaseLost frees the attempts the caller's pod holds, if any (see lease). There is one at most,
+// but for a moment after a leader change (dispatchState.holders): a lease the informer shows late is
+// released at the pod's next lease call.
 func (d *Dispatcher) releaseLost(ctx context.Context, c *caller) error {
-	key, ok := d.state.heldBy(c.podUID())
-	if !ok {
-		return nil
+	for _, key := range d.state.heldBy(c.podUID()) {
+		ctrl.LoggerFrom(ctx).Info("Releasing an attempt the pod holds but asks for a new job", "seekJob", key, "pod", klog.KObj(c.pod))
+		if _, err := d.updateAttempt(ctx, c, key, nil, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
+			releaseAttempt(sj, false, now)
+			return true
+		}); err != nil {
+			return err
+		}
 	}
-	ctrl.LoggerFrom(ctx).Info("Releasing an attempt the pod holds but asks for a new job", "seekJob", key, "pod", klog.KObj(c.pod))
-	_, err := d.updateAttempt(ctx, c, key, nil, func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
-		releaseAttempt(sj, false, now)
-		return true
-	})
-	return err
+	return nil
 }
 
 // mayExit decides whether an idle pod may exit: its pool keeps more than minPods live pods without

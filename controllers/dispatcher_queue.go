@@ -25,8 +25,10 @@ type dispatchState struct {
 	queues map[string][]*jobEntry
 	// held is, per worker, the jobs whose attempt a pool pod holds or that are being leased right now.
 	held map[string]map[types.UID]struct{}
-	// holders maps a pod UID to the job it holds.
-	holders map[string]types.UID
+	// holders maps a pod UID to the jobs it holds: one, but for a moment after a leader change. A
+	// lease the last leader wrote as it stopped, whose answer never reached the runner, may reach
+	// this informer only after this dispatcher leased the pod another job.
+	holders map[string]map[types.UID]struct{}
 	// waiters are the channels closed on the next change of a pool ("pool/" key) or job ("job/" UID).
 	waiters map[string]chan struct{}
 	// done holds the resourceVersion at which each known finished job finished, so that an older
@@ -58,7 +60,7 @@ func newDispatchState() *dispatchState {
 		jobs:    map[types.UID]*jobEntry{},
 		queues:  map[string][]*jobEntry{},
 		held:    map[string]map[types.UID]struct{}{},
-		holders: map[string]types.UID{},
+		holders: map[string]map[types.UID]struct{}{},
 		waiters: map[string]chan struct{}{},
 		done:    map[types.UID]uint64{},
 	}
@@ -145,8 +147,11 @@ func (s *dispatchState) replace(old, n *jobEntry) {
 			// A slot may have been freed: every pool of the worker may lease again.
 			s.wakeWorker(old.worker)
 		}
-		if old.holder != "" && s.holders[old.holder] == old.uid {
-			delete(s.holders, old.holder)
+		if old.holder != "" {
+			delete(s.holders[old.holder], old.uid)
+			if len(s.holders[old.holder]) == 0 {
+				delete(s.holders, old.holder)
+			}
 		}
 		delete(s.jobs, old.uid)
 		s.wake(jobWaitKey(old.uid))
@@ -173,7 +178,10 @@ func (s *dispatchState) replace(old, n *jobEntry) {
 		s.held[n.worker][n.uid] = struct{}{}
 	}
 	if n.holder != "" {
-		s.holders[n.holder] = n.uid
+		if s.holders[n.holder] == nil {
+			s.holders[n.holder] = map[types.UID]struct{}{}
+		}
+		s.holders[n.holder][n.uid] = struct{}{}
 	}
 	s.wake(jobWaitKey(n.uid))
 	s.wake(poolWaitKey(n.pool()))
@@ -246,15 +254,16 @@ func (s *dispatchState) queued(pool string) []types.NamespacedName {
 	return keys
 }
 
-// heldBy returns the job whose attempt the pod holds, if any.
-func (s *dispatchState) heldBy(podUID string) (types.NamespacedName, bool) {
+// heldBy returns the jobs whose attempt the pod holds, by name.
+func (s *dispatchState) heldBy(podUID string) []types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	uid, ok := s.holders[podUID]
-	if !ok {
-		return types.NamespacedName{}, false
+	keys := make([]types.NamespacedName, 0, len(s.holders[podUID]))
+	for uid := range s.holders[podUID] {
+		keys = append(keys, s.jobs[uid].key)
 	}
-	return s.jobs[uid].key, true
+	slices.SortFunc(keys, func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
+	return keys
 }
 
 // claimResult is the outcome of a claim.

@@ -82,8 +82,8 @@ func TestDispatchStateVersions(t *testing.T) {
 	if got := names(s.queued(pool)); len(got) != 0 {
 		t.Errorf("a leased job is queued: %v", got)
 	}
-	if key, ok := s.heldBy("pod-uid"); !ok || key.Name != "job" {
-		t.Errorf("heldBy(pod-uid) = %v, %v; want job", key, ok)
+	if diff := cmp.Diff([]string{"job"}, names(s.heldBy("pod-uid"))); diff != "" {
+		t.Errorf("heldBy(pod-uid) (-want +got):\n%s", diff)
 	}
 	if holder, attempts, _, ok := s.attempt(v1.UID, types.NamespacedName{Namespace: "ns", Name: "job"}); holder != "pod-uid" || attempts != 1 || !ok {
 		t.Errorf("attempt = %q, %d, %v; want pod-uid, 1, true", holder, attempts, ok)
@@ -100,8 +100,8 @@ func TestDispatchStateVersions(t *testing.T) {
 	})
 	s.observe(finished)
 	s.observe(leased) // late again: the finished job stays gone
-	if _, ok := s.heldBy("pod-uid"); ok {
-		t.Errorf("a finished job is still held")
+	if held := s.heldBy("pod-uid"); len(held) != 0 {
+		t.Errorf("a finished job is still held: %v", held)
 	}
 	if n := s.heldCount("echo"); n != 0 {
 		t.Errorf("heldCount = %d after the job finished, want 0", n)
@@ -154,8 +154,8 @@ func TestDispatchStateClaim(t *testing.T) {
 	if n := s.heldCount("echo"); n != 2 {
 		t.Errorf("heldCount after a lease = %d, want 2", n)
 	}
-	if key, ok := s.heldBy("pod2-uid"); !ok || key.Name != "waiting" {
-		t.Errorf("heldBy(pod2-uid) = %v, %v; want waiting", key, ok)
+	if diff := cmp.Diff([]string{"waiting"}, names(s.heldBy("pod2-uid"))); diff != "" {
+		t.Errorf("heldBy(pod2-uid) (-want +got):\n%s", diff)
 	}
 	// The informer's event of the version before the lease comes late: nothing changes.
 	s.observe(waiting)

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -110,6 +111,62 @@ func TestUpdateJobConfirmsRefusal(t *testing.T) {
 				func(*seekv1alpha1.SeekJob, *seekv1alpha1.SeekWorker, time.Time) bool { return false })
 			if err != nil || got != tc.want {
 				t.Errorf("updateJob: %t, %v; want %t, nil", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReleaseLostAfterLeaderChange: the last leader leased job a to a pod as it stopped, and the answer
+// never reached the pod's runner, which asked this dispatcher for a job; its informer shows that lease
+// only after the call found the pod holding nothing, before or after this dispatcher leased the pod
+// job b. Once b is done, the pod's next lease call releases a, which runs again, rather than staying
+// running until its timeout.
+func TestReleaseLostAfterLeaderChange(t *testing.T) {
+	pod := testutil.MakePod("pool-pod", "tenant").UID("pod-uid").Obj()
+	leasedTo := func(name string, rv int, at time.Time) *seekv1alpha1.SeekJob {
+		sj := testutil.MakeSeekJob(name, "tenant").Worker("echo").UID(name + "-uid").Created(t0).Obj()
+		setLeased(sj, "pool-1", pod, at)
+		sj.ResourceVersion = strconv.Itoa(rv)
+		return sj
+	}
+	lost, current := leasedTo("a", 10, t0), leasedTo("b", 20, t0.Add(2*time.Second))
+	for _, tc := range []struct {
+		name     string
+		observed []*seekv1alpha1.SeekJob
+	}{
+		{name: "a shown before b was leased", observed: []*seekv1alpha1.SeekJob{lost, current}},
+		{name: "a shown after b was leased", observed: []*seekv1alpha1.SeekJob{current, lost}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithStatusSubresource(&seekv1alpha1.SeekJob{}).
+				WithObjects(lost.DeepCopy(), current.DeepCopy()).Build()
+			d := &Dispatcher{Client: c, APIReader: c, Clock: clocktesting.NewFakePassiveClock(t0.Add(time.Minute)), state: newDispatchState(),
+				Recorder: transitionRecorder{Recorder: events.NewFakeRecorder(10)}}
+			for _, sj := range tc.observed {
+				d.state.observe(sj)
+			}
+			if diff := cmp.Diff([]string{"a", "b"}, names(d.state.heldBy("pod-uid"))); diff != "" {
+				t.Fatalf("heldBy (-want +got):\n%s", diff)
+			}
+			d.state.observe(version(current, 21, func(sj *seekv1alpha1.SeekJob) { // b's report
+				finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "done", nil, t0.Add(3*time.Second))
+			}))
+			if err := d.releaseLost(context.Background(), &caller{namespace: "tenant", worker: "echo", pod: pod}); err != nil {
+				t.Fatal(err)
+			}
+			got := &seekv1alpha1.SeekJob{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(lost), got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Pool.PodUID != "" || got.Status.Attempts != 0 || got.Status.State.IsTerminal() {
+				t.Errorf("the lost attempt: pod %q, attempts %d, state %s; want released (no pod, 0 attempts, not finished)",
+					got.Status.Pool.PodUID, got.Status.Attempts, got.Status.State)
+			}
+			if held := d.state.heldBy("pod-uid"); len(held) != 0 {
+				t.Errorf("still held after the release: %v", held)
+			}
+			if diff := cmp.Diff([]string{"a"}, names(d.state.queued(poolKey("tenant", "echo")))); diff != "" {
+				t.Errorf("queue after the release (-want +got):\n%s", diff)
 			}
 		})
 	}
