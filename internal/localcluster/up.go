@@ -105,9 +105,28 @@ func UpForRun(ctx context.Context, o Options) (info *Info, teardown func() error
 	}
 	teardown = func() error { return nil }
 	if statErr != nil {
-		teardown = func() error { return Down(ctx, o) }
+		teardown = func() error {
+			newCluster(o).keepLogs()
+			return Down(ctx, o)
+		}
 	}
 	return info, teardown, nil
+}
+
+// keepLogs copies the components' logs and the pods' (which go with the pods) out of the cluster's
+// directory before Down removes it, so that a failed run on a cluster brought up for it can be read.
+func (c *Cluster) keepLogs() {
+	dir, err := os.MkdirTemp("", "seek-cluster-logs-")
+	if err != nil {
+		c.logf("Could not keep the cluster's logs: %v", err)
+		return
+	}
+	for _, sub := range [][]string{{"logs"}, {"kubelet", "pod-logs"}} {
+		if err := os.CopyFS(filepath.Join(dir, sub[len(sub)-1]), os.DirFS(c.path(sub...))); err != nil {
+			c.logf("Could not keep all of %s: %v", c.path(sub...), err)
+		}
+	}
+	c.logf("Kept the cluster's logs in %s", dir)
 }
 
 // startControlPlane starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler and

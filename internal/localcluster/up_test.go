@@ -2,6 +2,9 @@ package localcluster
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -49,5 +52,28 @@ func TestManagerLeads(t *testing.T) {
 				t.Errorf("managerLeads = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestKeepLogs(t *testing.T) {
+	c := newCluster(Options{Dir: t.TempDir(), Out: io.Discard})
+	t.Setenv("TMPDIR", t.TempDir())
+	for path, data := range map[string]string{"logs/kubelet.log": "kubelet", "kubelet/pod-logs/seek-system_manager_1/manager/0.log": "manager"} {
+		if err := os.MkdirAll(filepath.Dir(c.path(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.path(path), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.keepLogs()
+	kept, err := filepath.Glob(filepath.Join(os.TempDir(), "seek-cluster-logs-*"))
+	if err != nil || len(kept) != 1 {
+		t.Fatalf("kept = %v, %v; want one directory", kept, err)
+	}
+	for path, want := range map[string]string{"logs/kubelet.log": "kubelet", "pod-logs/seek-system_manager_1/manager/0.log": "manager"} {
+		if got, err := os.ReadFile(filepath.Join(kept[0], path)); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+		}
 	}
 }
