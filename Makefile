@@ -17,6 +17,13 @@ SHELL = /usr/bin/env bash -o pipefail
 PASSTHROUGH_VARS := SEEK_CACHE_DIR KUBEBUILDER_ASSETS K8S_VERSION ETCD_VERSION SEEK_DOWNLOAD
 $(foreach v,$(PASSTHROUGH_VARS),$(if $(filter undefined,$(origin $(v))),,$(eval export $(v))))
 
+# One build configuration for every go command run here: the tests, vet, the tools, and the images'
+# static binaries (internal/images: CGO off, -trimpath). The build cache keys a compiled package by
+# these settings, so with one configuration each package compiles once; with the go command's
+# defaults (cgo on, full paths), a cold run compiled every dependency of the images twice.
+export CGO_ENABLED := 0
+export GOFLAGS := -trimpath $(GOFLAGS)
+
 # Binaries `make k8s-binaries` builds.
 K8S_BINARIES ?= etcd kube-apiserver kube-controller-manager
 # Extra arguments for `make run` (cmd/seek-local up), `make run-dev` (cmd/seek-dev) and `make bench` (test/bench).
@@ -75,7 +82,7 @@ fmt: ## Run go fmt against the code.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet against the code (the end-to-end tests, behind the e2e build tag, included).
+vet: ## Run go vet against the code (the end-to-end tests, behind the e2e build tag, included). `make test` does not: `make lint` runs govet.
 	go vet ./...
 	go vet -tags e2e ./test/e2e
 
@@ -113,7 +120,7 @@ verify-tracked: ## Fail if Git tracks a build output: an executable binary or a 
 	@go run ./hack/verifytracked
 
 .PHONY: test
-test: manifests generate fmt vet verify-tracked lint lint-openapi ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
+test: manifests generate fmt verify-tracked lint lint-openapi ## Run all tests, building the Kubernetes binaries and helm first if needed; the end-to-end tests run last, alone (their node saturates the machine).
 	@assets="$$(hack/k8s-binaries.sh)"; helm="$$(hack/helm.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets HELM=$$helm"; \
 	KUBEBUILDER_ASSETS="$$assets" HELM="$$helm" go test ./... -count=1 $(TEST_ARGS) && \

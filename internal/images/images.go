@@ -1,5 +1,5 @@
 // Package images builds Seek's container images without Docker and without a registry. Each image is
-// one Go main package compiled static (CGO_ENABLED=0, netgo, osusergo) and packed, together with a
+// one Go main package compiled static (CGO_ENABLED=0: the pure Go resolver and user lookup) and packed, together with a
 // minimal /etc/passwd, /etc/group, /home/nonroot and /tmp, into a single-layer image that runs as
 // the distroless "nonroot" user (65532:65532). The image is written as a docker-archive tarball,
 // which `ctr -n k8s.io images import FILE` (containerd) and `docker load -i FILE` accept.
@@ -424,7 +424,10 @@ func goBuild(ctx context.Context, dir, pkg, binDir, binName string, plat platfor
 	defer os.RemoveAll(tmpDir)
 	out := filepath.Join(tmpDir, binName)
 
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-tags=netgo,osusergo", "-o", out, pkg)
+	// CGO off already gives the pure Go net resolver and os/user: no netgo or osusergo tags, which
+	// would change the net package's files and so the build cache key of every package importing it.
+	// The Makefile runs every go command with these settings, so the tests' compiled packages serve here.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+plat.goos, "GOARCH="+plat.goarch)
 	cmd.Env = append(cmd.Env, extraEnv...)
@@ -497,7 +500,7 @@ func assemble(dir string, in imageInput, binPath string, caPEM []byte) (img v1.I
 		Layer: layer,
 		History: v1.History{
 			Created:   v1.Time{Time: epoch},
-			CreatedBy: "go build -trimpath -ldflags='-s -w' -tags=netgo,osusergo " + in.Package + " (seek-operator internal/images)",
+			CreatedBy: "CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' " + in.Package + " (seek-operator internal/images)",
 			Comment:   "static binary /" + in.Name + ", /etc/passwd, /etc/group, /home/nonroot, /tmp",
 		},
 	})
