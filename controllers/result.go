@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -159,6 +160,13 @@ func podResult(pod *corev1.Pod, term *corev1.ContainerStateTerminated, now time.
 			return "", 0, lost("The worker exited 0 but the result collector did not end within %s", collectorWait), true
 		}
 		return "", 0, resultStorage{}, false
+	}
+	if ct.ExitCode != 0 {
+		// Its message is no verdict: the container runtime's error when it could not start (seen when
+		// the node is loaded or its kubelet restarts), or its own failure. The worker's termination
+		// message does not hold the result with a collector (see withCollector).
+		return "", 0, lost("The worker exited 0 but the result collector failed (exit code %d, %s): %s", ct.ExitCode, ct.Reason,
+			truncate(cmp.Or(ct.Message, "no message"), 1024)), true
 	}
 	msg := ct.Message
 	rest, envelope := strings.CutPrefix(msg, dispatch.CollectedPrefix)

@@ -149,6 +149,12 @@ func TestSetStatusFromJobCollector(t *testing.T) {
 			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
 		{name: "a killed collector loses the result", pod: worker().Collected("", exited).Obj(),
 			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
+		// Seen in a chaos run: the runtime's error is the message of a collector that could not start.
+		{name: "a collector that could not start loses the result, its message is no result",
+			pod: worker().CollectorEnded(128, "StartError", "failed to create containerd task: failed to start shim: start failed", exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
+		{name: "a collector that failed loses the result", pod: worker().CollectorEnded(1, "Error", `{"ok":true}`, exited).Obj(),
+			now: exited.Add(time.Second), wantState: seekv1alpha1.JobStateFailed, reason: seekv1alpha1.JobReasonResultLost},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := sj.Clone().Obj()

@@ -45,7 +45,9 @@ func workerStatus(pod *corev1.Pod) *corev1.ContainerStatus {
 }
 
 // workerStartedAt returns when the pod's worker container started, and whether it has: it runs or
-// has terminated. A terminated container without a start time counts from its end.
+// has terminated. A terminated container without a start time counts from its end; so does one the
+// runtime could not start, whose start time the kubelet gives as the Unix epoch (1970-01-01), which
+// would otherwise time the job out at once, as if it had run for decades.
 func workerStartedAt(pod *corev1.Pod) (time.Time, bool) {
 	cs := workerStatus(pod)
 	if cs == nil {
@@ -58,7 +60,7 @@ func workerStartedAt(pod *corev1.Pod) (time.Time, bool) {
 	switch {
 	case cs.State.Running != nil:
 		return cs.State.Running.StartedAt.Time, true
-	case term != nil && !term.StartedAt.IsZero():
+	case term != nil && term.StartedAt.Unix() > 0:
 		return term.StartedAt.Time, true
 	case term != nil:
 		return term.FinishedAt.Time, true

@@ -315,6 +315,16 @@ func TestWorkerStartedAt(t *testing.T) {
 			}(),
 			wantAt: now, wantOK: true,
 		},
+		{
+			// Seen in a chaos run: "failed to create containerd task", started at the epoch.
+			name: "could not start, started at the Unix epoch: from its end",
+			pod: func() *corev1.Pod {
+				p := testutil.MakePod("a-1", "ns").Terminated(128, "StartError", "failed to create containerd task", now).Obj()
+				p.Status.ContainerStatuses[0].State.Terminated.StartedAt = metav1.NewTime(time.Unix(0, 0))
+				return p
+			}(),
+			wantAt: now, wantOK: true,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

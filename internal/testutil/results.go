@@ -21,10 +21,16 @@ func (w *PodWrapper) WithCollector() *PodWrapper {
 
 // Collected sets the collector sidecar's status: terminated at finishedAt with message.
 func (w *PodWrapper) Collected(message string, finishedAt time.Time) *PodWrapper {
+	return w.CollectorEnded(0, "Completed", message, finishedAt)
+}
+
+// CollectorEnded records the collector sidecar's end with this exit code, reason and termination
+// message (a collector that could not start: 128, StartError, the container runtime's error).
+func (w *PodWrapper) CollectorEnded(code int32, reason, message string, finishedAt time.Time) *PodWrapper {
 	w.Status.InitContainerStatuses = append(w.Status.InitContainerStatuses, corev1.ContainerStatus{
 		Name: dispatch.CollectorContainer, Image: DefaultImage,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: 0, Reason: "Completed", Message: message, FinishedAt: metav1.NewTime(finishedAt),
+			ExitCode: code, Reason: reason, Message: message, FinishedAt: metav1.NewTime(finishedAt),
 		}},
 	})
 	return w

@@ -51,7 +51,10 @@ const (
 	chaosCallbackEvery = 4
 	// chaosSubmitRate paces the submissions while the disruptions last, so that there are jobs to move
 	// after each of them; once the disruptions are over, the rest go as fast as the API takes them.
-	chaosSubmitRate   = 5
+	// The disruptions take about 5 min: at 7 a second nearly every job is submitted by then, and the
+	// run ends soon after them (at 5, it went on for minutes with jobs a quiet cluster could have run
+	// during the disruptions).
+	chaosSubmitRate   = 7
 	chaosSubmitters   = 6
 	chaosManagerKills = 10
 	// The apiserver is down for chaosApiserverDown; jobs must move again within chaosApiserverRecovery
