@@ -189,6 +189,10 @@ func (c *Cluster) startControlPlane(ctx context.Context, p *pki, ip string) (str
 		"--root-ca-file=" + p.path("ca.crt"), "--cluster-signing-cert-file=" + p.path("ca.crt"), "--cluster-signing-key-file=" + p.path("ca.key"),
 		"--service-cluster-ip-range=" + ServiceCIDR, "--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", controllerManagerPort),
 		"--profiling=false",
+		// The resourcequota controller counts a resource it learns of (the SeekJob CRD, installed a
+		// moment before the demo tenant's quota) only at its next full resync: 5 min by default, which
+		// left a new cluster's quota uncounted past the 2 min the install waits (a cold CI run).
+		"--resource-quota-sync-period=30s",
 	}}, c.healthCheck(ctx, "kube-controller-manager"), time.Minute); err != nil {
 		return "", err
 	}
