@@ -51,9 +51,8 @@ const (
 	chaosCallbackEvery = 4
 	// chaosSubmitRate paces the submissions while the disruptions last, so that there are jobs to move
 	// after each of them; once the disruptions are over, the rest go as fast as the API takes them.
-	// The disruptions take about 5 min: at 7 a second nearly every job is submitted by then, and the
-	// run ends soon after them (at 5, it went on for minutes with jobs a quiet cluster could have run
-	// during the disruptions).
+	// The disruptions take about 5 min: at 7 a second nearly every job is submitted by then (at 5, a
+	// third were still to come). The Job mode jobs, about one pod every 2 s, still finish minutes later.
 	chaosSubmitRate   = 7
 	chaosSubmitters   = 6
 	chaosManagerKills = 10
