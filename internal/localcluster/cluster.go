@@ -72,8 +72,9 @@ const (
 	// SystemNamespace is the Helm release's namespace.
 	SystemNamespace = "seek-system"
 	releaseName     = "seek"
-	// leaderLease is the manager's leader election Lease in SystemNamespace (its --leader-election-id).
-	leaderLease = "seek-operator.seek-api.com"
+	// LeaderLease is the manager's leader election Lease in SystemNamespace (the default of its
+	// --leader-election-id).
+	LeaderLease = "seek-operator.seek-api.com"
 	// APIPort is the REST API's port on localhost (a NodePort).
 	APIPort = 8080
 	// ImageRegistry is the registry part of Seek's imported images.

@@ -296,7 +296,7 @@ func newClient(kubeconfig string) (client.Client, error) {
 // Lease, by the identity the chart gives it: <pod name>_<pod UID>.
 func managerLeads(ctx context.Context, k8s client.Client) bool {
 	lease := &coordinationv1.Lease{}
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: leaderLease}, lease); err != nil {
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: LeaderLease}, lease); err != nil {
 		return false
 	}
 	pods := &corev1.PodList{}

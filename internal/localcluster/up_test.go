@@ -29,7 +29,7 @@ func TestManagerLeads(t *testing.T) {
 		return p
 	}
 	lease := func(holder string) *coordinationv1.Lease {
-		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: leaderLease, Namespace: SystemNamespace},
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaderLease, Namespace: SystemNamespace},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder}}
 	}
 	for _, tc := range []struct {

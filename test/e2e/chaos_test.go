@@ -67,10 +67,6 @@ const (
 	chaosFailRetries = 1
 )
 
-// chaosManagerLease is the manager's leader election Lease (--leader-election-id's default), in the
-// release's namespace.
-const chaosManagerLease = "seek-operator.seek-api.com"
-
 // TestChaos runs 2,000 jobs in both execution modes while the cluster is disrupted: the manager's pod
 // is deleted ten times, the kubelet killed and started again once, kube-apiserver killed and started
 // again 30 s later, and the jobs' webhook receiver hangs for a minute (docs/chaos.md). Afterwards every accepted job reached exactly one
@@ -877,7 +873,7 @@ func chaosKillManager(ctx context.Context, t *testing.T, api *chaosAPI, tr *chao
 // leaseHolder is the manager's leader election Lease's holder ("" when released).
 func leaseHolder(ctx context.Context) (string, error) {
 	lease := &coordinationv1.Lease{}
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: info.SystemNamespace, Name: chaosManagerLease}, lease); err != nil {
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: info.SystemNamespace, Name: localcluster.LeaderLease}, lease); err != nil {
 		return "", err
 	}
 	if lease.Spec.HolderIdentity == nil {
