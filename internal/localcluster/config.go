@@ -77,7 +77,7 @@ failSwapOn: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 containerRuntimeEndpoint: unix://%s
-podLogsDirectory: %s
+podLogsDir: %s
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: false}

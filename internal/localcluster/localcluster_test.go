@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+	kubeproxyconfig "k8s.io/kube-proxy/config/v1alpha1"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -107,7 +109,7 @@ func TestComponentConfigs(t *testing.T) {
 		t.Fatalf("kubelet config: %v", err)
 	}
 	for key, want := range map[string]any{"failCgroupV1": false, "cgroupDriver": "cgroupfs", "containerRuntimeEndpoint": "unix:///s/containerd.sock",
-		"podLogsDirectory": "/s/pod-logs", "imageGCHighThresholdPercent": float64(100)} {
+		"podLogsDir": "/s/pod-logs", "imageGCHighThresholdPercent": float64(100)} {
 		if kubelet[key] != want {
 			t.Errorf("kubelet %s = %v, want %v", key, kubelet[key], want)
 		}
@@ -120,6 +122,15 @@ func TestComponentConfigs(t *testing.T) {
 	conntrack, _ := proxy["conntrack"].(map[string]any)
 	if proxy["mode"] != "iptables" || proxy["clusterCIDR"] != PodCIDR || conntrack["maxPerCore"] != float64(0) {
 		t.Errorf("kube-proxy config = %v", proxy)
+	}
+
+	// A component skips a field it does not know (the kubelet logs "strict decoding error" and goes
+	// on), so every field must be one of its configuration type's.
+	if err := yaml.UnmarshalStrict([]byte(kubeletConfig("/s/containerd.sock", "/s/ca.crt", "/s/pod-logs")), &kubeletconfig.KubeletConfiguration{}); err != nil {
+		t.Errorf("kubelet config has a field the kubelet does not know: %v", err)
+	}
+	if err := yaml.UnmarshalStrict([]byte(kubeProxyConfig("/s/kube-proxy.kubeconfig")), &kubeproxyconfig.KubeProxyConfiguration{}); err != nil {
+		t.Errorf("kube-proxy config has a field kube-proxy does not know: %v", err)
 	}
 
 	containerd := containerdConfig("/s/containerd", PauseImage)
