@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	kubeproxyconfig "k8s.io/kube-proxy/config/v1alpha1"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -104,33 +105,23 @@ func TestComponentConfigs(t *testing.T) {
 		t.Errorf("host-local IPAM keeps its state in %v, want the cluster's directory", ipam["dataDir"])
 	}
 
-	kubelet := map[string]any{}
-	if err := yaml.Unmarshal([]byte(kubeletConfig("/s/containerd.sock", "/s/ca.crt", "/s/pod-logs")), &kubelet); err != nil {
-		t.Fatalf("kubelet config: %v", err)
+	// Each config is decoded strictly into its component's own type: a component skips a field it does
+	// not know (the kubelet logs "strict decoding error" and goes on), so every field must be one of it.
+	kubelet := kubeletconfig.KubeletConfiguration{}
+	if err := yaml.UnmarshalStrict([]byte(kubeletConfig("/s/containerd.sock", "/s/ca.crt", "/s/pod-logs")), &kubelet); err != nil {
+		t.Fatalf("kubelet config has a field the kubelet does not know: %v", err)
 	}
-	for key, want := range map[string]any{"failCgroupV1": false, "cgroupDriver": "cgroupfs", "containerRuntimeEndpoint": "unix:///s/containerd.sock",
-		"podLogsDir": "/s/pod-logs", "imageGCHighThresholdPercent": float64(100)} {
-		if kubelet[key] != want {
-			t.Errorf("kubelet %s = %v, want %v", key, kubelet[key], want)
-		}
-	}
-
-	proxy := map[string]any{}
-	if err := yaml.Unmarshal([]byte(kubeProxyConfig("/s/kube-proxy.kubeconfig")), &proxy); err != nil {
-		t.Fatalf("kube-proxy config: %v", err)
-	}
-	conntrack, _ := proxy["conntrack"].(map[string]any)
-	if proxy["mode"] != "iptables" || proxy["clusterCIDR"] != PodCIDR || conntrack["maxPerCore"] != float64(0) {
-		t.Errorf("kube-proxy config = %v", proxy)
+	if !ptr.Equal(kubelet.FailCgroupV1, ptr.To(false)) || kubelet.CgroupDriver != "cgroupfs" || kubelet.ContainerRuntimeEndpoint != "unix:///s/containerd.sock" ||
+		kubelet.PodLogsDir != "/s/pod-logs" || !ptr.Equal(kubelet.ImageGCHighThresholdPercent, ptr.To[int32](100)) {
+		t.Errorf("kubelet config = %+v", kubelet)
 	}
 
-	// A component skips a field it does not know (the kubelet logs "strict decoding error" and goes
-	// on), so every field must be one of its configuration type's.
-	if err := yaml.UnmarshalStrict([]byte(kubeletConfig("/s/containerd.sock", "/s/ca.crt", "/s/pod-logs")), &kubeletconfig.KubeletConfiguration{}); err != nil {
-		t.Errorf("kubelet config has a field the kubelet does not know: %v", err)
+	proxy := kubeproxyconfig.KubeProxyConfiguration{}
+	if err := yaml.UnmarshalStrict([]byte(kubeProxyConfig("/s/kube-proxy.kubeconfig")), &proxy); err != nil {
+		t.Fatalf("kube-proxy config has a field kube-proxy does not know: %v", err)
 	}
-	if err := yaml.UnmarshalStrict([]byte(kubeProxyConfig("/s/kube-proxy.kubeconfig")), &kubeproxyconfig.KubeProxyConfiguration{}); err != nil {
-		t.Errorf("kube-proxy config has a field kube-proxy does not know: %v", err)
+	if proxy.Mode != "iptables" || proxy.ClusterCIDR != PodCIDR || !ptr.Equal(proxy.Conntrack.MaxPerCore, ptr.To[int32](0)) {
+		t.Errorf("kube-proxy config = %+v", proxy)
 	}
 
 	containerd := containerdConfig("/s/containerd", PauseImage)
