@@ -1,19 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/metrics"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -60,7 +65,7 @@ const (
 	scaleNSBefore    = "scale-new-0"
 	scaleNSAfter     = "scale-new-1"
 	scaleNSCleared   = "scale-new-2"
-	scaleNSWarmup    = "scale-warmup"
+	scaleNSWarmup    = "scale-warmup-" // + the measurement's number
 	scaleNSRetained  = "scale-retained"
 	scaleResult      = `{"ok":true,"n":1}`
 	scaleWaitTimeout = 30 * time.Minute
@@ -71,6 +76,7 @@ const (
 // it took to start; the new jobs' throughput and the manager's API writes for them.
 type scaleRun struct {
 	mgrHeap, frontendHeap   int64
+	apiserverHeap           int64 // right before the throughput measurement
 	mgrStart, frontendStart time.Duration
 	rate                    float64
 	writes                  writeSnapshot
@@ -105,14 +111,15 @@ func runScaleOnly(cfg config) error {
 // pod's worker exiting 0 with a small result as soon as the pod exists.
 //
 //  1. The frontend, then the manager, each started alone with no SeekJob at all; the manager then
-//     runs a warm-up and the first throughput measurement (scale.jobs new SeekJobs through a worker
-//     capped at scale.maxConcurrent), whose jobs are deleted after.
+//     runs the first throughput measurement (scale.jobs new SeekJobs through a worker capped at
+//     scale.maxConcurrent, after a warm-up as every measurement), whose jobs are deleted after.
 //  2. scale.retained finished SeekJobs are created, each with the status the controller wrote for a
 //     job of step 1 (Completed, result, conditions, times), and no Job or pod, as the controller
 //     leaves a finished Job mode job.
-//  3. The frontend, then the manager, each started alone again; the manager runs the second
-//     throughput measurement.
-//  4. With scale.recheck, the retained jobs are deleted and a fresh manager runs the third.
+//  3. The frontend, then the manager, each started alone again; once the burst of the retained jobs'
+//     creation has aged (burstAge), the manager runs the second throughput measurement.
+//  4. With scale.recheck, the retained jobs are deleted and a fresh manager runs the third, once the
+//     burst of their deletion has aged too.
 //
 // Memory is the Go live heap after a forced GC, once the process has synced its caches and (the
 // manager) reconciled every SeekJob: its increase over the heap right before the start, the
@@ -139,7 +146,7 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 	if err != nil {
 		return res, err
 	}
-	for _, ns := range []string{scaleNSWarmup, scaleNSBefore, scaleNSAfter, scaleNSCleared, scaleNSRetained} {
+	for _, ns := range []string{scaleNSWarmup + "0", scaleNSWarmup + "1", scaleNSWarmup + "2", scaleNSBefore, scaleNSAfter, scaleNSCleared, scaleNSRetained} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return res, err
 		}
@@ -156,6 +163,7 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 	counter := &writeCounter{counts: map[string]int{}}
 	mgrCfg := rest.CopyConfig(cp.Config)
 	mgrCfg.Wrap(counter.wrap)
+	m := scaleMeasurer{c: c, cs: cs, admin: admin, cfg: cfg, counter: counter}
 
 	// 1. Without retained jobs.
 	if res.before.frontendHeap, res.before.frontendStart, err = frontendFootprint(ctx, h); err != nil {
@@ -172,16 +180,7 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 		mgr.stop()
 		return res, err
 	}
-	// Warm up: the first jobs of the process (and of kube-controller-manager) cost more than the next.
-	if err := scaleThroughput(ctx, c, cs, admin, scaleNSWarmup, max(sc.jobs/10, sc.maxConcurrent), cfg, counter, &scaleRun{}); err != nil {
-		mgr.stop()
-		return res, fmt.Errorf("warm-up: %w", err)
-	}
-	if err := clearNamespace(ctx, c, scaleNSWarmup); err != nil {
-		mgr.stop()
-		return res, err
-	}
-	if err := scaleThroughput(ctx, c, cs, admin, scaleNSBefore, sc.jobs, cfg, counter, &res.before); err != nil {
+	if err := m.measure(ctx, 0, scaleNSBefore, &res.before); err != nil {
 		mgr.stop()
 		return res, fmt.Errorf("throughput without retained jobs: %w", err)
 	}
@@ -204,6 +203,7 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 		return res, fmt.Errorf("retained jobs: %w", err)
 	}
 	res.createRetained = time.Since(start)
+	created := time.Now()
 	progress("%d retained jobs created in %s", sc.retained, res.createRetained.Round(time.Second))
 
 	// 3. With them.
@@ -218,7 +218,11 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 	progress("frontend heap %.1f MiB (ready in %s), manager heap %.1f MiB (settled in %s), %d retained jobs: per retained job %.2f / %.2f KiB",
 		mib(res.after.frontendHeap), res.after.frontendStart.Round(time.Millisecond), mib(heap), took.Round(time.Millisecond), sc.retained,
 		perRetained(res.before.frontendHeap, res.after.frontendHeap, sc.retained)/1024, perRetained(res.before.mgrHeap, heap, sc.retained)/1024)
-	if err := scaleThroughput(ctx, c, cs, admin, scaleNSAfter, sc.jobs, cfg, counter, &res.after); err != nil {
+	// The apiserver keeps the events of the retained jobs' creation in its watch cache for a while
+	// (eventFreshDuration), and lets them go only as new events come: let them age first, as they
+	// would have in a cluster that accumulated these jobs over a day, not in minutes.
+	time.Sleep(burstAge - time.Since(created))
+	if err := m.measure(ctx, 1, scaleNSAfter, &res.after); err != nil {
 		mgr.stop()
 		return res, fmt.Errorf("throughput with retained jobs: %w", err)
 	}
@@ -235,14 +239,72 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 		return res, fmt.Errorf("delete the retained jobs: %w", err)
 	}
 	res.deleteRetained = time.Since(start)
+	deleted := time.Now()
 	if mgr, res.cleared.mgrHeap, res.cleared.mgrStart, err = startSettledManager(ctx, mgrCfg, cfg, workers, 0); err != nil {
 		return res, fmt.Errorf("manager once the retained jobs are deleted: %w", err)
 	}
 	defer mgr.stop()
-	if err := scaleThroughput(ctx, c, cs, admin, scaleNSCleared, sc.jobs, cfg, counter, &res.cleared); err != nil {
+	time.Sleep(burstAge - time.Since(deleted)) // as after their creation
+	if err := m.measure(ctx, 2, scaleNSCleared, &res.cleared); err != nil {
 		return res, fmt.Errorf("throughput once the retained jobs are deleted: %w", err)
 	}
 	return res, nil
+}
+
+// burstAge is how long the retained jobs' creation is left behind before the measurement with them:
+// longer than kube-apiserver keeps a resource's watch events fresh (75 s, eventFreshDuration).
+const burstAge = 90 * time.Second
+
+// scaleMeasurer measures the throughput of new jobs.
+type scaleMeasurer struct {
+	c       client.Client
+	cs      kubernetes.Interface
+	admin   *rest.Config
+	cfg     config
+	counter *writeCounter
+}
+
+// measure measures the throughput of cfg.scale.jobs new SeekJobs in ns on a freshly started manager,
+// after the same warm-up in the i-th warm-up namespace: the first jobs of a process (and of
+// kube-controller-manager) cost more than the next, and each measurement starts a new manager. It
+// records kube-apiserver's live heap between the two.
+func (m scaleMeasurer) measure(ctx context.Context, i int, ns string, run *scaleRun) error {
+	sc := m.cfg.scale
+	warmup := scaleNSWarmup + strconv.Itoa(i)
+	if err := scaleThroughput(ctx, m.c, m.cs, m.admin, warmup, max(sc.jobs/10, sc.maxConcurrent), m.cfg, m.counter, &scaleRun{}); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if err := clearNamespace(ctx, m.c, warmup); err != nil {
+		return err
+	}
+	var err error
+	if run.apiserverHeap, err = apiserverLiveHeap(ctx, m.cs); err != nil {
+		return err
+	}
+	return scaleThroughput(ctx, m.c, m.cs, m.admin, ns, sc.jobs, m.cfg, m.counter, run)
+}
+
+// apiserverLiveHeap is kube-apiserver's Go heap right after a collection: its heap profile endpoint
+// collects first when asked to (gc=1), and its metrics then give the heap's allocated bytes.
+func apiserverLiveHeap(ctx context.Context, cs kubernetes.Interface) (int64, error) {
+	rc := cs.CoreV1().RESTClient()
+	if _, err := rc.Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx); err != nil {
+		return 0, fmt.Errorf("kube-apiserver heap profile: %w", err)
+	}
+	raw, err := rc.Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("kube-apiserver metrics: %w", err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return 0, fmt.Errorf("kube-apiserver metrics: %w", err)
+	}
+	heap := metricSum(slices.Collect(maps.Values(families)), "go_memstats_heap_alloc_bytes", nil)
+	if heap == 0 {
+		return 0, errors.New("kube-apiserver metrics have no go_memstats_heap_alloc_bytes")
+	}
+	return int64(heap), nil
 }
 
 // progress reports a step's numbers as soon as they are known: a large run takes a while.
@@ -565,6 +627,8 @@ func (r scaleResults) print(tw *tabwriter.Writer) {
 	fmt.Fprintf(tw, "scale: frontend live heap after start, none / %d retained (MiB)\t%.1f / %.1f\t\t\n", n, mib(r.before.frontendHeap), mib(r.after.frontendHeap))
 	fmt.Fprintf(tw, "scale: frontend start → ready, none / %d retained (s)\t%.1f / %.1f\t\t\n", n, r.before.frontendStart.Seconds(), r.after.frontendStart.Seconds())
 	fmt.Fprintf(tw, "scale: frontend memory per retained job (KiB)\t%.2f\t≤ %d\t\n", perRetained(r.before.frontendHeap, r.after.frontendHeap, n)/1024, scaleMemoryGoal/1024)
+	fmt.Fprintf(tw, "scale: kube-apiserver live heap before the measurement, none / %d retained (MiB)\t%.1f / %.1f\t\t\n", n, mib(r.before.apiserverHeap), mib(r.after.apiserverHeap))
+	fmt.Fprintf(tw, "scale: kube-apiserver memory per retained job (KiB; its watch cache holds every SeekJob)\t%.2f\t\t\n", perRetained(r.before.apiserverHeap, r.after.apiserverHeap, n)/1024)
 	fmt.Fprintf(tw, "scale: new jobs/s, %d through a worker capped at %d (simulated kubelet): none / %d retained / none again\t%.1f / %.1f / %.1f\t\t\n",
 		r.cfg.jobs, r.cfg.maxConcurrent, n, r.before.rate, r.after.rate, r.cleared.rate)
 	ref := "the mean without"
