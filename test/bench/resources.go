@@ -66,7 +66,10 @@ func parseFamilies(text []byte) (map[string][]sampleValue, error) {
 				labels[l.GetName()] = l.GetValue()
 			}
 			v := m.GetCounter().GetValue()
-			if m.Counter == nil {
+			switch {
+			case m.Gauge != nil:
+				v = m.GetGauge().GetValue()
+			case m.Counter == nil:
 				v = m.GetUntyped().GetValue()
 			}
 			out[name] = append(out[name], sampleValue{labels: labels, value: v})

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -17,8 +15,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -180,7 +176,7 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 		mgr.stop()
 		return res, err
 	}
-	if err := m.measure(ctx, 0, scaleNSBefore, &res.before); err != nil {
+	if err := m.measure(ctx, 0, scaleNSBefore, time.Time{}, &res.before); err != nil {
 		mgr.stop()
 		return res, fmt.Errorf("throughput without retained jobs: %w", err)
 	}
@@ -218,11 +214,7 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 	progress("frontend heap %.1f MiB (ready in %s), manager heap %.1f MiB (settled in %s), %d retained jobs: per retained job %.2f / %.2f KiB",
 		mib(res.after.frontendHeap), res.after.frontendStart.Round(time.Millisecond), mib(heap), took.Round(time.Millisecond), sc.retained,
 		perRetained(res.before.frontendHeap, res.after.frontendHeap, sc.retained)/1024, perRetained(res.before.mgrHeap, heap, sc.retained)/1024)
-	// The apiserver keeps the events of the retained jobs' creation in its watch cache for a while
-	// (eventFreshDuration), and lets them go only as new events come: let them age first, as they
-	// would have in a cluster that accumulated these jobs over a day, not in minutes.
-	time.Sleep(burstAge - time.Since(created))
-	if err := m.measure(ctx, 1, scaleNSAfter, &res.after); err != nil {
+	if err := m.measure(ctx, 1, scaleNSAfter, created, &res.after); err != nil {
 		mgr.stop()
 		return res, fmt.Errorf("throughput with retained jobs: %w", err)
 	}
@@ -244,15 +236,16 @@ func runScale(ctx context.Context, cfg config) (scaleResults, error) {
 		return res, fmt.Errorf("manager once the retained jobs are deleted: %w", err)
 	}
 	defer mgr.stop()
-	time.Sleep(burstAge - time.Since(deleted)) // as after their creation
-	if err := m.measure(ctx, 2, scaleNSCleared, &res.cleared); err != nil {
+	if err := m.measure(ctx, 2, scaleNSCleared, deleted, &res.cleared); err != nil {
 		return res, fmt.Errorf("throughput once the retained jobs are deleted: %w", err)
 	}
 	return res, nil
 }
 
-// burstAge is how long the retained jobs' creation is left behind before the measurement with them:
-// longer than kube-apiserver keeps a resource's watch events fresh (75 s, eventFreshDuration).
+// burstAge is how long a burst of writes (creating or deleting the retained jobs) is left behind before
+// a measurement: longer than kube-apiserver keeps a resource's watch events fresh (75 s,
+// eventFreshDuration), since it lets them go only as new events come. A cluster accumulates its
+// retained jobs over a day, not in minutes.
 const burstAge = 90 * time.Second
 
 // scaleMeasurer measures the throughput of new jobs.
@@ -265,10 +258,11 @@ type scaleMeasurer struct {
 }
 
 // measure measures the throughput of cfg.scale.jobs new SeekJobs in ns on a freshly started manager,
-// after the same warm-up in the i-th warm-up namespace: the first jobs of a process (and of
-// kube-controller-manager) cost more than the next, and each measurement starts a new manager. It
-// records kube-apiserver's live heap between the two.
-func (m scaleMeasurer) measure(ctx context.Context, i int, ns string, run *scaleRun) error {
+// once burstAge has passed since burst (zero: none), after the same warm-up in the i-th warm-up
+// namespace: the first jobs of a process (and of kube-controller-manager) cost more than the next, and
+// each measurement starts a new manager. It records kube-apiserver's live heap between the two.
+func (m scaleMeasurer) measure(ctx context.Context, i int, ns string, burst time.Time, run *scaleRun) error {
+	time.Sleep(burstAge - time.Since(burst))
 	sc := m.cfg.scale
 	warmup := scaleNSWarmup + strconv.Itoa(i)
 	if err := scaleThroughput(ctx, m.c, m.cs, m.admin, warmup, max(sc.jobs/10, sc.maxConcurrent), m.cfg, m.counter, &scaleRun{}); err != nil {
@@ -295,16 +289,15 @@ func apiserverLiveHeap(ctx context.Context, cs kubernetes.Interface) (int64, err
 	if err != nil {
 		return 0, fmt.Errorf("kube-apiserver metrics: %w", err)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	families, err := parseFamilies(raw)
 	if err != nil {
 		return 0, fmt.Errorf("kube-apiserver metrics: %w", err)
 	}
-	heap := metricSum(slices.Collect(maps.Values(families)), "go_memstats_heap_alloc_bytes", nil)
-	if heap == 0 {
+	heap := families["go_memstats_heap_alloc_bytes"]
+	if len(heap) != 1 {
 		return 0, errors.New("kube-apiserver metrics have no go_memstats_heap_alloc_bytes")
 	}
-	return int64(heap), nil
+	return int64(heap[0].value), nil
 }
 
 // progress reports a step's numbers as soon as they are known: a large run takes a while.
