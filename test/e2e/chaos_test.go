@@ -27,6 +27,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -39,6 +40,7 @@ import (
 	"github.com/seek-api/seek-operator/internal/localcluster"
 	"github.com/seek-api/seek-operator/internal/testutil"
 	"github.com/seek-api/seek-operator/internal/webhook"
+	"github.com/seek-api/seek-operator/pkg/joblog"
 )
 
 // The chaos run's size and disruptions (issue 13).
@@ -299,6 +301,11 @@ func TestChaos(t *testing.T) {
 	}
 	if len(stuck) > 0 {
 		t.Errorf("%d accepted jobs did not finish within 6 min of the last submission:\n%s", len(stuck), strings.Join(stuck, "\n"))
+		for _, name := range all {
+			if sj := byName[name]; sj != nil && !sj.Status.State.IsTerminal() && sj.Status.Pool != nil {
+				explainStuckPooled(ctx, t, sj)
+			}
+		}
 	}
 	for _, f := range tr.flipped() {
 		t.Errorf("a job changed its terminal state: %s", f)
@@ -1015,14 +1022,8 @@ func saveManagerLog(ctx context.Context, t *testing.T, file string) {
 		return
 	}
 	pod, _, _ := strings.Cut(holder, "_")
-	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
-	if err != nil {
-		t.Logf("manager log: %v", err)
-		return
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Logf("manager log: %v", err)
+	cs := chaosClientset(t)
+	if cs == nil {
 		return
 	}
 	raw, err := cs.CoreV1().Pods(info.SystemNamespace).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
@@ -1196,6 +1197,9 @@ func describeJob(sj *seekv1alpha1.SeekJob) string {
 		conds = append(conds, fmt.Sprintf("%s=%s/%s %q", c.Type, c.Status, c.Reason, c.Message))
 	}
 	s := fmt.Sprintf("  %s (worker %s): state %q, attempts %d, conditions [%s]", sj.Name, sj.Spec.WorkerName, sj.Status.State, sj.Status.Attempts, strings.Join(conds, "; "))
+	if p := sj.Status.Pool; p != nil {
+		s += fmt.Sprintf(", pool pod %q (UID %s) of Job %q", p.PodName, p.PodUID, p.JobName)
+	}
 	if cb := sj.Status.Callback; cb != nil {
 		for _, d := range cb.Deliveries {
 			s += fmt.Sprintf(", callback %s %s after %d attempts (last status %d)", d.Event, d.State, d.Attempts, d.LastStatusCode)
@@ -1227,4 +1231,79 @@ func maxValue(m map[string]int) int {
 		n = max(n, v)
 	}
 	return n
+}
+
+// explainStuckPooled logs what a pooled job that did not finish waits for: its holder pod's state,
+// the pod's log around the job, and what the manager pods' logs say of it.
+func explainStuckPooled(ctx context.Context, t *testing.T, sj *seekv1alpha1.SeekJob) {
+	cs := chaosClientset(t)
+	if cs == nil {
+		return
+	}
+	lines := func(raw []byte, keep func(string) bool) string {
+		var out []string
+		for l := range strings.Lines(string(raw)) {
+			if keep(l) {
+				out = append(out, "      "+strings.TrimRight(l, "\n"))
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	if name := sj.Status.Pool.PodName; name != "" {
+		pod, err := cs.CoreV1().Pods(sj.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Logf("job %s: its pool pod %s: %v", sj.Name, name, err)
+		} else {
+			var conds []string
+			for _, c := range pod.Status.Conditions {
+				conds = append(conds, fmt.Sprintf("%s=%s", c.Type, c.Status))
+			}
+			var states []string
+			for _, c := range pod.Status.ContainerStatuses {
+				states = append(states, fmt.Sprintf("%s ready=%t restarts=%d %+v", c.Name, c.Ready, c.RestartCount, c.State))
+			}
+			t.Logf("job %s: pool pod %s (UID %s): phase %s, deleting %v, conditions %v, containers %v",
+				sj.Name, name, pod.UID, pod.Status.Phase, pod.DeletionTimestamp, conds, states)
+		}
+		raw, err := cs.CoreV1().Pods(sj.Namespace).GetLogs(name, &corev1.PodLogOptions{Container: "worker"}).DoRaw(ctx)
+		if err != nil {
+			t.Logf("job %s: the log of pool pod %s: %v", sj.Name, name, err)
+		} else {
+			all := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+			t.Logf("job %s: the pool pod's runner lines and this job's (of %d lines):\n%s\n    its last 20 lines:\n%s", sj.Name, len(all),
+				lines(raw, func(l string) bool {
+					runners := strings.HasPrefix(l, joblog.Prefix) && !strings.HasPrefix(l, joblog.Prefix+"begin ") && !strings.HasPrefix(l, joblog.Prefix+"end ")
+					return runners || strings.Contains(l, string(sj.UID)) || strings.Contains(l, sj.Name)
+				}),
+				lines([]byte(strings.Join(all[max(0, len(all)-20):], "\n")), func(string) bool { return true }))
+		}
+	}
+	pods, err := cs.CoreV1().Pods(info.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+	if err != nil {
+		t.Logf("job %s: list the manager pods: %v", sj.Name, err)
+		return
+	}
+	for _, p := range pods.Items {
+		raw, err := cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			t.Logf("job %s: the log of manager pod %s: %v", sj.Name, p.Name, err)
+			continue
+		}
+		t.Logf("job %s: manager pod %s says:\n%s", sj.Name, p.Name, lines(raw, func(l string) bool {
+			return strings.Contains(l, sj.Name) || strings.Contains(l, sj.Status.Pool.PodName) && sj.Status.Pool.PodName != ""
+		}))
+	}
+}
+
+// chaosClientset is a clientset of the local cluster, nil (and the test told) when none can be made.
+func chaosClientset(t *testing.T) *kubernetes.Clientset {
+	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
+	if err == nil {
+		var cs *kubernetes.Clientset
+		if cs, err = kubernetes.NewForConfig(cfg); err == nil {
+			return cs
+		}
+	}
+	t.Logf("a clientset: %v", err)
+	return nil
 }
