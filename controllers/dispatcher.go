@@ -37,6 +37,14 @@ const (
 	// dispatchShutdownTimeout bounds the wait for requests in flight when the dispatcher stops; long
 	// polls end at once (their context is canceled).
 	dispatchShutdownTimeout = 5 * time.Second
+	// attemptSilenceLimit is how long the holder of an attempt may say nothing of it (no heartbeat,
+	// progress or report) before the attempt is released and leased again. A runner running a job
+	// keeps a heartbeat open (dispatch.HeartbeatWait, each call bounded by the runner's 15 s of slack,
+	// retried within 5 s): a minute of silence means it does not run the attempt (the answer to its
+	// lease was lost and it never asked again, or it hangs).
+	attemptSilenceLimit = dispatch.SilenceLimit
+	// silenceSweepInterval is how often held attempts are checked for silence.
+	silenceSweepInterval = 10 * time.Second
 )
 
 // Heartbeat stop reasons besides a finished job's reason.
@@ -87,6 +95,7 @@ func (d *Dispatcher) init() {
 	if d.state == nil {
 		d.state = newDispatchState()
 	}
+	d.state.now = d.Clock.Now
 	if d.tokens == nil {
 		d.tokens = newTokenCache(d.Clock)
 	}
@@ -129,10 +138,17 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.ready.Store(true)
 	}
 
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		return fmt.Errorf("serve the dispatch endpoint: %w", err)
+	sweep := time.NewTicker(silenceSweepInterval)
+	defer sweep.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case err := <-served:
+			return fmt.Errorf("serve the dispatch endpoint: %w", err)
+		case <-sweep.C:
+			d.releaseSilent(serveCtx)
+		}
 	}
 	d.ready.Store(false)
 	stopServing()
@@ -393,8 +409,14 @@ func (d *Dispatcher) tryLease(ctx context.Context, c *caller, w *seekv1alpha1.Se
 		}
 		got, lease, err := d.writeLease(ctx, sj, w, c.pod, now)
 		d.state.unclaim(sj.UID, got)
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			continue // changed or deleted meanwhile: its event re-queues it if it still waits
+		if apierrors.IsConflict(err) {
+			// Changed meanwhile: learn how from the apiserver rather than wait for the informer, which
+			// may lag (its version is leased to a pod this dispatcher has not heard of, say). Best
+			// effort: the informer shows it in the end.
+			_, _ = d.readJob(ctx, key, false)
+			continue
+		} else if apierrors.IsNotFound(err) {
+			continue // deleted meanwhile
 		} else if err != nil {
 			return nil, 0, err
 		}
@@ -447,6 +469,30 @@ func (d *Dispatcher) releaseLost(ctx context.Context, c *caller) error {
 		}
 	}
 	return nil
+}
+
+// releaseSilent releases every attempt whose holder has not spoken of it for attemptSilenceLimit, as
+// an interrupted attempt (not counted), so that it runs again: the pod's runner does not run it. A
+// job stays running no longer than that after the answer to its lease was lost, whatever its pod does
+// next. A failed release is tried again at the next sweep.
+func (d *Dispatcher) releaseSilent(ctx context.Context) {
+	log := ctrl.LoggerFrom(ctx)
+	for _, a := range d.state.silent(attemptSilenceLimit) {
+		ref := dispatch.AttemptRef{Namespace: a.key.Namespace, Name: a.key.Name, UID: string(a.uid), Attempt: a.attempts}
+		released, err := d.updateJob(ctx, &caller{namespace: a.key.Namespace}, a.key,
+			func(sj *seekv1alpha1.SeekJob) bool { return holds(sj, a.holder, ref) },
+			func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
+				releaseAttempt(sj, false, now)
+				return true
+			})
+		switch {
+		case err != nil:
+			log.Error(err, "Releasing a silent attempt failed; trying again later", "seekJob", a.key)
+		case released:
+			log.Info("Released an attempt its pool pod said nothing of", "seekJob", a.key, "podUID", a.holder,
+				"attempt", a.attempts, "silence", a.silence.Round(time.Second))
+		}
+	}
 }
 
 // mayExit decides whether an idle pod may exit: its pool keeps more than minPods live pods without
@@ -511,10 +557,24 @@ func (d *Dispatcher) heartbeat(ctx context.Context, c *caller, body []byte) (any
 	}
 	deadline := d.Clock.Now().Add(dispatch.HeartbeatWait)
 	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	uid := types.UID(ref.UID)
+	d.state.touch(uid, c.podUID(), ref.Attempt)
+	defer d.state.touch(uid, c.podUID(), ref.Attempt)
+	confirmed := false
 	for {
-		changed := d.state.changed(jobWaitKey(types.UID(ref.UID)))
-		holder, attempts, canceled, known := d.state.attempt(types.UID(ref.UID), key)
+		changed := d.state.changed(jobWaitKey(uid))
+		holder, attempts, canceled, known := d.state.attempt(uid, key)
 		if !known || holder != c.podUID() || attempts != ref.Attempt || canceled {
+			if !confirmed {
+				// A stop ends the process and drops its outcome: the apiserver confirms it first, as
+				// the informer may lag behind a lease (another leader's, say). Reading the job teaches
+				// the dispatcher its version.
+				confirmed = true
+				if _, err := d.readJob(ctx, key, false); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			return dispatch.HeartbeatResponse{Stop: true, Reason: d.stopReason(ctx, key, ref)}, nil
 		}
 		left := deadline.Sub(d.Clock.Now())
@@ -569,6 +629,7 @@ func (d *Dispatcher) report(ctx context.Context, c *caller, body []byte) (any, e
 	case len(r.LogTail) > dispatch.MaxLogTailBytes:
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "logTail exceeds %d bytes", dispatch.MaxLogTailBytes)
 	}
+	d.state.touch(types.UID(r.UID), c.podUID(), r.Attempt)
 	if r.Stopped {
 		return d.keepStoppedOutput(ctx, c, r)
 	}
@@ -614,6 +675,9 @@ func (d *Dispatcher) progress(ctx context.Context, c *caller, body []byte) (any,
 	}
 	if err := check(p.AttemptRef); err != nil {
 		return nil, err
+	}
+	if !c.jobPod {
+		d.state.touch(types.UID(p.UID), c.podUID(), p.Attempt)
 	}
 	if math.IsNaN(p.Fraction) || p.Fraction < 0 || p.Fraction > 1 {
 		return nil, errorf(http.StatusBadRequest, "BadRequest", "fraction must be from 0 to 1")
@@ -683,7 +747,12 @@ func (d *Dispatcher) storeReportOutputs(ctx context.Context, c *caller, r *dispa
 	if r.Namespace != c.namespace {
 		return reportOutputs{}, false, nil
 	}
-	sj, err := d.readJob(ctx, types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, true)
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	sj, err := d.readJob(ctx, key, true)
+	if err == nil && (sj == nil || !holds(sj, c.podUID(), r.AttemptRef)) {
+		// A refusal drops the outcome: the apiserver confirms it (see updateJob).
+		sj, err = d.readJob(ctx, key, false)
+	}
 	if sj == nil || err != nil || !holds(sj, c.podUID(), r.AttemptRef) {
 		return reportOutputs{}, false, err
 	}
@@ -735,19 +804,25 @@ func (d *Dispatcher) keepStoppedOutput(ctx context.Context, c *caller, r *dispat
 
 // readJob reads a SeekJob: from the cache, unless it lags behind the dispatcher's own last write of the
 // job or fromCache is false, then from the apiserver. It returns nil, without error, when it is gone.
+// A version read from the apiserver updates the dispatcher's view at once: the informer may be slow to
+// show it.
 func (d *Dispatcher) readJob(ctx context.Context, key types.NamespacedName, fromCache bool) (*seekv1alpha1.SeekJob, error) {
 	sj := &seekv1alpha1.SeekJob{}
 	var err error
 	if fromCache {
 		err = d.Client.Get(ctx, key, sj)
 	}
-	if !fromCache || (err == nil && d.state.newerThan(sj)) {
+	fromAPI := !fromCache || (err == nil && d.state.newerThan(sj))
+	if fromAPI {
 		err = d.APIReader.Get(ctx, key, sj)
 	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("get SeekJob %s: %w", key, err)
+	}
+	if fromAPI {
+		d.state.observe(sj)
 	}
 	return sj, nil
 }

@@ -34,6 +34,8 @@ type dispatchState struct {
 	// done holds the resourceVersion at which each known finished job finished, so that an older
 	// version delivered late does not queue it again; a job leaves it when deleted.
 	done map[types.UID]uint64
+	// now is the dispatcher's clock, for the holders' last contact.
+	now func() time.Time
 }
 
 // jobEntry is what the dispatcher knows of one SeekJob.
@@ -53,10 +55,16 @@ type jobEntry struct {
 	holder   string
 	attempts int32
 	canceled bool
+	// contact is when the holder last spoke of the current attempt (a heartbeat, progress, its
+	// report), or when this dispatcher learnt of the attempt. It is liveness, not state: a new leader
+	// starts every held attempt's clock afresh, as the node lifecycle controller does with node
+	// heartbeats.
+	contact time.Time
 }
 
 func newDispatchState() *dispatchState {
 	return &dispatchState{
+		now:     time.Now,
 		jobs:    map[types.UID]*jobEntry{},
 		queues:  map[string][]*jobEntry{},
 		held:    map[string]map[types.UID]struct{}{},
@@ -159,6 +167,11 @@ func (s *dispatchState) replace(old, n *jobEntry) {
 	}
 	if n == nil {
 		return
+	}
+	if n.holder != "" && old != nil && old.holder == n.holder && old.attempts == n.attempts {
+		n.contact = old.contact
+	} else if n.holder != "" {
+		n.contact = s.now()
 	}
 	s.jobs[n.uid] = n
 	if n.candidate && !n.claimed {
@@ -340,4 +353,38 @@ func (s *dispatchState) newerThan(sj *seekv1alpha1.SeekJob) bool {
 	e := s.jobs[sj.UID]
 	rv := parseRV(sj.ResourceVersion)
 	return e != nil && rv != 0 && e.rv > rv
+}
+
+// touch records that the pod with the given UID spoke of the job's attempt (a heartbeat, progress,
+// a report), if it holds it.
+func (s *dispatchState) touch(uid types.UID, podUID string, attempt int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.jobs[uid]; e != nil && e.holder == podUID && e.attempts == attempt {
+		e.contact = s.now()
+	}
+}
+
+// silentAttempt is an attempt whose holder has not spoken of it for a while.
+type silentAttempt struct {
+	key      types.NamespacedName
+	uid      types.UID
+	holder   string
+	attempts int32
+	silence  time.Duration
+}
+
+// silent returns the held attempts whose holder has not spoken of them for at least limit.
+func (s *dispatchState) silent(limit time.Duration) []silentAttempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var out []silentAttempt
+	for _, e := range s.jobs {
+		if e.holder != "" && now.Sub(e.contact) >= limit {
+			out = append(out, silentAttempt{key: e.key, uid: e.uid, holder: e.holder, attempts: e.attempts, silence: now.Sub(e.contact)})
+		}
+	}
+	slices.SortFunc(out, func(a, b silentAttempt) int { return strings.Compare(a.key.String(), b.key.String()) })
+	return out
 }

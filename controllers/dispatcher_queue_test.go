@@ -1,12 +1,14 @@
 package controllers
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
@@ -195,4 +197,46 @@ func TestDispatchStateWakeups(t *testing.T) {
 	if !closed(pool2) {
 		t.Errorf("a freed slot did not wake the worker's other pool")
 	}
+}
+
+// TestDispatchStateSilence: a held attempt's clock starts when the dispatcher learns of it, restarts
+// with each word from its holder about it (not from another pod, not about another attempt) and with
+// a new holder, and the attempt is silent once limit passes without one.
+func TestDispatchStateSilence(t *testing.T) {
+	clock := clocktesting.NewFakePassiveClock(t0)
+	s := newDispatchState()
+	s.now = clock.Now
+	pod := testutil.MakePod("pod", "ns").UID("pod-uid").Obj()
+	leased := version(queuedJob("ns", "job", t0, 10), 12, func(sj *seekv1alpha1.SeekJob) { setLeased(sj, "pool-1", pod, t0) })
+	s.observe(queuedJob("ns", "waiting", t0, 11))
+	s.observe(leased)
+	silentNames := func() []string {
+		var out []string
+		for _, a := range s.silent(time.Minute) {
+			out = append(out, fmt.Sprintf("%s %s %d", a.key.Name, a.holder, a.attempts))
+		}
+		return out
+	}
+	step := func(d time.Duration, want ...string) {
+		t.Helper()
+		clock.SetTime(clock.Now().Add(d))
+		if diff := cmp.Diff(want, silentNames()); diff != "" {
+			t.Errorf("silent at %v (-want +got):\n%s", clock.Now().Sub(t0), diff)
+		}
+	}
+	step(59 * time.Second)
+	s.touch(leased.UID, "other-pod", 1)                            // not the holder
+	s.touch(leased.UID, "pod-uid", 2)                              // not its attempt
+	s.observe(version(leased, 13, func(*seekv1alpha1.SeekJob) {})) // the same attempt again
+	step(time.Second, "job pod-uid 1")
+	s.touch(leased.UID, "pod-uid", 1)
+	step(59 * time.Second)
+	step(time.Second, "job pod-uid 1")
+	releasedAndLeasedAgain := version(leased, 14, func(sj *seekv1alpha1.SeekJob) {
+		releaseAttempt(sj, false, clock.Now())
+		setLeased(sj, "pool-1", testutil.MakePod("pod2", "ns").UID("pod2-uid").Obj(), clock.Now())
+	})
+	s.observe(releasedAndLeasedAgain)
+	step(59 * time.Second)
+	step(time.Second, "job pod2-uid 1")
 }

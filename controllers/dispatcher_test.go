@@ -18,6 +18,7 @@ import (
 
 	seekv1alpha1 "github.com/seek-api/seek-operator/api/v1alpha1"
 	"github.com/seek-api/seek-operator/internal/testutil"
+	"github.com/seek-api/seek-operator/pkg/dispatch"
 )
 
 func TestTransitionRecorderPooled(t *testing.T) {
@@ -167,6 +168,110 @@ func TestReleaseLostAfterLeaderChange(t *testing.T) {
 			}
 			if diff := cmp.Diff([]string{"a"}, names(d.state.queued(poolKey("tenant", "echo")))); diff != "" {
 				t.Errorf("queue after the release (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// leasedJob is job name of the tenant leased to the pod with the given UID (attempt 1), at
+// resourceVersion rv.
+func leasedJob(name, podUID string, rv int) *seekv1alpha1.SeekJob {
+	sj := testutil.MakeSeekJob(name, "tenant").Worker("echo").UID(name + "-uid").Created(t0).Obj()
+	setLeased(sj, "pool-1", testutil.MakePod("pod-"+podUID, "tenant").UID(podUID).Obj(), t0)
+	sj.ResourceVersion = strconv.Itoa(rv)
+	return sj
+}
+
+// TestReleaseSilent: an attempt whose pod has said nothing of it for attemptSilenceLimit is released
+// (not counted) and queued again; one whose pod heartbeats is left alone; one the dispatcher's view
+// shows held but the apiserver shows finished (the informer lags) is not written, and the dispatcher
+// learns that it finished.
+func TestReleaseSilent(t *testing.T) {
+	silent, talking := leasedJob("silent", "pod-a", 10), leasedJob("talking", "pod-b", 11)
+	done := leasedJob("done", "pod-c", 12)
+	doneNow := version(done, 13, func(sj *seekv1alpha1.SeekJob) {
+		finish(sj, seekv1alpha1.JobStateCompleted, seekv1alpha1.JobReasonSucceeded, "done", nil, t0)
+	})
+	apiserver := fake.NewClientBuilder().WithScheme(newTestScheme(t)).WithStatusSubresource(&seekv1alpha1.SeekJob{}).
+		WithObjects(silent.DeepCopy(), talking.DeepCopy(), doneNow.DeepCopy()).Build()
+	clock := clocktesting.NewFakePassiveClock(t0)
+	d := &Dispatcher{Client: apiserver, APIReader: apiserver, Clock: clock, Recorder: transitionRecorder{Recorder: events.NewFakeRecorder(10)}}
+	d.init()
+	for _, sj := range []*seekv1alpha1.SeekJob{silent, talking, done} {
+		d.state.observe(sj)
+	}
+
+	clock.SetTime(t0.Add(attemptSilenceLimit - time.Second))
+	d.state.touch(talking.UID, "pod-b", 1)
+	d.releaseSilent(context.Background())
+	if diff := cmp.Diff([]string{"silent"}, names(d.state.heldBy("pod-a"))); diff != "" {
+		t.Fatalf("released before its time (-want +got):\n%s", diff)
+	}
+
+	clock.SetTime(t0.Add(attemptSilenceLimit))
+	d.releaseSilent(context.Background())
+	got := &seekv1alpha1.SeekJob{}
+	if err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(silent), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Pool.PodUID != "" || got.Status.Attempts != 0 || got.Status.State.IsTerminal() {
+		t.Errorf("silent attempt: pod %q, attempts %d, state %s; want released (no pod, 0 attempts, not finished)",
+			got.Status.Pool.PodUID, got.Status.Attempts, got.Status.State)
+	}
+	if diff := cmp.Diff([]string{"silent"}, names(d.state.queued(poolKey("tenant", "echo")))); diff != "" {
+		t.Errorf("queue (-want +got):\n%s", diff)
+	}
+	if err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(talking), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Pool.PodUID != "pod-b" || got.Status.Attempts != 1 {
+		t.Errorf("talking attempt changed: pod %q, attempts %d", got.Status.Pool.PodUID, got.Status.Attempts)
+	}
+	if held := d.state.heldBy("pod-c"); len(held) != 0 {
+		t.Errorf("the finished job is still held: %v", held)
+	}
+	if err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(done), got); err != nil || got.Status.State != seekv1alpha1.JobStateCompleted {
+		t.Errorf("the finished job: %v, state %s; want Completed", err, got.Status.State)
+	}
+}
+
+// TestHeartbeatConfirmsStop: a heartbeat the dispatcher's view would stop (the informer lags behind
+// the attempt's lease, written by another leader) goes on when the apiserver shows the pod holding the
+// attempt, and stops when it does not.
+func TestHeartbeatConfirmsStop(t *testing.T) {
+	queued := queuedJob("tenant", "job", t0, 10)
+	queued.Spec.WorkerName = "echo"
+	pod := testutil.MakePod("pool-pod", "tenant").UID("pod-uid").Obj()
+	leased := version(queued, 12, func(sj *seekv1alpha1.SeekJob) { setLeased(sj, "pool-1", pod, t0) })
+	otherPod := version(queued, 12, func(sj *seekv1alpha1.SeekJob) {
+		setLeased(sj, "pool-1", testutil.MakePod("other", "tenant").UID("other-uid").Obj(), t0)
+	})
+	for _, tc := range []struct {
+		name      string
+		apiserver *seekv1alpha1.SeekJob
+		wantStop  bool
+	}{
+		{name: "the apiserver shows the lease", apiserver: leased, wantStop: false},
+		{name: "the apiserver shows another pod's lease", apiserver: otherPod, wantStop: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := newTestScheme(t)
+			d := &Dispatcher{
+				Client:    fake.NewClientBuilder().WithScheme(scheme).WithObjects(queued.DeepCopy()).Build(),
+				APIReader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(tc.apiserver.DeepCopy()).Build(),
+				Clock:     clocktesting.NewFakePassiveClock(t0),
+			}
+			d.init()
+			d.state.observe(queued)
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			body := []byte(`{"namespace":"tenant","name":"job","uid":"` + string(queued.UID) + `","attempt":1}`)
+			got, err := d.heartbeat(ctx, &caller{namespace: "tenant", worker: "echo", pod: pod}, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stop := got.(dispatch.HeartbeatResponse).Stop; stop != tc.wantStop {
+				t.Errorf("heartbeat: stop %t, want %t", stop, tc.wantStop)
 			}
 		})
 	}

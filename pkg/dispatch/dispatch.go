@@ -20,6 +20,11 @@
 // timed out, or taken away): the runner stops it and drops its outcome. 429 on a progress call means
 // the job's last progress is younger than its interval: send the latest again after Retry-After. 503 means the manager is not
 // ready (starting, or not the leader): retry with backoff.
+//
+// A pod that holds an attempt must keep speaking of it: a heartbeat call open (each one sent as the
+// last one answers), progress, and in the end its report. An attempt its pod says nothing of for
+// SilenceLimit is taken away and leased again (the answer to its lease may never have arrived, or the
+// runner hangs); the pod's next heartbeat for it answers stop.
 package dispatch
 
 import (
@@ -68,6 +73,9 @@ const (
 	LeaseWait = 20 * time.Second
 	// HeartbeatWait is the longest a heartbeat call waits before answering "continue".
 	HeartbeatWait = 10 * time.Second
+	// SilenceLimit is how long the pod holding an attempt may say nothing of it before the manager
+	// takes it away: well over a heartbeat call's wait, a client's slack over it, and a retry.
+	SilenceLimit = time.Minute
 	// ProgressInterval is the shortest time between two progress writes of one job: a worker that
 	// reports progress in a loop costs the apiserver one write of its job per interval at most.
 	ProgressInterval = 5 * time.Second
