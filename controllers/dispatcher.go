@@ -37,13 +37,8 @@ const (
 	// dispatchShutdownTimeout bounds the wait for requests in flight when the dispatcher stops; long
 	// polls end at once (their context is canceled).
 	dispatchShutdownTimeout = 5 * time.Second
-	// attemptSilenceLimit is how long the holder of an attempt may say nothing of it (no heartbeat,
-	// progress or report) before the attempt is released and leased again. A runner running a job
-	// keeps a heartbeat open (dispatch.HeartbeatWait, each call bounded by the runner's 15 s of slack,
-	// retried within 5 s): a minute of silence means it does not run the attempt (the answer to its
-	// lease was lost and it never asked again, or it hangs).
-	attemptSilenceLimit = dispatch.SilenceLimit
-	// silenceSweepInterval is how often held attempts are checked for silence.
+	// silenceSweepInterval is how often, at most, held attempts are checked for silence (see
+	// Dispatcher.SilenceLimit).
 	silenceSweepInterval = 10 * time.Second
 )
 
@@ -75,6 +70,12 @@ type Dispatcher struct {
 	RunnerImage string
 	// BindAddress is where the endpoint listens.
 	BindAddress string
+	// SilenceLimit is how long the pod holding an attempt may say nothing of it (no heartbeat, progress
+	// or report) before the attempt is released and leased again; dispatch.SilenceLimit when zero. A
+	// runner running a job keeps a heartbeat open (each call bounded by its slack over
+	// dispatch.HeartbeatWait, retried within seconds): that much silence means it does not run the
+	// attempt (the answer to its lease was lost and it never asked again, or it hangs).
+	SilenceLimit time.Duration
 
 	state  *dispatchState
 	tokens *tokenCache
@@ -91,6 +92,9 @@ func (d *Dispatcher) NeedLeaderElection() bool { return true }
 func (d *Dispatcher) init() {
 	if d.Clock == nil {
 		d.Clock = clock.RealClock{}
+	}
+	if d.SilenceLimit <= 0 {
+		d.SilenceLimit = dispatch.SilenceLimit
 	}
 	if d.state == nil {
 		d.state = newDispatchState()
@@ -138,7 +142,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.ready.Store(true)
 	}
 
-	sweep := time.NewTicker(silenceSweepInterval)
+	sweep := time.NewTicker(min(silenceSweepInterval, d.SilenceLimit/4))
 	defer sweep.Stop()
 	for done := false; !done; {
 		select {
@@ -471,13 +475,13 @@ func (d *Dispatcher) releaseLost(ctx context.Context, c *caller) error {
 	return nil
 }
 
-// releaseSilent releases every attempt whose holder has not spoken of it for attemptSilenceLimit, as
+// releaseSilent releases every attempt whose holder has not spoken of it for SilenceLimit, as
 // an interrupted attempt (not counted), so that it runs again: the pod's runner does not run it. A
 // job stays running no longer than that after the answer to its lease was lost, whatever its pod does
 // next. A failed release is tried again at the next sweep.
 func (d *Dispatcher) releaseSilent(ctx context.Context) {
 	log := ctrl.LoggerFrom(ctx)
-	for _, a := range d.state.silent(attemptSilenceLimit) {
+	for _, a := range d.state.silent(d.SilenceLimit) {
 		ref := dispatch.AttemptRef{Namespace: a.key.Namespace, Name: a.key.Name, UID: string(a.uid), Attempt: a.attempts}
 		released, err := d.updateJob(ctx, &caller{namespace: a.key.Namespace}, a.key,
 			func(sj *seekv1alpha1.SeekJob) bool { return holds(sj, a.holder, ref) },
@@ -895,14 +899,15 @@ func setupDispatcher(mgr ctrl.Manager, opts Options, metrics *Metrics) error {
 		return nil
 	}
 	d := &Dispatcher{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Cache:       mgr.GetCache(),
-		Reviewer:    apiTokenReviewer{client: mgr.GetClient()},
-		Clock:       opts.Clock,
-		Recorder:    transitionRecorder{Recorder: mgr.GetEventRecorder("seek-dispatcher"), Metrics: metrics},
-		RunnerImage: opts.Pools.RunnerImage,
-		BindAddress: opts.Pools.DispatchBindAddress,
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Cache:        mgr.GetCache(),
+		Reviewer:     apiTokenReviewer{client: mgr.GetClient()},
+		Clock:        opts.Clock,
+		Recorder:     transitionRecorder{Recorder: mgr.GetEventRecorder("seek-dispatcher"), Metrics: metrics},
+		RunnerImage:  opts.Pools.RunnerImage,
+		BindAddress:  opts.Pools.DispatchBindAddress,
+		SilenceLimit: opts.Pools.SilenceLimit,
 	}
 	if err := mgr.Add(d); err != nil {
 		return fmt.Errorf("add the dispatcher: %w", err)

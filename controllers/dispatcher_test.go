@@ -182,7 +182,7 @@ func leasedJob(name, podUID string, rv int) *seekv1alpha1.SeekJob {
 	return sj
 }
 
-// TestReleaseSilent: an attempt whose pod has said nothing of it for attemptSilenceLimit is released
+// TestReleaseSilent: an attempt whose pod has said nothing of it for dispatch.SilenceLimit is released
 // (not counted) and queued again; one whose pod heartbeats is left alone; one the dispatcher's view
 // shows held but the apiserver shows finished (the informer lags) is not written, and the dispatcher
 // learns that it finished.
@@ -201,14 +201,14 @@ func TestReleaseSilent(t *testing.T) {
 		d.state.observe(sj)
 	}
 
-	clock.SetTime(t0.Add(attemptSilenceLimit - time.Second))
+	clock.SetTime(t0.Add(dispatch.SilenceLimit - time.Second))
 	d.state.touch(talking.UID, "pod-b", 1)
 	d.releaseSilent(context.Background())
 	if diff := cmp.Diff([]string{"silent"}, names(d.state.heldBy("pod-a"))); diff != "" {
 		t.Fatalf("released before its time (-want +got):\n%s", diff)
 	}
 
-	clock.SetTime(t0.Add(attemptSilenceLimit))
+	clock.SetTime(t0.Add(dispatch.SilenceLimit))
 	d.releaseSilent(context.Background())
 	got := &seekv1alpha1.SeekJob{}
 	if err := apiserver.Get(context.Background(), client.ObjectKeyFromObject(silent), got); err != nil {

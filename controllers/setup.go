@@ -132,6 +132,9 @@ type PoolOptions struct {
 	// DispatchURL is the dispatch endpoint's URL as pool pods reach it (resolved by the manager from its
 	// Service when not given).
 	DispatchURL string
+	// SilenceLimit is how long a pool pod may say nothing of an attempt it holds (no heartbeat, progress
+	// or report) before the attempt is released and leased again; dispatch.SilenceLimit when zero.
+	SilenceLimit time.Duration
 }
 
 // Enabled reports whether the manager serves the dispatch endpoint: without it no pool pod can lease a

@@ -87,6 +87,9 @@ type Options struct {
 	// DispatchURL is the dispatch endpoint's URL as pool pods reach it; when empty it is resolved from
 	// DispatchService.
 	DispatchURL string
+	// DispatchSilenceLimit is how long a pool pod may say nothing of an attempt it holds before the
+	// attempt is leased again; dispatch.SilenceLimit when zero (tests shorten it).
+	DispatchSilenceLimit time.Duration
 	// DispatchService ("<namespace>/<name>") is the Service in front of the dispatch endpoint: its
 	// cluster IP and its port named "dispatch" (or its only port) make DispatchURL.
 	DispatchService string
@@ -217,7 +220,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			Policy: o.CallbackPolicy, Timeout: o.CallbackTimeout, Schedule: o.CallbackSchedule, Concurrency: o.CallbackConcurrency,
 			TenantConcurrency: o.CallbackTenantConcurrency,
 		},
-		Pools: controllers.PoolOptions{RunnerImage: o.RunnerImage, DispatchBindAddress: o.DispatchBindAddress, DispatchURL: dispatchURL},
+		Pools: controllers.PoolOptions{RunnerImage: o.RunnerImage, DispatchBindAddress: o.DispatchBindAddress, DispatchURL: dispatchURL,
+			SilenceLimit: o.DispatchSilenceLimit},
 	})
 	if err != nil {
 		return err

@@ -547,6 +547,41 @@ func TestDispatchReleases(t *testing.T) {
 	})
 }
 
+// TestDispatchReleasesSilentAttempt: an attempt whose pod says nothing of it (the answer to its lease
+// was lost, and the pod never asks again) is released after the silence limit, not counted, and leased
+// to another pod; the first pod's heartbeat for it then answers stop.
+func TestDispatchReleasesSilentAttempt(t *testing.T) {
+	waitDispatcherReady(t)
+	ns := poolNamespace(t)
+	w := pooledWorker(t)
+	r, r2 := poolPod(t, ns, w), poolPod(t, ns, w)
+	createJob(t, ns, "job", w.Name, `1`)
+
+	lost := r.leaseJob("job")
+	leased := time.Now()
+	eventually(t, "the silent attempt released", func(context.Context) (bool, error) {
+		sj := getJob(t, ns, "job")
+		return sj.Status.Pool != nil && sj.Status.Pool.PodUID == "" && sj.Status.Attempts == 0 && !sj.Status.State.IsTerminal(), nil
+	})
+	if silence := time.Since(leased); silence < suiteSilenceLimit {
+		t.Errorf("released after %v of silence, before the limit %v", silence, suiteSilenceLimit)
+	}
+	next := r2.leaseJob("job")
+	if next.Attempt != lost.Attempt {
+		t.Errorf("attempt %d after a silent one, want %d (a released attempt does not count)", next.Attempt, lost.Attempt)
+	}
+	var hb dispatch.HeartbeatResponse
+	r.call(dispatch.PathHeartbeat, lost.AttemptRef, &hb, http.StatusOK, 5*time.Second)
+	if !hb.Stop {
+		t.Errorf("heartbeat of the released attempt: %+v, want stop", hb)
+	}
+	var rr dispatch.ReportResponse
+	r2.call(dispatch.PathReport, dispatch.Report{AttemptRef: next.AttemptRef, Result: `"ok"`}, &rr, http.StatusOK, 10*time.Second)
+	if sj := getJob(t, ns, "job"); sj.Status.State != seekv1alpha1.JobStateCompleted || sj.Status.Attempts != 1 {
+		t.Errorf("state %s, attempts %d; want Completed after 1 attempt", sj.Status.State, sj.Status.Attempts)
+	}
+}
+
 // TestDispatchProgress: a runner's progress reaches the job's status, at most one write per
 // dispatch.ProgressInterval; sooner is 429 with Retry-After, the same report writes nothing, another
 // pod's report is refused, and the last progress stays when the job ends.

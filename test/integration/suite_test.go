@@ -112,6 +112,11 @@ var (
 // writing the statuses the dispatcher writes), so the dispatch URL leads nowhere.
 var suitePools = controllers.PoolOptions{RunnerImage: testRunnerImage, DispatchURL: "http://127.0.0.1:9"}
 
+// suiteSilenceLimit is how long a pool pod may say nothing of an attempt it holds before the attempt
+// is leased again (a minute in production): short, so dispatch_test.go sees it apply; longer than
+// any test here holds an attempt without a word.
+const suiteSilenceLimit = 10 * time.Second
+
 // suiteDefaultQueueTimeout is the manager's --default-queue-timeout: how long a job whose worker does
 // not exist stays Queued.
 const suiteDefaultQueueTimeout = 30 * time.Second
@@ -160,6 +165,7 @@ func startManager() *runningManager {
 			DispatchBindAddress:       dispatchAddr,
 			RunnerImage:               suitePools.RunnerImage,
 			DispatchURL:               suitePools.DispatchURL,
+			DispatchSilenceLimit:      suiteSilenceLimit,
 		})
 	}()
 	return rm
