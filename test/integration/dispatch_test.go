@@ -153,6 +153,16 @@ func (r *runner) leaseJob(name string) *dispatch.Job {
 	return resp.Job
 }
 
+// twoPoolPods waits for the dispatch endpoint and makes a namespace, a pooled worker and two of its
+// pool pods there.
+func twoPoolPods(t *testing.T) (string, *seekv1alpha1.SeekWorker, *runner, *runner) {
+	t.Helper()
+	waitDispatcherReady(t)
+	ns := poolNamespace(t)
+	w := pooledWorker(t)
+	return ns, w, poolPod(t, ns, w), poolPod(t, ns, w)
+}
+
 // waitDispatcherReady waits until the dispatch endpoint answers (the manager's first start).
 func waitDispatcherReady(t *testing.T) {
 	t.Helper()
@@ -476,10 +486,7 @@ func TestDispatchExit(t *testing.T) {
 }
 
 func TestDispatchManagerRestart(t *testing.T) {
-	waitDispatcherReady(t)
-	ns := poolNamespace(t)
-	w := pooledWorker(t)
-	r, r2 := poolPod(t, ns, w), poolPod(t, ns, w)
+	ns, w, r, r2 := twoPoolPods(t)
 	createJob(t, ns, "held", w.Name, `1`)
 	time.Sleep(1100 * time.Millisecond)
 	createJob(t, ns, "queued", w.Name, `2`)
@@ -519,10 +526,7 @@ func TestDispatchManagerRestart(t *testing.T) {
 }
 
 func TestDispatchReleases(t *testing.T) {
-	waitDispatcherReady(t)
-	ns := poolNamespace(t)
-	w := pooledWorker(t)
-	r, r2 := poolPod(t, ns, w), poolPod(t, ns, w)
+	ns, w, r, r2 := twoPoolPods(t)
 	createJob(t, ns, "job", w.Name, `1`)
 
 	t.Run("a lease the runner never got is released when it asks again", func(t *testing.T) {
@@ -551,10 +555,7 @@ func TestDispatchReleases(t *testing.T) {
 // was lost, and the pod never asks again) is released after the silence limit, not counted, and leased
 // to another pod; the first pod's heartbeat for it then answers stop.
 func TestDispatchReleasesSilentAttempt(t *testing.T) {
-	waitDispatcherReady(t)
-	ns := poolNamespace(t)
-	w := pooledWorker(t)
-	r, r2 := poolPod(t, ns, w), poolPod(t, ns, w)
+	ns, w, r, r2 := twoPoolPods(t)
 	createJob(t, ns, "job", w.Name, `1`)
 
 	lost := r.leaseJob("job")
