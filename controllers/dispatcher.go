@@ -483,7 +483,7 @@ func (d *Dispatcher) releaseSilent(ctx context.Context) {
 	log := ctrl.LoggerFrom(ctx)
 	for _, a := range d.state.silent(d.SilenceLimit) {
 		ref := dispatch.AttemptRef{Namespace: a.key.Namespace, Name: a.key.Name, UID: string(a.uid), Attempt: a.attempts}
-		released, err := d.updateJob(ctx, &caller{namespace: a.key.Namespace}, a.key,
+		released, err := d.updateJob(ctx, a.key.Namespace, a.key,
 			func(sj *seekv1alpha1.SeekJob) bool { return holds(sj, a.holder, ref) },
 			func(sj *seekv1alpha1.SeekJob, _ *seekv1alpha1.SeekWorker, now time.Time) bool {
 				releaseAttempt(sj, false, now)
@@ -751,13 +751,9 @@ func (d *Dispatcher) storeReportOutputs(ctx context.Context, c *caller, r *dispa
 	if r.Namespace != c.namespace {
 		return reportOutputs{}, false, nil
 	}
-	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	sj, err := d.readJob(ctx, key, true)
-	if err == nil && (sj == nil || !holds(sj, c.podUID(), r.AttemptRef)) {
-		// A refusal drops the outcome: the apiserver confirms it (see updateJob).
-		sj, err = d.readJob(ctx, key, false)
-	}
-	if sj == nil || err != nil || !holds(sj, c.podUID(), r.AttemptRef) {
+	sj, held, err := d.readAllowed(ctx, types.NamespacedName{Namespace: r.Namespace, Name: r.Name}, true,
+		func(sj *seekv1alpha1.SeekJob) bool { return holds(sj, c.podUID(), r.AttemptRef) })
+	if !held || err != nil {
 		return reportOutputs{}, false, err
 	}
 	var out reportOutputs
@@ -784,7 +780,7 @@ func (d *Dispatcher) keepStoppedOutput(ctx context.Context, c *caller, r *dispat
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 	var logs *seekv1alpha1.JobLogs
 	var storeErr error
-	ok, err := d.updateJob(ctx, c, key, func(sj *seekv1alpha1.SeekJob) bool { return stoppedHere(sj, c.podUID(), r.AttemptRef) },
+	ok, err := d.updateJob(ctx, c.namespace, key, func(sj *seekv1alpha1.SeekJob) bool { return stoppedHere(sj, c.podUID(), r.AttemptRef) },
 		func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, _ time.Time) bool {
 			if logs == nil { // once, whatever conflicts follow
 				logs, storeErr = storeLogs(ctx, d.Client, d.APIReader, sj, w, r.Attempt, []byte(r.LogTail), r.OutputBytes)
@@ -831,12 +827,28 @@ func (d *Dispatcher) readJob(ctx context.Context, key types.NamespacedName, from
 	return sj, nil
 }
 
+// readAllowed reads a job for a caller that may act on it only as may says: from the cache (see
+// readJob), and when the cache shows a job the caller may not act on, or none, again from the
+// apiserver. The cache may lag behind another writer (the job's cancel, another leader's lease), and a
+// wrong refusal drops an outcome. Refusals are rare, so the second read costs little. It returns the
+// job (nil when gone) and whether may allows it.
+func (d *Dispatcher) readAllowed(ctx context.Context, key types.NamespacedName, fromCache bool, may func(*seekv1alpha1.SeekJob) bool) (*seekv1alpha1.SeekJob, bool, error) {
+	sj, err := d.readJob(ctx, key, fromCache)
+	if err == nil && fromCache && (sj == nil || !may(sj)) {
+		sj, err = d.readJob(ctx, key, false)
+	}
+	if sj == nil || err != nil {
+		return nil, false, err
+	}
+	return sj, may(sj), nil
+}
+
 // updateAttempt changes the status of the job holding the caller's attempt (ref; the pod's current
 // attempt when nil) with change, as updateJob does. It returns false when the pod does not hold the
 // attempt.
 func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.NamespacedName, ref *dispatch.AttemptRef,
 	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
-	return d.updateJob(ctx, c, key, func(sj *seekv1alpha1.SeekJob) bool {
+	return d.updateJob(ctx, c.namespace, key, func(sj *seekv1alpha1.SeekJob) bool {
 		r := attemptRef(sj)
 		if ref != nil {
 			r = *ref
@@ -845,24 +857,19 @@ func (d *Dispatcher) updateAttempt(ctx context.Context, c *caller, key types.Nam
 	}, change)
 }
 
-// updateJob changes the status of the caller's job with change, in one write unless change returns
-// false, re-reading the job from the apiserver after a conflict or before a refusal. It returns false
-// when the job is not in the caller's namespace, is gone, or may not be changed by the caller (may).
-func (d *Dispatcher) updateJob(ctx context.Context, c *caller, key types.NamespacedName, may func(sj *seekv1alpha1.SeekJob) bool,
+// updateJob changes the status of a job of the given namespace (the caller's) with change, in one
+// write unless change returns false, re-reading the job from the apiserver after a conflict or before
+// a refusal (readAllowed). It returns false when the job is not in that namespace, is gone, or may
+// not be changed by the caller (may).
+func (d *Dispatcher) updateJob(ctx context.Context, namespace string, key types.NamespacedName, may func(sj *seekv1alpha1.SeekJob) bool,
 	change func(sj *seekv1alpha1.SeekJob, w *seekv1alpha1.SeekWorker, now time.Time) bool) (bool, error) {
-	if key.Namespace != c.namespace {
+	if key.Namespace != namespace {
 		return false, nil
 	}
 	fromCache := true
 	for range reportWriteAttempts {
-		sj, err := d.readJob(ctx, key, fromCache)
-		if err == nil && fromCache && (sj == nil || !may(sj)) {
-			// A refusal read from the cache is confirmed by the apiserver: the cache may lag behind
-			// another writer (the job's cancel), and a wrongly refused report loses a result.
-			// Refusals are rare, so this read costs little.
-			sj, err = d.readJob(ctx, key, false)
-		}
-		if sj == nil || err != nil || !may(sj) {
+		sj, allowed, err := d.readAllowed(ctx, key, fromCache, may)
+		if !allowed || err != nil {
 			return false, err
 		}
 		w := &seekv1alpha1.SeekWorker{}

@@ -81,7 +81,6 @@ func TestUpdateJobConfirmsRefusal(t *testing.T) {
 	canceled := running.DeepCopy()
 	canceled.Status.State = seekv1alpha1.JobStateCanceled
 	isCanceled := func(sj *seekv1alpha1.SeekJob) bool { return sj.Status.State == seekv1alpha1.JobStateCanceled }
-	c := &caller{namespace: "tenant", worker: "echo", pod: testutil.MakePod("pool-pod", "tenant").UID("pod-uid").Obj()}
 	key := types.NamespacedName{Namespace: "tenant", Name: "job"}
 
 	cases := []struct {
@@ -108,7 +107,7 @@ func TestUpdateJobConfirmsRefusal(t *testing.T) {
 				Clock:     clocktesting.NewFakePassiveClock(t0),
 				state:     newDispatchState(),
 			}
-			got, err := d.updateJob(context.Background(), c, key, isCanceled,
+			got, err := d.updateJob(context.Background(), "tenant", key, isCanceled,
 				func(*seekv1alpha1.SeekJob, *seekv1alpha1.SeekWorker, time.Time) bool { return false })
 			if err != nil || got != tc.want {
 				t.Errorf("updateJob: %t, %v; want %t, nil", got, err, tc.want)

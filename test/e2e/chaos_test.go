@@ -27,9 +27,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -1022,11 +1020,7 @@ func saveManagerLog(ctx context.Context, t *testing.T, file string) {
 		return
 	}
 	pod, _, _ := strings.Cut(holder, "_")
-	cs := chaosClientset(t)
-	if cs == nil {
-		return
-	}
-	raw, err := cs.CoreV1().Pods(info.SystemNamespace).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	raw, err := readPodLog(ctx, info.SystemNamespace, pod, "")
 	if err != nil {
 		t.Logf("manager log of %s: %v", pod, err)
 		return
@@ -1236,22 +1230,21 @@ func maxValue(m map[string]int) int {
 // explainStuckPooled logs what a pooled job that did not finish waits for: its holder pod's state,
 // the pod's log around the job, and what the manager pods' logs say of it.
 func explainStuckPooled(ctx context.Context, t *testing.T, sj *seekv1alpha1.SeekJob) {
-	cs := chaosClientset(t)
-	if cs == nil {
-		return
-	}
-	lines := func(raw []byte, keep func(string) bool) string {
+	// indented keeps the lines of a log that keep says to, indented under the test's line.
+	indented := func(lines []string, keep func(string) bool) string {
 		var out []string
-		for l := range strings.Lines(string(raw)) {
+		for _, l := range lines {
 			if keep(l) {
-				out = append(out, "      "+strings.TrimRight(l, "\n"))
+				out = append(out, "      "+l)
 			}
 		}
 		return strings.Join(out, "\n")
 	}
+	all := func(string) bool { return true }
+	splitLines := func(raw []byte) []string { return strings.Split(strings.TrimRight(string(raw), "\n"), "\n") }
 	if name := sj.Status.Pool.PodName; name != "" {
-		pod, err := cs.CoreV1().Pods(sj.Namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		pod := &corev1.Pod{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: name}, pod); err != nil {
 			t.Logf("job %s: its pool pod %s: %v", sj.Name, name, err)
 		} else {
 			var conds []string
@@ -1265,45 +1258,31 @@ func explainStuckPooled(ctx context.Context, t *testing.T, sj *seekv1alpha1.Seek
 			t.Logf("job %s: pool pod %s (UID %s): phase %s, deleting %v, conditions %v, containers %v",
 				sj.Name, name, pod.UID, pod.Status.Phase, pod.DeletionTimestamp, conds, states)
 		}
-		raw, err := cs.CoreV1().Pods(sj.Namespace).GetLogs(name, &corev1.PodLogOptions{Container: "worker"}).DoRaw(ctx)
-		if err != nil {
+		if raw, err := readPodLog(ctx, sj.Namespace, name, "worker"); err != nil {
 			t.Logf("job %s: the log of pool pod %s: %v", sj.Name, name, err)
 		} else {
-			all := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-			t.Logf("job %s: the pool pod's runner lines and this job's (of %d lines):\n%s\n    its last 20 lines:\n%s", sj.Name, len(all),
-				lines(raw, func(l string) bool {
+			lines := splitLines(raw)
+			t.Logf("job %s: the pool pod's runner lines and this job's (of %d lines):\n%s\n    its last 20 lines:\n%s", sj.Name, len(lines),
+				indented(lines, func(l string) bool {
 					runners := strings.HasPrefix(l, joblog.Prefix) && !strings.HasPrefix(l, joblog.Prefix+"begin ") && !strings.HasPrefix(l, joblog.Prefix+"end ")
 					return runners || strings.Contains(l, string(sj.UID)) || strings.Contains(l, sj.Name)
 				}),
-				lines([]byte(strings.Join(all[max(0, len(all)-20):], "\n")), func(string) bool { return true }))
+				indented(lines[max(0, len(lines)-20):], all))
 		}
 	}
-	pods, err := cs.CoreV1().Pods(info.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
-	if err != nil {
+	pods := &corev1.PodList{}
+	if err := k8s.List(ctx, pods, client.InNamespace(info.SystemNamespace), client.MatchingLabels{"app.kubernetes.io/component": "manager"}); err != nil {
 		t.Logf("job %s: list the manager pods: %v", sj.Name, err)
 		return
 	}
 	for _, p := range pods.Items {
-		raw, err := cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		raw, err := readPodLog(ctx, p.Namespace, p.Name, "")
 		if err != nil {
 			t.Logf("job %s: the log of manager pod %s: %v", sj.Name, p.Name, err)
 			continue
 		}
-		t.Logf("job %s: manager pod %s says:\n%s", sj.Name, p.Name, lines(raw, func(l string) bool {
-			return strings.Contains(l, sj.Name) || strings.Contains(l, sj.Status.Pool.PodName) && sj.Status.Pool.PodName != ""
+		t.Logf("job %s: manager pod %s says:\n%s", sj.Name, p.Name, indented(splitLines(raw), func(l string) bool {
+			return strings.Contains(l, sj.Name) || sj.Status.Pool.PodName != "" && strings.Contains(l, sj.Status.Pool.PodName)
 		}))
 	}
-}
-
-// chaosClientset is a clientset of the local cluster, nil (and the test told) when none can be made.
-func chaosClientset(t *testing.T) *kubernetes.Clientset {
-	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
-	if err == nil {
-		var cs *kubernetes.Clientset
-		if cs, err = kubernetes.NewForConfig(cfg); err == nil {
-			return cs
-		}
-	}
-	t.Logf("a clientset: %v", err)
-	return nil
 }

@@ -149,27 +149,29 @@ func checkFinished(t *testing.T, sj *seekv1alpha1.SeekJob, state seekv1alpha1.Jo
 	}
 }
 
-var (
-	clientsetOnce sync.Once
-	clientset     *kubernetes.Clientset
-	clientsetErr  error
-)
+// e2eClientset is a clientset of the local cluster, made once: for what the controller-runtime
+// client cannot do (pod logs).
+var e2eClientset = sync.OnceValues(func() (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+})
+
+// readPodLog returns the log of a pod's container ("": its only one).
+func readPodLog(ctx context.Context, ns, pod, container string) ([]byte, error) {
+	cs, err := e2eClientset()
+	if err != nil {
+		return nil, err
+	}
+	return cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
+}
 
 // podLog returns the log of the pool pod's worker container: the runner's lines and its jobs' output.
 func podLog(t *testing.T, pod string) string {
 	t.Helper()
-	clientsetOnce.Do(func() {
-		cfg, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
-		if err != nil {
-			clientsetErr = err
-			return
-		}
-		clientset, clientsetErr = kubernetes.NewForConfig(cfg)
-	})
-	if clientsetErr != nil {
-		t.Fatal(clientsetErr)
-	}
-	raw, err := clientset.CoreV1().Pods(tenant).GetLogs(pod, &corev1.PodLogOptions{Container: "worker"}).DoRaw(context.Background())
+	raw, err := readPodLog(context.Background(), tenant, pod, "worker")
 	if err != nil {
 		t.Fatalf("log of %s: %v", pod, err)
 	}
