@@ -453,7 +453,7 @@ func TestCallbackManagerRestart(t *testing.T) {
 		return err == nil && sj.Status.Callback != nil && len(sj.Status.Callback.Deliveries) == 1 && sj.Status.Callback.Deliveries[0].Attempts == 1, err
 	})
 	mgrRun.stop()
-	mgrRun = startManager()
+	restartManager(t)
 	sj := waitForCallback(t, ns, "restart", seekv1alpha1.CallbackDelivered)
 	calls := rc.received()
 	if len(calls) != 2 || calls[1].id() != first.id() {

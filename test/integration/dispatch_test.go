@@ -157,19 +157,9 @@ func (r *runner) leaseJob(name string) *dispatch.Job {
 // pool pods there.
 func twoPoolPods(t *testing.T) (string, *seekv1alpha1.SeekWorker, *runner, *runner) {
 	t.Helper()
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	w := pooledWorker(t)
 	return ns, w, poolPod(t, ns, w), poolPod(t, ns, w)
-}
-
-// waitDispatcherReady waits until the dispatch endpoint answers (the manager's first start).
-func waitDispatcherReady(t *testing.T) {
-	t.Helper()
-	eventually(t, "dispatch endpoint ready", func(ctx context.Context) (bool, error) {
-		code, err := dispatchCall(ctx, "", dispatch.PathLease, dispatch.LeaseRequest{}, nil)
-		return code == http.StatusUnauthorized, fmt.Errorf("%d %v", code, err)
-	})
 }
 
 // statusWrites counts the writes to the SeekJobs of a namespace from a watch: every write makes a
@@ -228,7 +218,6 @@ func getJob(t *testing.T, ns, name string) *seekv1alpha1.SeekJob {
 }
 
 func TestDispatchLifecycle(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	w := pooledWorker(t)
 	writes := watchWrites(t, ns)
@@ -360,7 +349,6 @@ func TestDispatchLifecycle(t *testing.T) {
 }
 
 func TestDispatchAuthentication(t *testing.T) {
-	waitDispatcherReady(t)
 	w := pooledWorker(t)
 	ns, other := poolNamespace(t), poolNamespace(t)
 	r, otherRunner := poolPod(t, ns, w), poolPod(t, other, w)
@@ -409,7 +397,6 @@ func TestDispatchAuthentication(t *testing.T) {
 }
 
 func TestDispatchConcurrencyLimit(t *testing.T) {
-	waitDispatcherReady(t)
 	w := pooledWorker(t, func(w *seekv1alpha1.SeekWorker) { w.Spec.Limits.MaxConcurrentJobs = ptr.To[int32](1) })
 	ns1, ns2 := poolNamespace(t), poolNamespace(t)
 	r1, r2 := poolPod(t, ns1, w), poolPod(t, ns2, w)
@@ -445,7 +432,6 @@ func TestDispatchConcurrencyLimit(t *testing.T) {
 }
 
 func TestDispatchExit(t *testing.T) {
-	waitDispatcherReady(t)
 	t.Run("an outdated pod template exits", func(t *testing.T) {
 		w := pooledWorker(t)
 		ns := poolNamespace(t)
@@ -513,8 +499,7 @@ func TestDispatchManagerRestart(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the heartbeat did not end with the manager")
 	}
-	mgrRun = startManager()
-	waitDispatcherReady(t)
+	restartManager(t)
 
 	// The queue and the holders are rebuilt from the cache.
 	r2.leaseJob("queued")
@@ -587,7 +572,6 @@ func TestDispatchReleasesSilentAttempt(t *testing.T) {
 // dispatch.ProgressInterval; sooner is 429 with Retry-After, the same report writes nothing, another
 // pod's report is refused, and the last progress stays when the job ends.
 func TestDispatchProgress(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	w := pooledWorker(t)
 	r, other := poolPod(t, ns, w), poolPod(t, ns, w)
@@ -654,7 +638,6 @@ func TestDispatchProgress(t *testing.T) {
 // TestDispatchProgressWebhook: a job that asked for progress events gets job.progress for each
 // progress write, with the progress in its data and a webhook-id of its own, then its finished event.
 func TestDispatchProgressWebhook(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	w := pooledWorker(t)
 	r := poolPod(t, ns, w)

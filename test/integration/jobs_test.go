@@ -566,7 +566,7 @@ func TestManagerRestartMidJob(t *testing.T) {
 
 	mgrRun.stop()
 	finishPod(t, pod, 0, `{"done": true}`) // the worker finishes while no manager runs
-	mgrRun = startManager()
+	restartManager(t)
 
 	sj := waitForState(t, ns, "survivor", seekv1alpha1.JobStateCompleted)
 	if string(sj.Status.Result.Raw) != `{"done":true}` || sj.Status.Attempts != 1 {

@@ -25,7 +25,6 @@ import (
 // no Secret, a canceled job's stopped attempt sends its output after the job ended, and deleting the
 // job deletes the Secret.
 func TestKeptLogsPooled(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	w := pooledWorker(t)
 	r := poolPod(t, ns, w)

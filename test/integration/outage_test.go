@@ -117,7 +117,7 @@ func leaderElectedManager(t *testing.T, cfg *rest.Config, lease, identity string
 	if mgrRun != nil {
 		mgrRun.stop()
 		mgrRun = nil
-		t.Cleanup(func() { mgrRun = startManager() })
+		t.Cleanup(func() { restartManager(t) })
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ret := make(chan error, 1)

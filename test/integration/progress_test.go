@@ -21,7 +21,6 @@ import (
 // dispatch.ProgressInterval as in Pooled mode; another job's progress, another attempt's, a pool
 // pod's or an ended pod's is refused, and the last progress stays when the job ends.
 func TestJobModeProgress(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	// No serviceaccount controller runs: the pod's projected token needs its ServiceAccount.
 	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}})

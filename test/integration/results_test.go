@@ -66,7 +66,6 @@ func checkResultSecret(t *testing.T, sj *seekv1alpha1.SeekJob, result string) {
 // returns it inline on GET and leaves it out of lists, a result over 1 MiB fails with ResultTooLarge,
 // and deleting the job deletes the Secret (kube-controller-manager's garbage collector).
 func TestLargeResultPooled(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := poolNamespace(t)
 	w := pooledWorker(t)
 	r := poolPod(t, ns, w) // before Pod Security applies: the test's pod is not restricted
@@ -135,7 +134,6 @@ func TestLargeResultPooled(t *testing.T) {
 // TestLargeResultJobMode: a Job mode pod has the collector sidecar; its upload of a 512 KiB result
 // is stored (only by the job's own pod), and the job completes from the collector's message.
 func TestLargeResultJobMode(t *testing.T) {
-	waitDispatcherReady(t)
 	ns := newNamespace(t)
 	// No serviceaccount controller runs: the pod's projected token needs its ServiceAccount.
 	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}})

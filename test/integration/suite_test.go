@@ -8,10 +8,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +48,9 @@ var (
 	metricsAddr, probeAddr = freeAddr(), freeAddr()
 	// dispatchAddr is where it serves the dispatch endpoint of pool pods (dispatch_test.go).
 	dispatchAddr = freeAddr()
+
+	// mgrLogPath is where the manager under test logs.
+	mgrLogPath = filepath.Join(os.TempDir(), "seek-integration-manager.log")
 
 	cp        *controlplane.ControlPlane
 	k8sClient client.Client
@@ -85,7 +91,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	mgrLog, err := os.Create(filepath.Join(os.TempDir(), "seek-integration-manager.log"))
+	mgrLog, err := os.Create(mgrLogPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -94,6 +100,10 @@ func run(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(mgrLog), zap.UseDevMode(true)))
 	mgrRun = startManager()
 	defer func() { mgrRun.stop() }() // the restart test replaces mgrRun
+	if err := mgrRun.waitReady(waitTimeout); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v; its log: %s\n", err, mgrLogPath)
+		return 1
+	}
 	return m.Run()
 }
 
@@ -138,15 +148,20 @@ func testResolver(ctx context.Context, network, host string) ([]netip.Addr, erro
 
 // runningManager is the Seek manager running in this process, as cmd/manager runs it.
 type runningManager struct {
+	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan error
+	exited chan struct{} // closed when manager.Run has returned, err then set
+	err    error
 }
 
+// startManager starts the manager. Should it stop by itself (a port taken, a controller that cannot
+// start), every later test would time out waiting for it: the reason is printed at once instead.
 func startManager() *runningManager {
 	ctx, cancel := context.WithCancel(context.Background())
-	rm := &runningManager{cancel: cancel, done: make(chan error, 1)}
+	rm := &runningManager{ctx: ctx, cancel: cancel, exited: make(chan struct{})}
 	go func() {
-		rm.done <- manager.Run(ctx, cp.Config, manager.Options{
+		defer close(rm.exited)
+		rm.err = manager.Run(ctx, cp.Config, manager.Options{
 			MetricsAddr:          metricsAddr,
 			HealthProbeAddr:      probeAddr,
 			QPS:                  500,
@@ -167,25 +182,99 @@ func startManager() *runningManager {
 			DispatchURL:               suitePools.DispatchURL,
 			DispatchSilenceLimit:      suiteSilenceLimit,
 		})
+		if ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "integration: the manager stopped by itself (%v); its log: %s\n", rm.err, mgrLogPath)
+		}
 	}()
 	return rm
 }
 
-func (rm *runningManager) stop() {
-	rm.cancel()
-	if err := <-rm.done; err != nil {
-		fmt.Fprintln(os.Stderr, "integration: manager:", err)
+// waitReady waits until the manager serves on all its addresses: the readiness probe passes (its
+// caches synced), metrics answer, and the dispatch endpoint refuses a call without a token (its queues
+// built). It fails with the reason the manager stopped, if it did.
+func (rm *runningManager) waitReady(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(rm.ctx, timeout)
+	defer cancel()
+	ready := func() (bool, string) {
+		// Each call short: the readiness probe waits for the caches, and a stopping manager waits for it.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if code, _, err := httpGet(ctx, "http://"+probeAddr+"/readyz"); code != http.StatusOK {
+			return false, fmt.Sprintf("readyz: %d %v", code, err)
+		}
+		if code, _, err := httpGet(ctx, "http://"+metricsAddr+"/metrics"); code != http.StatusOK {
+			return false, fmt.Sprintf("metrics: %d %v", code, err)
+		}
+		if code, err := dispatchCall(ctx, "", dispatch.PathLease, dispatch.LeaseRequest{}, nil); code != http.StatusUnauthorized {
+			return false, fmt.Sprintf("dispatch: %d %v", code, err)
+		}
+		return true, ""
+	}
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	var last string
+	for {
+		select {
+		case <-rm.exited:
+			return fmt.Errorf("the manager stopped before it was ready: %w", rm.err)
+		case <-ctx.Done():
+			return fmt.Errorf("the manager was not ready after %s (%s)", timeout, last)
+		case <-tick.C:
+		}
+		var ok bool
+		if ok, last = ready(); ok {
+			return nil
+		}
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+// restartManager starts the manager again after a test stopped it, and waits until it serves.
+func restartManager(t *testing.T) {
+	t.Helper()
+	mgrRun = startManager()
+	if err := mgrRun.waitReady(waitTimeout); err != nil {
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+}
+
+func (rm *runningManager) stop() {
+	rm.cancel()
+	<-rm.exited
+	if rm.err != nil {
+		fmt.Fprintln(os.Stderr, "integration: manager:", rm.err)
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago. The port is outside
+// the kernel's ephemeral range: go test runs other packages alongside this one, and their listeners
+// on port 0 and their outgoing connections take ports from that range, so one could take a port
+// picked there before the manager binds it (and the manager, unable to listen, would stop).
+func freeAddr() string {
+	low := ephemeralPortsFrom()
+	for {
+		port := low/2 + mrand.IntN(low/2)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // taken; another
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		return addr
+	}
+}
+
+// ephemeralPortsFrom is the first port of the kernel's ephemeral range (Linux's default when unknown).
+func ephemeralPortsFrom() int {
+	const linuxDefault = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return linuxDefault
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil || low < 2048 {
+		return linuxDefault
+	}
+	return low
 }
 
 var nameMu sync.Mutex
